@@ -1,0 +1,125 @@
+# caretid / caretictl — one GNU Makefile.  `make run` and `make check` are
+# each one command on a fresh Debian 12 machine: they install the Debian
+# packages they need first (see `deps`).
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+PREFIX ?= /usr/local
+DESTDIR ?=
+PKG_CONFIG ?= pkg-config
+SAN ?=
+
+PKGS := libuv libcurl jansson yaml-0.1
+WARN := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+        -Wmissing-prototypes
+ifeq ($(SAN),1)
+BUILD ?= build/san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else
+BUILD ?= build
+SANFLAGS :=
+endif
+
+# Recursive (=) so pkg-config runs when a recipe needs it, after `deps`.
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lhttp_parser
+CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
+ALL_CPPFLAGS = -D_GNU_SOURCE -Iinclude $(CPPFLAGS)
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
+
+# Objects shared by the daemon and the unit tests.
+CORE_SRCS := src/xmalloc.c src/cerr.c src/log.c src/path.c src/config.c src/http_server.c \
+             src/router.c src/systemd.c src/rundir.c src/api_control.c src/daemon.c
+DAEMON_SRCS := $(CORE_SRCS) src/main.c
+CTL_SRCS := src/xmalloc.c src/cerr.c src/path.c $(wildcard src/cli/*.c)
+UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/obj/%.o)
+CTL_OBJS := $(CTL_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_OBJS := $(filter-out $(BUILD)/obj/src/main.o,$(DAEMON_OBJS))
+
+DEBIAN_PKGS := build-essential pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev \
+               libyaml-dev libhttp-parser-dev libsqlite3-dev check mandoc curl systemd
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all run check check-build check-valgrind deps install uninstall clean fuzz bench
+
+all: $(BUILD)/caretid $(BUILD)/caretictl
+
+$(BUILD)/caretid: $(DAEMON_OBJS)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+
+$(BUILD)/caretictl: $(CTL_OBJS)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libcurl jansson) $(LDFLAGS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+# Unit tests #include the module under test to reach its statics, so they
+# link against every core object but that module.
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(TEST_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< \
+	    $(filter-out $(BUILD)/obj/src/$*.o,$(TEST_OBJS)) $(PKG_LIBS) $(CHECK_LIBS) $(LDFLAGS)
+
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS)
+
+check-build: all $(UNIT_TESTS:%=$(BUILD)/tests/%) $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
+
+# Install whatever Debian packages are missing (apt-get; sudo when not root).
+deps:
+	@missing=$$(for p in $(DEBIAN_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
+	    || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    $(SUDO) apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+run: deps
+	$(MAKE) all
+	./$(BUILD)/caretid -c config/caretid.yaml
+
+check: deps
+	$(MAKE) check-build
+	$(MAKE) SAN=1 check-build
+	tests/run.sh
+
+check-valgrind: deps
+	@command -v valgrind >/dev/null || $(SUDO) apt-get install -y -q valgrind
+	$(MAKE) check-build
+	CARETID_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full \
+	    --errors-for-leak-kinds=definite" tests/run.sh --integ-only --build build
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/user $(DESTDIR)$(PREFIX)/share/careti
+	install -m 755 $(BUILD)/caretid $(BUILD)/caretictl $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 man/caretictl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/caretid.yaml.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 man/caretid.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 644 config/caretid.yaml $(DESTDIR)$(PREFIX)/share/careti/caretid.yaml.example
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' systemd/caretid.service \
+	    > $(DESTDIR)$(PREFIX)/lib/systemd/user/caretid.service
+	install -m 644 systemd/caretid.socket $(DESTDIR)$(PREFIX)/lib/systemd/user/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/caretid $(DESTDIR)$(PREFIX)/bin/caretictl \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/caretictl.1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man5/caretid.yaml.5 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8/caretid.8 \
+	    $(DESTDIR)$(PREFIX)/share/careti/caretid.yaml.example \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/user/caretid.service \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/user/caretid.socket
+	-rmdir $(DESTDIR)$(PREFIX)/share/careti 2>/dev/null
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

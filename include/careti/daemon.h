@@ -1,0 +1,37 @@
+/*
+ * The daemon's life: configuration, listeners, signals, reload and
+ * shutdown, wired around one libuv loop.  The routes of every later module
+ * are registered here.
+ */
+#ifndef CARETI_DAEMON_H
+#define CARETI_DAEMON_H
+
+#include <jansson.h>
+
+#include "careti/cerr.h"
+#include "careti/config.h"
+
+struct daemon;
+
+struct daemon_options {
+    const char *config_path;     /* resolved config file; NULL for built-in defaults */
+    const char *socket_override; /* --socket or $CARETI_SOCKET; NULL for the config's */
+    int verbosity;               /* number of -v flags */
+};
+
+/* Run the daemon until SIGTERM/SIGINT.  Takes ownership of CFG (already
+ * loaded and validated).  Returns the process exit code. */
+int daemon_run(const struct daemon_options *opts, struct config *cfg);
+
+/* A new JSON object describing the running daemon (GET /careti/v1/status). */
+json_t *daemon_status(struct daemon *d);
+
+/* Reload finished: ERR is NULL on success.  Called on the loop thread. */
+typedef void (*daemon_reload_cb)(struct daemon *d, const struct cerr *err, void *arg);
+
+/* Re-read the config off the loop and swap it in whole if valid; an
+ * invalid file leaves the old config in force.  CB (may be NULL) is
+ * called once the outcome is known. */
+void daemon_reload(struct daemon *d, daemon_reload_cb cb, void *arg);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * The wire contract between caretid and its clients (caretictl, editor
+ * plugins): version numbers, routes, exit codes.  Bump CARETI_API_VERSION
+ * on every change to a route's request or response shape.
+ */
+#ifndef CARETI_PROTO_H
+#define CARETI_PROTO_H
+
+#define CARETI_VERSION "0.1.0"
+#define CARETI_API_VERSION 1
+
+#define CARETI_ROUTE_HEALTH "/careti/v1/health"
+#define CARETI_ROUTE_STATUS "/careti/v1/status"
+#define CARETI_ROUTE_RELOAD "/careti/v1/reload"
+
+/* caretictl exit codes (caretictl(1) EXIT STATUS). */
+#define CTL_EXIT_OK 0
+#define CTL_EXIT_ERROR 1
+#define CTL_EXIT_USAGE 2
+#define CTL_EXIT_NO_DAEMON 3
+
+/* caretid exit codes (caretid(8) EXIT STATUS). */
+#define CARETID_EXIT_OK 0
+#define CARETID_EXIT_FAILURE 1
+#define CARETID_EXIT_USAGE 2
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * The runtime directory around the socket: created 0700, checked to be
+ * ours, and the single-instance lock beside the socket.  Runs at start-up,
+ * before the loop, so its blocking file calls are fine.
+ */
+#ifndef CARETI_RUNDIR_H
+#define CARETI_RUNDIR_H
+
+#include "careti/cerr.h"
+
+/* Make SOCKET_PATH's directory (and parents) with mode 0700 if missing;
+ * refuse one that is not ours or is open to group/others, naming the
+ * fix.  Returns 0 or a negative errno with ERR filled. */
+int rundir_prepare(const char *socket_path, struct cerr *err);
+
+/*
+ * Take the exclusive lock "SOCKET_PATH.lock" for the daemon's life and
+ * record our pid in it.  The kernel drops the lock if we die, so a
+ * crashed daemon never blocks the next.  Returns the lock fd (keep it
+ * open; close it to release), or a negative errno with ERR naming the
+ * running daemon's pid when another holds it (-EWOULDBLOCK).
+ */
+int rundir_lock(const char *socket_path, struct cerr *err);
+
+#endif

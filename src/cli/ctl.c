@@ -1,0 +1,186 @@
+/*
+ * caretictl: argv -> one request -> print -> exit.  Owns the command
+ * table; policy lives in the daemon.  Usage errors go to stderr with
+ * exit 2; a daemon that does not answer is exit 3.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "careti/path.h"
+#include "careti/proto.h"
+#include "careti/xmalloc.h"
+#include "ctl.h"
+
+static int run_help(struct ctl_ctx *ctx, int argc, char **argv);
+
+static const struct ctl_cmd ctl_help_entry = {
+    "help", NULL, "[COMMAND]", "list the commands, or describe one", 0, 1, run_help,
+};
+
+static const struct ctl_cmd *const ctl_table[] = {
+    &ctl_status_entry,
+    &ctl_reload_entry,
+    &ctl_version_entry,
+    &ctl_help_entry,
+};
+
+#define CTL_N_CMDS (sizeof ctl_table / sizeof ctl_table[0])
+
+static void
+usage(FILE *out)
+{
+    fprintf(out, "usage: caretictl [--socket PATH] [--json] COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < CTL_N_CMDS; i++)
+        fprintf(out, "  %-8s %-10s %s\n", ctl_table[i]->name, ctl_table[i]->usage,
+                ctl_table[i]->help);
+    fprintf(out, "\nThe socket is --socket, else $CARETI_SOCKET, else "
+                 "$XDG_RUNTIME_DIR/careti/caretid.sock\n(/tmp/careti-$UID/caretid.sock "
+                 "without XDG_RUNTIME_DIR).  Commands may be abbreviated.\n");
+}
+
+/* Exact name or alias first, then a unique prefix; an ambiguous prefix
+ * lists its candidates. */
+static const struct ctl_cmd *
+find_command(const char *word)
+{
+    const struct ctl_cmd *found = NULL;
+    size_t matches = 0;
+    for (size_t i = 0; i < CTL_N_CMDS; i++) {
+        const struct ctl_cmd *c = ctl_table[i];
+        if (strcmp(c->name, word) == 0 || (c->alias && strcmp(c->alias, word) == 0))
+            return c;
+    }
+    for (size_t i = 0; i < CTL_N_CMDS; i++) {
+        if (strncmp(ctl_table[i]->name, word, strlen(word)) == 0) {
+            found = ctl_table[i];
+            matches++;
+        }
+    }
+    if (matches == 1)
+        return found;
+    if (matches == 0) {
+        fprintf(stderr, "caretictl: unknown command \"%s\"; see `caretictl help`\n", word);
+        return NULL;
+    }
+    fprintf(stderr, "caretictl: \"%s\" is ambiguous:", word);
+    for (size_t i = 0; i < CTL_N_CMDS; i++)
+        if (strncmp(ctl_table[i]->name, word, strlen(word)) == 0)
+            fprintf(stderr, " %s", ctl_table[i]->name);
+    fputc('\n', stderr);
+    return NULL;
+}
+
+static int
+run_help(struct ctl_ctx *ctx, int argc, char **argv)
+{
+    (void)ctx;
+    if (argc == 0) {
+        usage(stdout);
+        return CTL_EXIT_OK;
+    }
+    const struct ctl_cmd *c = find_command(argv[0]);
+    if (c == NULL)
+        return CTL_EXIT_USAGE;
+    printf("usage: caretictl %s %s\n%s\n", c->name, c->usage, c->help);
+    return CTL_EXIT_OK;
+}
+
+const char *
+ctl_bold(const struct ctl_ctx *ctx)
+{
+    return ctx->color ? "\033[1m" : "";
+}
+
+const char *
+ctl_red(const struct ctl_ctx *ctx)
+{
+    return ctx->color ? "\033[31m" : "";
+}
+
+const char *
+ctl_green(const struct ctl_ctx *ctx)
+{
+    return ctx->color ? "\033[32m" : "";
+}
+
+const char *
+ctl_reset(const struct ctl_ctx *ctx)
+{
+    return ctx->color ? "\033[0m" : "";
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct ctl_ctx ctx = {0};
+    char *default_socket = NULL;
+    int ch;
+
+    /* '+' stops at the command, so its own flags are not ours. */
+    while ((ch = getopt_long(argc, argv, "+s:jh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 's':
+            ctx.socket = optarg;
+            break;
+        case 'j':
+            ctx.json = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return CTL_EXIT_OK;
+        default:
+            usage(stderr);
+            return CTL_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return CTL_EXIT_USAGE;
+    }
+    const struct ctl_cmd *cmd = find_command(argv[optind]);
+    if (cmd == NULL)
+        return CTL_EXIT_USAGE;
+    int nargs = argc - optind - 1;
+    char **args = argv + optind + 1;
+    /* Global flags may also follow the command: `caretictl status --json`. */
+    int kept = 0;
+    for (int i = 0; i < nargs; i++) {
+        if (strcmp(args[i], "--json") == 0)
+            ctx.json = true;
+        else if (strcmp(args[i], "--socket") == 0 && i + 1 < nargs)
+            ctx.socket = args[++i];
+        else
+            args[kept++] = args[i];
+    }
+    nargs = kept;
+    if (nargs < cmd->min_args || nargs > cmd->max_args) {
+        fprintf(stderr, "usage: caretictl %s %s\n", cmd->name, cmd->usage);
+        return CTL_EXIT_USAGE;
+    }
+    if (ctx.socket == NULL) {
+        const char *env = getenv("CARETI_SOCKET");
+        if (env != NULL && *env != '\0')
+            ctx.socket = env;
+        else
+            ctx.socket = default_socket = path_default_socket();
+    }
+    const char *no_color = getenv("NO_COLOR");
+    ctx.color = isatty(STDOUT_FILENO) && (no_color == NULL || *no_color == '\0');
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int code = cmd->run(&ctx, nargs, args);
+    curl_global_cleanup();
+    free(default_socket);
+    return code;
+}

@@ -1,0 +1,51 @@
+/*
+ * caretictl's shared pieces: the command table entry, the context every
+ * command gets, and the one request helper that talks to the daemon.
+ */
+#ifndef CARETI_CLI_CTL_H
+#define CARETI_CLI_CTL_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+struct ctl_ctx {
+    const char *socket; /* resolved socket path */
+    bool json;          /* --json: print the daemon's JSON as is */
+    bool color;         /* stdout is a terminal and NO_COLOR is unset */
+};
+
+struct ctl_cmd {
+    const char *name;
+    const char *alias; /* may be NULL */
+    const char *usage; /* arguments after the name */
+    const char *help;  /* one line */
+    int min_args, max_args;
+    /* Returns the exit code (CTL_EXIT_*). */
+    int (*run)(struct ctl_ctx *ctx, int argc, char **argv);
+};
+
+/*
+ * Send METHOD PATH (BODY may be NULL) to the daemon and parse the JSON
+ * answer into *OUT (new reference; NULL when the body is not JSON).
+ * Returns the HTTP status, or -CTL_EXIT_NO_DAEMON / -CTL_EXIT_ERROR after
+ * printing one line that says what failed and what to do.
+ */
+int ctl_request(const struct ctl_ctx *ctx, const char *method, const char *path,
+                const char *body, json_t **out);
+
+/* Print the error a daemon answered with (status >= 400) on stderr and
+ * return CTL_EXIT_ERROR. */
+int ctl_print_error(int status, json_t *answer);
+
+/* Bold/red/green for a terminal, "" otherwise. */
+const char *ctl_bold(const struct ctl_ctx *ctx);
+const char *ctl_red(const struct ctl_ctx *ctx);
+const char *ctl_green(const struct ctl_ctx *ctx);
+const char *ctl_reset(const struct ctl_ctx *ctx);
+
+extern const struct ctl_cmd ctl_status_entry;
+extern const struct ctl_cmd ctl_reload_entry;
+extern const struct ctl_cmd ctl_version_entry;
+
+#endif

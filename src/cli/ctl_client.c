@@ -1,0 +1,106 @@
+/*
+ * ctl_client: one HTTP request to caretid over its Unix socket with
+ * libcurl.  Owns the curl handle for the request's length only; it words
+ * connection failures for a person, naming the socket and the fix.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "careti/proto.h"
+#include "careti/xmalloc.h"
+#include "ctl.h"
+
+struct answer {
+    char *data;
+    size_t len;
+};
+
+/* Replies from our own daemon are small; a bound keeps a confused peer
+ * on the socket from filling memory. */
+#define CTL_MAX_ANSWER (16 * 1024 * 1024)
+
+static size_t
+on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct answer *a = userdata;
+    size_t n = size * nmemb;
+    if (a->len + n > CTL_MAX_ANSWER)
+        return 0;
+    a->data = xrealloc(a->data, a->len + n + 1);
+    memcpy(a->data + a->len, ptr, n);
+    a->len += n;
+    a->data[a->len] = '\0';
+    return n;
+}
+
+int
+ctl_request(const struct ctl_ctx *ctx, const char *method, const char *path, const char *body,
+            json_t **out)
+{
+    char url[512];
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct answer a = {0};
+    struct curl_slist *headers = NULL;
+    long status = 0;
+    int rc;
+
+    *out = NULL;
+    CURL *h = curl_easy_init();
+    if (h == NULL) {
+        fprintf(stderr, "caretictl: cannot initialise libcurl\n");
+        return -CTL_EXIT_ERROR;
+    }
+    snprintf(url, sizeof url, "http://localhost%s", path);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, ctx->socket);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
+    if (body != NULL) {
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    }
+    CURLcode res = curl_easy_perform(h);
+    if (res == CURLE_COULDNT_CONNECT) {
+        fprintf(stderr,
+                "caretictl: no server running on %s; start it with `systemctl --user start "
+                "caretid` or `caretid &`\n",
+                ctx->socket);
+        rc = -CTL_EXIT_NO_DAEMON;
+        goto out;
+    }
+    if (res != CURLE_OK) {
+        fprintf(stderr, "caretictl: error talking to %s (%s)\n", ctx->socket,
+                *errbuf ? errbuf : curl_easy_strerror(res));
+        rc = -CTL_EXIT_ERROR;
+        goto out;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (a.data != NULL)
+        *out = json_loadb(a.data, a.len, 0, NULL);
+    rc = (int)status;
+out:
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(h);
+    free(a.data);
+    return rc;
+}
+
+int
+ctl_print_error(int status, json_t *answer)
+{
+    json_t *err = json_object_get(answer, "error");
+    const char *msg = json_string_value(json_object_get(err, "message"));
+    if (msg == NULL)
+        msg = json_string_value(err);
+    fprintf(stderr, "caretictl: the daemon answered %d: %s\n", status,
+            msg ? msg : "(no error message)");
+    return CTL_EXIT_ERROR;
+}

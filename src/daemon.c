@@ -1,0 +1,380 @@
+/*
+ * daemon: wires the rooms around one uv_loop_t.  Owns the loop, the
+ * config in force, the HTTP server, the router, the instance lock and the
+ * signal handlers.  Must never block the loop: the config is re-read on a
+ * worker thread and swapped in whole on the loop thread.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "careti/api_control.h"
+#include "careti/daemon.h"
+#include "careti/http_server.h"
+#include "careti/log.h"
+#include "careti/proto.h"
+#include "careti/router.h"
+#include "careti/rundir.h"
+#include "careti/systemd.h"
+#include "careti/xmalloc.h"
+
+struct reload_waiter {
+    daemon_reload_cb cb;
+    void *arg;
+    struct reload_waiter *next;
+};
+
+struct daemon {
+    uv_loop_t loop;
+    struct config *cfg;
+    const struct daemon_options *opts;
+    char *socket_path;
+    bool socket_activated;
+    int lock_fd;
+    struct http_server *srv;
+    struct router *router;
+    uv_signal_t sig_hup, sig_term, sig_int;
+    uv_timer_t grace_timer;
+    bool stopping;
+    int exit_code;
+    time_t started_wall;
+    uint64_t started_ms;
+    /* reload state */
+    bool reloading;
+    uv_work_t reload_work;
+    struct config *reload_result;
+    struct cerr reload_err;
+    struct reload_waiter *waiters;
+    time_t last_reload_at;
+    bool last_reload_ok;
+    char last_reload_error[256];
+    uint64_t reloads;
+};
+
+static void apply_config(struct daemon *d);
+static int open_tcp_listeners(struct daemon *d, struct cerr *err);
+static void on_signal(uv_signal_t *h, int signum);
+static void begin_shutdown(struct daemon *d);
+
+static enum log_level
+effective_level(const struct daemon *d)
+{
+    int level = (int)d->cfg->daemon.log_level + d->opts->verbosity;
+    return level > LOG_LEVEL_DEBUG ? LOG_LEVEL_DEBUG : (enum log_level)level;
+}
+
+/* Push config values into the modules that cache them. */
+static void
+apply_config(struct daemon *d)
+{
+    const struct config_daemon *dc = &d->cfg->daemon;
+    struct http_server_limits limits = {
+        .max_body_bytes = (uint64_t)dc->max_body_bytes,
+        .header_timeout_ms = (uint64_t)dc->header_timeout_s * 1000,
+        .idle_timeout_ms = (uint64_t)dc->idle_timeout_s * 1000,
+        .max_connections = (size_t)dc->max_connections,
+    };
+    log_set_level(effective_level(d));
+    http_server_set_limits(d->srv, &limits);
+    http_server_set_tcp_token(d->srv, dc->auth_token);
+}
+
+static int
+open_tcp_listeners(struct daemon *d, struct cerr *err)
+{
+    for (size_t i = 0; i < d->cfg->daemon.n_listen; i++) {
+        char host[256];
+        int port;
+        /* validated at load time */
+        config_listen_parse(d->cfg->daemon.listen[i], host, sizeof host, &port);
+        int rc = http_server_listen_tcp(d->srv, host, port, err);
+        if (rc != 0)
+            return rc;
+        log_info("listening on %s", d->cfg->daemon.listen[i]);
+    }
+    return 0;
+}
+
+static bool
+same_listen_list(const struct config *a, const struct config *b)
+{
+    if (a->daemon.n_listen != b->daemon.n_listen)
+        return false;
+    for (size_t i = 0; i < a->daemon.n_listen; i++)
+        if (strcmp(a->daemon.listen[i], b->daemon.listen[i]) != 0)
+            return false;
+    return true;
+}
+
+static void
+reload_work(uv_work_t *w)
+{
+    struct daemon *d = w->data;
+    cerr_clear(&d->reload_err);
+    d->reload_result = config_load(d->opts->config_path, &d->reload_err);
+}
+
+static void
+reload_done(uv_work_t *w, int status)
+{
+    struct daemon *d = w->data;
+    struct config *fresh = d->reload_result;
+    d->reload_result = NULL;
+    d->reloading = false;
+    d->last_reload_at = time(NULL);
+    d->reloads++;
+    if (status != 0 && fresh == NULL)
+        cerr_set(&d->reload_err, status, 500, "reload cancelled (%s)", uv_strerror(status));
+    if (fresh != NULL) {
+        struct config *old = d->cfg;
+        d->cfg = fresh;
+        apply_config(d);
+        if (strcmp(old->daemon.socket, fresh->daemon.socket) != 0 && !d->opts->socket_override)
+            log_warn("daemon.socket changed to %s; the daemon keeps serving %s until restarted",
+                     fresh->daemon.socket, d->socket_path);
+        if (!same_listen_list(old, fresh) && !d->stopping) {
+            http_server_close_tcp_listeners(d->srv);
+            if (open_tcp_listeners(d, &d->reload_err) != 0) {
+                log_error("reload: %s", d->reload_err.msg);
+                fresh = NULL; /* reported as a failed reload below */
+            }
+        }
+        config_free(old);
+    }
+    if (fresh != NULL) {
+        d->last_reload_ok = true;
+        d->last_reload_error[0] = '\0';
+        log_info("configuration reloaded from %s",
+                 d->opts->config_path ? d->opts->config_path : "built-in defaults");
+    } else {
+        d->last_reload_ok = false;
+        snprintf(d->last_reload_error, sizeof d->last_reload_error, "%s", d->reload_err.msg);
+        log_error("reload failed, keeping the previous configuration: %s", d->reload_err.msg);
+    }
+    systemd_notify("READY=1");
+    struct reload_waiter *list = d->waiters;
+    d->waiters = NULL;
+    while (list != NULL) {
+        struct reload_waiter *next = list->next;
+        list->cb(d, fresh != NULL ? NULL : &d->reload_err, list->arg);
+        free(list);
+        list = next;
+    }
+}
+
+void
+daemon_reload(struct daemon *d, daemon_reload_cb cb, void *arg)
+{
+    if (d->stopping) {
+        struct cerr err;
+        cerr_set(&err, -ECANCELED, 503, "the daemon is stopping");
+        if (cb != NULL)
+            cb(d, &err, arg);
+        return;
+    }
+    if (cb != NULL) {
+        struct reload_waiter *w = xmalloc(sizeof *w);
+        *w = (struct reload_waiter){cb, arg, d->waiters};
+        d->waiters = w;
+    }
+    /* Callers that arrive while a reload runs join it rather than queue
+     * another read of the same file. */
+    if (d->reloading)
+        return;
+    d->reloading = true;
+    char msg[64];
+    snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)uv_hrtime() / 1000);
+    systemd_notify(msg);
+    d->reload_work.data = d;
+    if (uv_queue_work(&d->loop, &d->reload_work, reload_work, reload_done) != 0) {
+        d->reloading = false;
+        cerr_set(&d->reload_err, -EAGAIN, 500, "cannot queue the reload");
+        reload_done(&d->reload_work, -EAGAIN);
+    }
+}
+
+json_t *
+daemon_status(struct daemon *d)
+{
+    json_t *providers = json_array();
+    for (size_t i = 0; i < d->cfg->n_providers; i++) {
+        const struct config_provider *p = &d->cfg->providers[i];
+        json_array_append_new(providers,
+                              json_pack("{s:s, s:s, s:s}", "name", p->name, "type",
+                                        config_provider_type_name(p->type), "base_url",
+                                        p->base_url));
+    }
+    json_t *reload = json_pack("{s:I, s:b}", "count", (json_int_t)d->reloads, "ok",
+                               d->reloads == 0 || d->last_reload_ok);
+    if (d->reloads > 0) {
+        char stamp[32];
+        struct tm tm;
+        gmtime_r(&d->last_reload_at, &tm);
+        strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_object_set_new(reload, "at", json_string(stamp));
+    }
+    json_object_set_new(reload, "error",
+                        d->last_reload_error[0] ? json_string(d->last_reload_error) : json_null());
+    char started[32];
+    struct tm tm;
+    gmtime_r(&d->started_wall, &tm);
+    strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_pack("{s:s, s:i, s:I, s:s, s:f, s:s, s:b, s:o, s:s?, s:o, s:o, s:I, s:I, s:s}",
+                     "version", CARETI_VERSION, "api_version", CARETI_API_VERSION, "pid",
+                     (json_int_t)getpid(), "started_at", started, "uptime_s",
+                     (double)(uv_now(&d->loop) - d->started_ms) / 1000.0, "socket",
+                     d->socket_path, "socket_activated", d->socket_activated, "listeners",
+                     http_server_listeners_json(d->srv), "config_path", d->cfg->path, "reload",
+                     reload, "providers", providers, "connections",
+                     (json_int_t)http_server_open_connections(d->srv), "requests_served",
+                     (json_int_t)http_server_requests_served(d->srv), "log_level",
+                     log_level_name(log_get_level()));
+}
+
+static void
+on_server_closed(struct http_server *srv, void *arg)
+{
+    struct daemon *d = arg;
+    (void)srv;
+    uv_timer_stop(&d->grace_timer);
+    uv_close((uv_handle_t *)&d->grace_timer, NULL);
+    uv_close((uv_handle_t *)&d->sig_hup, NULL);
+    uv_close((uv_handle_t *)&d->sig_term, NULL);
+    uv_close((uv_handle_t *)&d->sig_int, NULL);
+}
+
+static void
+on_grace_expired(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    log_warn("shutdown grace of %ld s is over; closing the remaining connections",
+             d->cfg->daemon.shutdown_grace_s);
+    http_server_close_all(d->srv);
+}
+
+static void
+begin_shutdown(struct daemon *d)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    systemd_notify("STOPPING=1");
+    if (d->exit_code == CARETID_EXIT_OK)
+        log_info("stopping: %zu connection(s) open, waiting up to %ld s for responses in flight",
+             http_server_open_connections(d->srv), d->cfg->daemon.shutdown_grace_s);
+    uv_timer_start(&d->grace_timer, on_grace_expired,
+                   (uint64_t)d->cfg->daemon.shutdown_grace_s * 1000, 0);
+    http_server_shutdown(d->srv, on_server_closed, d);
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    if (signum == SIGHUP) {
+        log_info("SIGHUP: reloading %s",
+                 d->opts->config_path ? d->opts->config_path : "built-in defaults");
+        daemon_reload(d, NULL, NULL);
+        return;
+    }
+    if (d->stopping) {
+        log_warn("second stop signal: closing every connection now");
+        http_server_close_all(d->srv);
+        return;
+    }
+    begin_shutdown(d);
+}
+
+/* Open our own Unix socket, or take systemd's. */
+static int
+open_unix_listener(struct daemon *d, struct cerr *err)
+{
+    char inherited_path[108];
+    int fd;
+    int rc = systemd_listen_fd(&fd, inherited_path, sizeof inherited_path, err);
+    if (rc != 0)
+        return rc;
+    if (fd >= 0) {
+        free(d->socket_path);
+        d->socket_path = xstrdup(inherited_path);
+        d->socket_activated = true;
+    }
+    if (!d->socket_activated && (rc = rundir_prepare(d->socket_path, err)) != 0)
+        return rc;
+    d->lock_fd = rundir_lock(d->socket_path, err);
+    if (d->lock_fd < 0)
+        return d->lock_fd;
+    if (d->socket_activated)
+        return http_server_adopt_unix(d->srv, fd, d->socket_path, err);
+    return http_server_listen_unix(d->srv, d->socket_path, err);
+}
+
+int
+daemon_run(const struct daemon_options *opts, struct config *cfg)
+{
+    struct daemon *d = xcalloc(1, sizeof *d);
+    struct cerr err = {0};
+    int rc;
+
+    d->opts = opts;
+    d->cfg = cfg;
+    d->lock_fd = -1;
+    d->exit_code = CARETID_EXIT_OK;
+    d->started_wall = time(NULL);
+    d->socket_path = xstrdup(opts->socket_override ? opts->socket_override : cfg->daemon.socket);
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&d->loop);
+    d->started_ms = uv_now(&d->loop);
+    d->router = router_new();
+    d->srv = http_server_new(&d->loop, router_dispatch, d->router, router_error_body);
+    api_control_register(d->router, d, d->srv);
+    apply_config(d);
+
+    uv_timer_init(&d->loop, &d->grace_timer);
+    d->grace_timer.data = d;
+    uv_signal_t *sigs[] = {&d->sig_hup, &d->sig_term, &d->sig_int};
+    int signums[] = {SIGHUP, SIGTERM, SIGINT};
+    for (size_t i = 0; i < 3; i++) {
+        uv_signal_init(&d->loop, sigs[i]);
+        sigs[i]->data = d;
+        uv_signal_start(sigs[i], on_signal, signums[i]);
+    }
+
+    if ((rc = open_unix_listener(d, &err)) != 0 || (rc = open_tcp_listeners(d, &err)) != 0) {
+        log_error("%s", err.msg);
+        d->exit_code = CARETID_EXIT_FAILURE;
+        begin_shutdown(d);
+    } else {
+        log_info("caretid %s serving %s (pid %ld, config %s)", CARETI_VERSION, d->socket_path,
+                 (long)getpid(), cfg->path ? cfg->path : "built-in defaults");
+        char ready[160];
+        snprintf(ready, sizeof ready, "READY=1\nSTATUS=serving %s\nMAINPID=%ld", d->socket_path,
+                 (long)getpid());
+        systemd_notify(ready);
+    }
+
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    /* Stragglers (a reload in flight, curl handles later) close here. */
+    while (uv_loop_close(&d->loop) == UV_EBUSY)
+        uv_run(&d->loop, UV_RUN_ONCE);
+    if (d->exit_code == CARETID_EXIT_OK)
+        log_info("stopped after serving %llu request(s)",
+                 (unsigned long long)http_server_requests_served(d->srv));
+    int code = d->exit_code;
+    http_server_free(d->srv);
+    router_free(d->router);
+    config_free(d->cfg);
+    config_free(d->reload_result);
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
+    free(d->socket_path);
+    free(d);
+    return code;
+}

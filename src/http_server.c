@@ -1,0 +1,1231 @@
+/*
+ * http_server: HTTP/1.1 over libuv streams.  Owns listeners, connections,
+ * the request being served on each, and every byte queued for writing.
+ * Sole includer of http_parser.h.  Never blocks, never grows a buffer
+ * without a bound: request heads, bodies, pipelined input and queued
+ * output each have a ceiling, and a client over one is answered or closed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <http_parser.h>
+
+#include "careti/http_server.h"
+#include "careti/log.h"
+#include "careti/xmalloc.h"
+
+/* A request head larger than this is refused with 431. */
+#define HTTP_MAX_HEAD_BYTES (32 * 1024)
+#define HTTP_MAX_HEADERS 100
+/* Input read ahead of the request being served (pipelining); reading
+ * pauses beyond it, so a client cannot queue unbounded requests. */
+#define HTTP_MAX_PENDING_INPUT (64 * 1024)
+#define HTTP_READ_CHUNK (64 * 1024)
+/* Output queued for a slow reader: under HIGH the writer may keep going;
+ * at LOW it is told to resume; past HARD the client is dropped. */
+#define HTTP_WRITE_HIGH_WATER (1024 * 1024)
+#define HTTP_WRITE_LOW_WATER (256 * 1024)
+#define HTTP_WRITE_HARD_LIMIT (16 * 1024 * 1024)
+
+enum conn_state {
+    CONN_IDLE,    /* between requests */
+    CONN_HEADERS, /* reading a request head */
+    CONN_BODY,    /* reading a request body */
+    CONN_ACTIVE,  /* a handler owns the request */
+};
+
+struct header {
+    char *name;
+    char *value;
+};
+
+struct http_request {
+    struct conn *conn;
+    uint64_t id;
+    char method[16];
+    char *url;
+    size_t url_len;
+    char *path;
+    char *query;
+    struct header *headers;
+    size_t n_headers;
+    bool last_was_value;
+    char *body;
+    size_t body_len, body_cap;
+    bool keep_alive;
+    bool head_only;
+    bool http10;
+    bool started;
+    bool chunked;
+    http_abort_cb abort_cb;
+    void *abort_arg;
+    http_drain_cb drain_cb;
+    void *drain_arg;
+};
+
+union stream_handle {
+    uv_stream_t stream;
+    uv_pipe_t pipe;
+    uv_tcp_t tcp;
+};
+
+struct conn {
+    union stream_handle h; /* first, so a handle pointer is the conn */
+    uv_timer_t timer;
+    int open_handles;
+    struct http_server *srv;
+    bool tcp;
+    http_parser parser;
+    enum conn_state state;
+    struct http_request *req;
+    size_t head_bytes;
+    int reject_status; /* set by a parser callback that refuses the request */
+    char reject_msg[160];
+    bool message_complete;
+    char *input;
+    size_t input_len;
+    bool reading;
+    bool in_dispatch;
+    bool closing;
+    bool close_when_flushed;
+    bool lingering; /* refused a request: discard input until closed */
+    uv_shutdown_t shutdown_req;
+    size_t queued_bytes;
+    struct conn *prev, *next;
+};
+
+struct listener {
+    union stream_handle h;
+    struct http_server *srv;
+    bool tcp;
+    bool unlink_on_free;
+    char *name;
+    struct listener *next;
+};
+
+struct write_req {
+    uv_write_t w;
+    struct conn *conn;
+    size_t len;
+    char data[];
+};
+
+struct http_server {
+    uv_loop_t *loop;
+    http_handler_cb handler;
+    void *handler_arg;
+    http_error_body_cb error_body;
+    struct http_server_limits limits;
+    char *tcp_token;
+    struct listener *listeners;
+    struct conn *conns;
+    size_t n_conns;
+    uint64_t next_request_id;
+    uint64_t requests_served;
+    bool draining;
+    http_server_closed_cb closed_cb;
+    void *closed_arg;
+    char read_buf[HTTP_READ_CHUNK];
+    bool read_buf_busy;
+};
+
+static void conn_close(struct conn *c);
+static void conn_process(struct conn *c);
+static void conn_send_error(struct conn *c, int status, const char *message);
+static void on_conn_timer(uv_timer_t *t);
+static void conn_start_reading(struct conn *c);
+static void conn_linger(struct conn *c);
+static void request_free(struct http_request *req);
+static void listener_close(struct listener *l);
+static void on_connection(uv_stream_t *server, int status);
+
+static const http_parser_settings parser_settings;
+
+struct http_server *
+http_server_new(uv_loop_t *loop, http_handler_cb handler, void *arg,
+                http_error_body_cb error_body)
+{
+    struct http_server *srv = xcalloc(1, sizeof *srv);
+    srv->loop = loop;
+    srv->handler = handler;
+    srv->handler_arg = arg;
+    srv->error_body = error_body;
+    srv->limits.max_body_bytes = 64u << 20;
+    srv->limits.header_timeout_ms = 10000;
+    srv->limits.idle_timeout_ms = 60000;
+    srv->limits.max_connections = 1024;
+    return srv;
+}
+
+void
+http_server_set_limits(struct http_server *srv, const struct http_server_limits *limits)
+{
+    srv->limits = *limits;
+}
+
+void
+http_server_set_tcp_token(struct http_server *srv, const char *token)
+{
+    free(srv->tcp_token);
+    srv->tcp_token = token != NULL && *token != '\0' ? xstrdup(token) : NULL;
+}
+
+static struct listener *
+listener_add(struct http_server *srv, bool tcp, const char *name)
+{
+    struct listener *l = xcalloc(1, sizeof *l);
+    l->srv = srv;
+    l->tcp = tcp;
+    l->name = xstrdup(name);
+    l->h.stream.data = l;
+    l->next = srv->listeners;
+    srv->listeners = l;
+    return l;
+}
+
+static void
+listener_unlink(struct http_server *srv, struct listener *l)
+{
+    for (struct listener **pp = &srv->listeners; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == l) {
+            *pp = l->next;
+            return;
+        }
+    }
+}
+
+static void
+on_listener_closed(uv_handle_t *h)
+{
+    struct listener *l = h->data;
+    if (l->unlink_on_free)
+        unlink(l->name);
+    free(l->name);
+    free(l);
+}
+
+static void
+listener_close(struct listener *l)
+{
+    listener_unlink(l->srv, l);
+    uv_close((uv_handle_t *)&l->h, on_listener_closed);
+}
+
+int
+http_server_listen_unix(struct http_server *srv, const char *path, struct cerr *err)
+{
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return cerr_set(err, -EEXIST, 500,
+                            "error binding %s (a file that is not a socket is in the way; "
+                            "remove it or choose another --socket)",
+                            path);
+        unlink(path); /* stale: our caller holds the instance lock */
+    }
+    struct listener *l = listener_add(srv, false, path);
+    int rc = uv_pipe_init(srv->loop, &l->h.pipe, 0);
+    if (rc != 0) {
+        listener_unlink(srv, l);
+        free(l->name);
+        free(l);
+        return cerr_set(err, rc, 500, "error creating socket for %s (%s)", path,
+                        uv_strerror(rc));
+    }
+    /* Bind under a tight umask so the socket is never briefly reachable
+     * by others, as a chmod after bind would allow. */
+    mode_t old = umask(0177);
+    rc = uv_pipe_bind(&l->h.pipe, path);
+    umask(old);
+    if (rc == 0) {
+        l->unlink_on_free = true;
+        rc = uv_listen(&l->h.stream, 128, on_connection);
+    }
+    if (rc != 0) {
+        cerr_set(err, rc, 500, "error listening on %s (%s)", path, uv_strerror(rc));
+        listener_close(l);
+        return rc;
+    }
+    return 0;
+}
+
+int
+http_server_adopt_unix(struct http_server *srv, int fd, const char *path, struct cerr *err)
+{
+    struct listener *l = listener_add(srv, false, path);
+    int rc = uv_pipe_init(srv->loop, &l->h.pipe, 0);
+    if (rc == 0)
+        rc = uv_pipe_open(&l->h.pipe, fd);
+    if (rc == 0)
+        rc = uv_listen(&l->h.stream, 128, on_connection);
+    if (rc != 0) {
+        cerr_set(err, rc, 500, "error using the inherited socket %s (%s)", path,
+                 uv_strerror(rc));
+        listener_close(l);
+        return rc;
+    }
+    return 0;
+}
+
+int
+http_server_listen_tcp(struct http_server *srv, const char *host, int port, struct cerr *err)
+{
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+        struct sockaddr_storage ss;
+    } addr;
+    const char *numeric = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+    if (uv_ip4_addr(numeric, port, &addr.in4) != 0 && uv_ip6_addr(numeric, port, &addr.in6) != 0)
+        return cerr_set(err, -EINVAL, 500, "error listening on %s:%d (not a numeric address)",
+                        host, port);
+    struct listener *l = listener_add(srv, true, host);
+    int rc = uv_tcp_init(srv->loop, &l->h.tcp);
+    if (rc != 0) {
+        listener_unlink(srv, l);
+        free(l->name);
+        free(l);
+        return cerr_set(err, rc, 500, "error creating TCP socket (%s)", uv_strerror(rc));
+    }
+    rc = uv_tcp_bind(&l->h.tcp, &addr.sa, 0);
+    if (rc == 0)
+        rc = uv_listen(&l->h.stream, 128, on_connection);
+    if (rc != 0) {
+        cerr_set(err, rc, 500, "error listening on %s:%d (%s)", host, port, uv_strerror(rc));
+        listener_close(l);
+        return rc;
+    }
+    int len = sizeof addr;
+    char ip[64];
+    uv_tcp_getsockname(&l->h.tcp, &addr.sa, &len);
+    free(l->name);
+    if (addr.sa.sa_family == AF_INET6) {
+        uv_ip6_name(&addr.in6, ip, sizeof ip);
+        l->name = xasprintf("[%s]:%d", ip, ntohs(addr.in6.sin6_port));
+    } else {
+        uv_ip4_name(&addr.in4, ip, sizeof ip);
+        l->name = xasprintf("%s:%d", ip, ntohs(addr.in4.sin_port));
+    }
+    return 0;
+}
+
+void
+http_server_close_tcp_listeners(struct http_server *srv)
+{
+    struct listener *l = srv->listeners;
+    while (l != NULL) {
+        struct listener *next = l->next;
+        if (l->tcp)
+            listener_close(l);
+        l = next;
+    }
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct conn *c = h->data;
+    (void)suggested;
+    /* One shared buffer suffices: libuv hands it back in the read
+     * callback before asking again, and we copy out of it there. */
+    if (c->srv->read_buf_busy) {
+        buf->base = NULL;
+        buf->len = 0;
+        return;
+    }
+    c->srv->read_buf_busy = true;
+    buf->base = c->srv->read_buf;
+    buf->len = sizeof c->srv->read_buf;
+}
+
+static void
+on_conn_timer(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    if (c->lingering) {
+        conn_close(c);
+        return;
+    }
+    switch (c->state) {
+    case CONN_IDLE:
+        log_debug("closing idle connection");
+        conn_close(c);
+        return;
+    case CONN_HEADERS:
+        log_info("dropping a client that did not send its request head within %llu s",
+                 (unsigned long long)(c->srv->limits.header_timeout_ms / 1000));
+        conn_send_error(c, 408, "request head not received in time; send the whole request "
+                                "head at once");
+        return;
+    case CONN_BODY:
+        log_info("dropping a client whose request body stalled");
+        conn_send_error(c, 408, "request body stalled; send the body without pauses");
+        return;
+    case CONN_ACTIVE:
+        return;
+    }
+}
+
+static void
+conn_set_timeout(struct conn *c, uint64_t ms)
+{
+    uv_timer_stop(&c->timer);
+    if (ms > 0)
+        uv_timer_start(&c->timer, on_conn_timer, ms, 0);
+}
+
+static void
+conn_enter_idle(struct conn *c)
+{
+    c->state = CONN_IDLE;
+    conn_set_timeout(c, c->srv->limits.idle_timeout_ms);
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *c = s->data;
+    if (buf->base == c->srv->read_buf)
+        c->srv->read_buf_busy = false;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        /* EOF or error: a client that half-closes after sending a request
+         * still gets its answer only if it waits; most don't, and an
+         * in-flight upstream must stop as soon as they go. */
+        conn_close(c);
+        return;
+    }
+    if (c->lingering)
+        return;
+    c->input = xrealloc(c->input, c->input_len + (size_t)nread);
+    memcpy(c->input + c->input_len, buf->base, (size_t)nread);
+    c->input_len += (size_t)nread;
+    if (c->input_len >= HTTP_MAX_PENDING_INPUT && c->state == CONN_ACTIVE && c->reading) {
+        uv_read_stop(s);
+        c->reading = false;
+    }
+    conn_process(c);
+}
+
+static void
+conn_start_reading(struct conn *c)
+{
+    if (c->reading || c->closing)
+        return;
+    if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0)
+        c->reading = true;
+}
+
+static void
+on_conn_handle_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    free(c->input);
+    free(c);
+}
+
+static void
+conn_close(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    struct http_server *srv = c->srv;
+    if (c->req != NULL) {
+        struct http_request *req = c->req;
+        c->req = NULL;
+        if (req->abort_cb != NULL && c->state == CONN_ACTIVE)
+            req->abort_cb(req, req->abort_arg);
+        request_free(req);
+    }
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    srv->n_conns--;
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->h, on_conn_handle_closed);
+    if (srv->draining && srv->n_conns == 0 && srv->closed_cb != NULL) {
+        http_server_closed_cb cb = srv->closed_cb;
+        srv->closed_cb = NULL;
+        cb(srv, srv->closed_arg);
+    }
+}
+
+static void
+on_write_done(uv_write_t *w, int status)
+{
+    struct write_req *wr = (struct write_req *)w;
+    struct conn *c = wr->conn;
+    size_t before = c->queued_bytes;
+    c->queued_bytes -= wr->len;
+    free(wr);
+    if (c->closing)
+        return;
+    if (status < 0) {
+        log_debug("write to client failed (%s)", uv_strerror(status));
+        conn_close(c);
+        return;
+    }
+    if (c->close_when_flushed && c->queued_bytes == 0) {
+        if (c->lingering)
+            conn_linger(c);
+        else
+            conn_close(c);
+        return;
+    }
+    if (c->req != NULL && c->req->drain_cb != NULL && before >= HTTP_WRITE_LOW_WATER &&
+        c->queued_bytes < HTTP_WRITE_LOW_WATER) {
+        http_drain_cb cb = c->req->drain_cb;
+        c->req->drain_cb = NULL;
+        cb(c->req, c->req->drain_arg);
+    }
+}
+
+static void
+on_shutdown(uv_shutdown_t *sr, int status)
+{
+    (void)sr;
+    (void)status;
+}
+
+/* The refusal is written; close our side for writing and drain what the
+ * client is still sending for a moment.  Closing at once with unread
+ * input makes TCP reset the connection, and the client would lose the
+ * answer that says why. */
+static void
+conn_linger(struct conn *c)
+{
+    if (uv_shutdown(&c->shutdown_req, &c->h.stream, on_shutdown) != 0) {
+        conn_close(c);
+        return;
+    }
+    conn_start_reading(c);
+    uv_timer_start(&c->timer, on_conn_timer, 2000, 0);
+}
+
+/* Queue the concatenation of up to three buffers as one write.  Returns 0
+ * or UV_ENOBUFS when the client is over the hard limit (then closed). */
+static int
+conn_write3(struct conn *c, const void *a, size_t alen, const void *b, size_t blen,
+            const void *d, size_t dlen)
+{
+    if (c->closing)
+        return UV_EPIPE;
+    size_t len = alen + blen + dlen;
+    if (c->queued_bytes + len > HTTP_WRITE_HARD_LIMIT) {
+        log_warn("closing a client that stopped reading (%zu bytes queued)", c->queued_bytes);
+        conn_close(c);
+        return UV_ENOBUFS;
+    }
+    struct write_req *wr = xmalloc(sizeof *wr + len);
+    wr->conn = c;
+    wr->len = len;
+    if (alen)
+        memcpy(wr->data, a, alen);
+    if (blen)
+        memcpy(wr->data + alen, b, blen);
+    if (dlen)
+        memcpy(wr->data + alen + blen, d, dlen);
+    uv_buf_t buf = uv_buf_init(wr->data, (unsigned)len);
+    c->queued_bytes += len;
+    int rc = uv_write(&wr->w, &c->h.stream, &buf, 1, on_write_done);
+    if (rc != 0) {
+        c->queued_bytes -= len;
+        free(wr);
+        conn_close(c);
+        return rc;
+    }
+    return 0;
+}
+
+/* Answer a request the server itself refuses, then close: after a
+ * framing error or an unread body the byte stream cannot be trusted. */
+static void
+conn_send_error(struct conn *c, int status, const char *message)
+{
+    if (c->closing)
+        return;
+    const char *path = c->req != NULL && c->req->path != NULL ? c->req->path : "";
+    json_t *body = c->srv->error_body(path, status, message);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    size_t tlen = strlen(text);
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n%s\r\n",
+                     status, http_status_text(status), tlen + 1,
+                     status == 401 ? "WWW-Authenticate: Bearer\r\n" : "");
+    uv_timer_stop(&c->timer);
+    if (c->req != NULL) {
+        request_free(c->req);
+        c->req = NULL;
+    }
+    c->state = CONN_IDLE;
+    c->close_when_flushed = true;
+    /* From now on input is discarded, so the rest of an oversized body
+     * is never buffered. */
+    c->lingering = true;
+    c->input_len = 0;
+    if (conn_write3(c, head, (size_t)n, text, tlen, "\n", 1) == 0 && c->queued_bytes == 0)
+        conn_close(c);
+    free(text);
+}
+
+static void
+request_free(struct http_request *req)
+{
+    if (req == NULL)
+        return;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        free(req->headers[i].name);
+        free(req->headers[i].value);
+    }
+    free(req->headers);
+    free(req->url);
+    free(req->path);
+    free(req->query);
+    free(req->body);
+    free(req);
+}
+
+static struct conn *
+parser_conn(http_parser *p)
+{
+    return p->data;
+}
+
+/* Refuse the request being parsed; the parser is paused and the refusal
+ * is sent once http_parser_execute returns. */
+static int
+parser_reject(struct conn *c, int status, const char *msg)
+{
+    c->reject_status = status;
+    snprintf(c->reject_msg, sizeof c->reject_msg, "%s", msg);
+    http_parser_pause(&c->parser, 1);
+    return 0;
+}
+
+static int
+on_message_begin(http_parser *p)
+{
+    struct conn *c = parser_conn(p);
+    request_free(c->req);
+    c->req = xcalloc(1, sizeof *c->req);
+    c->req->conn = c;
+    c->req->id = ++c->srv->next_request_id;
+    c->head_bytes = 0;
+    c->state = CONN_HEADERS;
+    conn_set_timeout(c, c->srv->limits.header_timeout_ms);
+    return 0;
+}
+
+static bool
+head_grow(struct conn *c, size_t len)
+{
+    c->head_bytes += len;
+    if (c->head_bytes <= HTTP_MAX_HEAD_BYTES)
+        return true;
+    parser_reject(c, 431, "request head too large (limit 32 KiB); send fewer or shorter headers");
+    return false;
+}
+
+static void
+append(char **s, size_t *len, const char *data, size_t n)
+{
+    *s = xrealloc(*s, *len + n + 1);
+    memcpy(*s + *len, data, n);
+    *len += n;
+    (*s)[*len] = '\0';
+}
+
+static int
+on_url(http_parser *p, const char *at, size_t len)
+{
+    struct conn *c = parser_conn(p);
+    if (!head_grow(c, len))
+        return 0;
+    append(&c->req->url, &c->req->url_len, at, len);
+    return 0;
+}
+
+static int
+on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct conn *c = parser_conn(p);
+    struct http_request *req = c->req;
+    if (!head_grow(c, len))
+        return 0;
+    if (req->n_headers == 0 || req->last_was_value) {
+        if (req->n_headers == HTTP_MAX_HEADERS)
+            return parser_reject(c, 431, "too many request headers (limit 100)");
+        req->headers = xrealloc(req->headers, (req->n_headers + 1) * sizeof *req->headers);
+        req->headers[req->n_headers].name = xstrdup("");
+        req->headers[req->n_headers].value = xstrdup("");
+        req->n_headers++;
+        req->last_was_value = false;
+    }
+    struct header *h = &req->headers[req->n_headers - 1];
+    size_t n = strlen(h->name);
+    append(&h->name, &n, at, len);
+    return 0;
+}
+
+static int
+on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct conn *c = parser_conn(p);
+    struct http_request *req = c->req;
+    if (!head_grow(c, len))
+        return 0;
+    if (req->n_headers == 0)
+        return parser_reject(c, 400, "header value without a name");
+    struct header *h = &req->headers[req->n_headers - 1];
+    size_t n = strlen(h->value);
+    append(&h->value, &n, at, len);
+    req->last_was_value = true;
+    return 0;
+}
+
+static bool
+token_equal(const char *a, const char *b)
+{
+    return a != NULL && strcasecmp(a, b) == 0;
+}
+
+static bool
+tcp_authorized(struct conn *c)
+{
+    if (!c->tcp || c->srv->tcp_token == NULL)
+        return true;
+    const char *auth = http_request_header(c->req, "Authorization");
+    if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
+        return false;
+    const char *given = auth + 7;
+    const char *want = c->srv->tcp_token;
+    size_t gl = strlen(given), wl = strlen(want);
+    /* Compare in constant time for the token's length, so response
+     * timing does not reveal how much of a guess was right. */
+    unsigned char diff = gl != wl;
+    for (size_t i = 0; i < wl; i++)
+        diff |= (unsigned char)(want[i] ^ (i < gl ? given[i] : 0));
+    return diff == 0;
+}
+
+static int
+on_headers_complete(http_parser *p)
+{
+    struct conn *c = parser_conn(p);
+    struct http_request *req = c->req;
+    snprintf(req->method, sizeof req->method, "%s", http_method_str(p->method));
+    if (req->url == NULL || req->url[0] != '/')
+        return parser_reject(c, 400, "request target must be an absolute path such as /v1/models");
+    char *q = strchr(req->url, '?');
+    req->path = q ? xstrndup(req->url, (size_t)(q - req->url)) : xstrdup(req->url);
+    req->query = xstrdup(q ? q + 1 : "");
+    req->keep_alive = http_should_keep_alive(p) != 0;
+    req->http10 = p->http_major == 1 && p->http_minor == 0;
+    req->head_only = p->method == HTTP_HEAD;
+    if (!tcp_authorized(c))
+        return parser_reject(c, 401,
+                             "missing or wrong bearer token; send Authorization: Bearer <token> "
+                             "with daemon.auth_token from the config");
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->srv->limits.max_body_bytes) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "request body of %llu bytes is over the limit of %llu bytes "
+                 "(daemon.max_body_bytes)",
+                 (unsigned long long)p->content_length,
+                 (unsigned long long)c->srv->limits.max_body_bytes);
+        return parser_reject(c, 413, msg);
+    }
+    if (token_equal(http_request_header(req, "Expect"), "100-continue"))
+        conn_write3(c, "HTTP/1.1 100 Continue\r\n\r\n", 25, NULL, 0, NULL, 0);
+    c->state = CONN_BODY;
+    conn_set_timeout(c, c->srv->limits.idle_timeout_ms);
+    return 0;
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t len)
+{
+    struct conn *c = parser_conn(p);
+    struct http_request *req = c->req;
+    if (req->body_len + len > c->srv->limits.max_body_bytes) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "request body is over the limit of %llu bytes (daemon.max_body_bytes)",
+                 (unsigned long long)c->srv->limits.max_body_bytes);
+        return parser_reject(c, 413, msg);
+    }
+    if (req->body_len + len + 1 > req->body_cap) {
+        size_t cap = req->body_cap ? req->body_cap : 4096;
+        while (cap < req->body_len + len + 1)
+            cap *= 2;
+        req->body = xrealloc(req->body, cap);
+        req->body_cap = cap;
+    }
+    memcpy(req->body + req->body_len, at, len);
+    req->body_len += len;
+    req->body[req->body_len] = '\0';
+    return 0;
+}
+
+static int
+on_message_complete(http_parser *p)
+{
+    struct conn *c = parser_conn(p);
+    c->message_complete = true;
+    /* Pause so one request is served at a time; the rest of the input
+     * waits in c->input until the response ends. */
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static void
+conn_dispatch(struct conn *c)
+{
+    struct http_request *req = c->req;
+    c->state = CONN_ACTIVE;
+    uv_timer_stop(&c->timer);
+    if (req->body == NULL) {
+        req->body = xstrdup("");
+        req->body_cap = 1;
+    }
+    c->in_dispatch = true;
+    c->srv->handler(req, c->srv->handler_arg);
+    c->in_dispatch = false;
+}
+
+/* Feed buffered input to the parser and serve complete requests, one at
+ * a time, until input runs out or a handler keeps its request pending. */
+static void
+conn_process(struct conn *c)
+{
+    while (!c->closing && c->state != CONN_ACTIVE && !c->in_dispatch && c->input_len > 0) {
+        size_t n = http_parser_execute(&c->parser, &parser_settings, c->input, c->input_len);
+        enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+        memmove(c->input, c->input + n, c->input_len - n);
+        c->input_len -= n;
+        if (c->reject_status != 0) {
+            conn_send_error(c, c->reject_status, c->reject_msg);
+            return;
+        }
+        if (e == HPE_PAUSED) {
+            http_parser_pause(&c->parser, 0);
+        } else if (e != HPE_OK) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "malformed HTTP request (%s)", http_errno_description(e));
+            conn_send_error(c, e == HPE_HEADER_OVERFLOW ? 431 : 400, msg);
+            return;
+        } else if (n == 0) {
+            break;
+        }
+        if (c->message_complete) {
+            c->message_complete = false;
+            conn_dispatch(c);
+        }
+    }
+    if (!c->closing && c->input_len < HTTP_MAX_PENDING_INPUT)
+        conn_start_reading(c);
+}
+
+static void
+accept_one(struct listener *l)
+{
+    struct http_server *srv = l->srv;
+    struct conn *c = xcalloc(1, sizeof *c);
+    int rc = l->tcp ? uv_tcp_init(srv->loop, &c->h.tcp) : uv_pipe_init(srv->loop, &c->h.pipe, 0);
+    if (rc != 0) {
+        log_warn("cannot accept a connection (%s)", uv_strerror(rc));
+        free(c);
+        return;
+    }
+    c->h.stream.data = c;
+    c->open_handles = 1;
+    rc = uv_accept(&l->h.stream, &c->h.stream);
+    if (rc != 0) {
+        /* EMFILE and friends: libuv keeps a spare fd to shed the client;
+         * the daemon stays up and says why. */
+        log_warn("error accepting a connection on %s (%s)", l->name, uv_strerror(rc));
+        uv_close((uv_handle_t *)&c->h, on_conn_handle_closed);
+        return;
+    }
+    uv_timer_init(srv->loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles = 2;
+    c->srv = srv;
+    c->tcp = l->tcp;
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->next = srv->conns;
+    if (srv->conns != NULL)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->n_conns++;
+    if (!l->tcp) {
+        uv_os_fd_t fd;
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        if (uv_fileno((uv_handle_t *)&c->h, &fd) == 0 &&
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid != geteuid()) {
+            log_warn("refused a connection from uid %u on %s (only uid %u may connect)",
+                     (unsigned)cred.uid, l->name, (unsigned)geteuid());
+            conn_send_error(c, 403, "this daemon serves only its own user; run your own caretid");
+            return;
+        }
+    }
+    if (srv->n_conns > srv->limits.max_connections) {
+        log_warn("too many connections (%zu); refusing one (daemon.max_connections)",
+                 srv->n_conns - 1);
+        conn_send_error(c, 503, "too many open connections; retry shortly");
+        return;
+    }
+    conn_enter_idle(c);
+    conn_start_reading(c);
+}
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+    struct listener *l = server->data;
+    if (status < 0) {
+        log_warn("error on listener %s (%s)", l->name, uv_strerror(status));
+        return;
+    }
+    if (l->srv->draining)
+        return;
+    accept_one(l);
+}
+
+int
+http_server_serve_fd(struct http_server *srv, int fd)
+{
+    struct conn *c = xcalloc(1, sizeof *c);
+    int rc = uv_pipe_init(srv->loop, &c->h.pipe, 0);
+    if (rc != 0) {
+        free(c);
+        return rc;
+    }
+    c->h.stream.data = c;
+    c->open_handles = 1;
+    rc = uv_pipe_open(&c->h.pipe, fd);
+    if (rc != 0) {
+        uv_close((uv_handle_t *)&c->h, on_conn_handle_closed);
+        return rc;
+    }
+    uv_timer_init(srv->loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles = 2;
+    c->srv = srv;
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->next = srv->conns;
+    if (srv->conns != NULL)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->n_conns++;
+    conn_enter_idle(c);
+    conn_start_reading(c);
+    return 0;
+}
+
+/* The response for the current request is complete: keep the connection
+ * for the next request, or close it once written. */
+static void
+request_finish(struct http_request *req)
+{
+    struct conn *c = req->conn;
+    bool keep = req->keep_alive && !c->srv->draining;
+    c->req = NULL;
+    request_free(req);
+    c->srv->requests_served++;
+    if (!keep) {
+        c->close_when_flushed = true;
+        if (c->queued_bytes == 0)
+            conn_close(c);
+        return;
+    }
+    conn_enter_idle(c);
+    if (!c->in_dispatch)
+        conn_process(c);
+}
+
+static void
+write_head(struct http_request *req, int status, const char *content_type,
+           const char *extra_headers, const char *length_line)
+{
+    struct conn *c = req->conn;
+    bool keep = req->keep_alive && !c->srv->draining;
+    char head[1024];
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n%s%s%s%sConnection: %s\r\n", status,
+                     http_status_text(status), content_type ? "Content-Type: " : "",
+                     content_type ? content_type : "", content_type ? "\r\n" : "", length_line,
+                     keep ? "keep-alive" : "close");
+    if (n < 0 || (size_t)n >= sizeof head)
+        n = (int)strlen(head);
+    req->keep_alive = keep;
+    conn_write3(c, head, (size_t)n, extra_headers, extra_headers ? strlen(extra_headers) : 0,
+                "\r\n", 2);
+}
+
+void
+http_respond(struct http_request *req, int status, const char *content_type,
+             const char *extra_headers, const void *body, size_t len)
+{
+    char length_line[64];
+    snprintf(length_line, sizeof length_line, "Content-Length: %zu\r\n", len);
+    write_head(req, status, content_type, extra_headers, length_line);
+    if (!req->head_only && len > 0)
+        conn_write3(req->conn, body, len, NULL, 0, NULL, 0);
+    request_finish(req);
+}
+
+void
+http_respond_json(struct http_request *req, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    size_t len = strlen(text);
+    text[len] = '\0';
+    char *line = xasprintf("%s\n", text);
+    http_respond(req, status, "application/json", NULL, line, len + 1);
+    free(line);
+    free(text);
+}
+
+int
+http_response_start(struct http_request *req, int status, const char *content_type,
+                    const char *extra_headers)
+{
+    if (req->conn->closing)
+        return UV_EPIPE;
+    req->started = true;
+    /* HTTP/1.0 has no chunked coding: the body ends when we close. */
+    req->chunked = !req->http10;
+    if (!req->chunked)
+        req->keep_alive = false;
+    write_head(req, status, content_type, extra_headers,
+               req->chunked ? "Transfer-Encoding: chunked\r\n" : "");
+    return req->conn->closing ? UV_EPIPE : 0;
+}
+
+int
+http_response_write(struct http_request *req, const void *data, size_t len)
+{
+    if (len == 0 || req->head_only)
+        return 0;
+    if (!req->chunked)
+        return conn_write3(req->conn, data, len, NULL, 0, NULL, 0);
+    char size_line[24];
+    int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
+    return conn_write3(req->conn, size_line, (size_t)n, data, len, "\r\n", 2);
+}
+
+bool
+http_response_writable(const struct http_request *req)
+{
+    return !req->conn->closing && req->conn->queued_bytes < HTTP_WRITE_HIGH_WATER;
+}
+
+void
+http_request_on_drain(struct http_request *req, http_drain_cb cb, void *arg)
+{
+    req->drain_cb = cb;
+    req->drain_arg = arg;
+}
+
+void
+http_request_on_abort(struct http_request *req, http_abort_cb cb, void *arg)
+{
+    req->abort_cb = cb;
+    req->abort_arg = arg;
+}
+
+void
+http_response_end(struct http_request *req)
+{
+    if (req->chunked && !req->head_only)
+        conn_write3(req->conn, "0\r\n\r\n", 5, NULL, 0, NULL, 0);
+    request_finish(req);
+}
+
+const char *
+http_request_method(const struct http_request *req)
+{
+    return req->method;
+}
+
+const char *
+http_request_path(const struct http_request *req)
+{
+    return req->path;
+}
+
+const char *
+http_request_query(const struct http_request *req)
+{
+    return req->query;
+}
+
+const char *
+http_request_header(const struct http_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0)
+            return req->headers[i].value;
+    return NULL;
+}
+
+const char *
+http_request_body(const struct http_request *req, size_t *len)
+{
+    if (len != NULL)
+        *len = req->body_len;
+    return req->body;
+}
+
+bool
+http_request_via_tcp(const struct http_request *req)
+{
+    return req->conn->tcp;
+}
+
+uint64_t
+http_request_id(const struct http_request *req)
+{
+    return req->id;
+}
+
+struct http_request *
+http_server_find_request(struct http_server *srv, uint64_t id)
+{
+    for (struct conn *c = srv->conns; c != NULL; c = c->next)
+        if (c->req != NULL && c->req->id == id && c->state == CONN_ACTIVE)
+            return c->req;
+    return NULL;
+}
+
+void
+http_server_shutdown(struct http_server *srv, http_server_closed_cb done, void *arg)
+{
+    srv->draining = true;
+    srv->closed_cb = done;
+    srv->closed_arg = arg;
+    while (srv->listeners != NULL)
+        listener_close(srv->listeners);
+    struct conn *c = srv->conns;
+    while (c != NULL) {
+        struct conn *next = c->next;
+        if (c->state != CONN_ACTIVE)
+            conn_close(c);
+        c = next;
+    }
+    if (srv->n_conns == 0 && srv->closed_cb != NULL) {
+        srv->closed_cb = NULL;
+        done(srv, arg);
+    }
+}
+
+void
+http_server_close_all(struct http_server *srv)
+{
+    while (srv->conns != NULL)
+        conn_close(srv->conns);
+}
+
+void
+http_server_free(struct http_server *srv)
+{
+    if (srv == NULL)
+        return;
+    free(srv->tcp_token);
+    free(srv);
+}
+
+json_t *
+http_server_listeners_json(const struct http_server *srv)
+{
+    json_t *arr = json_array();
+    for (const struct listener *l = srv->listeners; l != NULL; l = l->next) {
+        if (l->tcp)
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:b}", "type", "tcp", "address",
+                                                 l->name, "token_required",
+                                                 srv->tcp_token != NULL));
+        else
+            json_array_append_new(arr, json_pack("{s:s, s:s}", "type", "unix", "path", l->name));
+    }
+    return arr;
+}
+
+size_t
+http_server_open_connections(const struct http_server *srv)
+{
+    return srv->n_conns;
+}
+
+uint64_t
+http_server_requests_served(const struct http_server *srv)
+{
+    return srv->requests_served;
+}
+
+const char *
+http_status_text(int status)
+{
+    static const struct {
+        int status;
+        const char *text;
+    } table[] = {
+        {100, "Continue"},
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {204, "No Content"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {408, "Request Timeout"},
+        {409, "Conflict"},
+        {413, "Content Too Large"},
+        {415, "Unsupported Media Type"},
+        {422, "Unprocessable Content"},
+        {429, "Too Many Requests"},
+        {431, "Request Header Fields Too Large"},
+        {499, "Client Closed Request"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (table[i].status == status)
+            return table[i].text;
+    return "Unknown";
+}
