@@ -359,8 +359,8 @@ on_conn_timer(uv_timer_t *t)
         conn_close(c);
         return;
     case CONN_HEADERS:
-        log_info("dropping a client that did not send its request head within %llu s",
-                 (unsigned long long)(c->srv->limits.header_timeout_ms / 1000));
+        log_info("dropping a client that did not send its request head within %llu ms",
+                 (unsigned long long)c->srv->limits.header_timeout_ms);
         conn_send_error(c, 408, "request head not received in time; send the whole request "
                                 "head at once");
         return;

@@ -1,0 +1,450 @@
+/* Unit tests for src/http_server.c: the server is driven over a socketpair
+ * by a test that writes raw bytes and reads raw answers, so request
+ * parsing edge cases are checked byte for byte. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../src/http_server.c"
+
+static uv_loop_t loop;
+static struct http_server *srv;
+static int client_fd = -1;
+static int aborted;
+static int drained;
+static struct http_request *held;
+
+static json_t *
+error_body(const char *path, int status, const char *message)
+{
+    return json_pack("{s:s, s:i, s:s}", "path", path, "status", status, "error", message);
+}
+
+static void
+on_test_abort(struct http_request *req, void *arg)
+{
+    (void)req;
+    (void)arg;
+    aborted++;
+    held = NULL;
+}
+
+static void
+on_test_drain(struct http_request *req, void *arg)
+{
+    (void)arg;
+    drained++;
+    http_response_end(req);
+}
+
+static void
+handler(struct http_request *req, void *arg)
+{
+    (void)arg;
+    const char *path = http_request_path(req);
+    if (strcmp(path, "/hold") == 0) {
+        held = req;
+        http_request_on_abort(req, on_test_abort, NULL);
+        return;
+    }
+    if (strcmp(path, "/stream") == 0) {
+        /* Write until the server says stop, then finish on drain. */
+        http_response_start(req, 200, "text/plain", NULL);
+        char chunk[4096];
+        memset(chunk, 'x', sizeof chunk);
+        int n = 0;
+        while (http_response_writable(req) && n < 100000) {
+            http_response_write(req, chunk, sizeof chunk);
+            n++;
+        }
+        ck_assert_msg(!http_response_writable(req), "the writer was never told to stop");
+        http_request_on_drain(req, on_test_drain, NULL);
+        return;
+    }
+    size_t len;
+    const char *body = http_request_body(req, &len);
+    const char *x = http_request_header(req, "x-test");
+    json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s?, s:s}", "method", http_request_method(req),
+                          "path", path, "query", http_request_query(req), "body_len",
+                          (json_int_t)len, "x_test", x, "body", body);
+    http_respond_json(req, 200, j);
+}
+
+static void
+setup(void)
+{
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    uv_loop_init(&loop);
+    srv = http_server_new(&loop, handler, NULL, error_body);
+    struct http_server_limits limits = {
+        .max_body_bytes = 1024 * 1024,
+        .header_timeout_ms = 200,
+        .idle_timeout_ms = 5000,
+        .max_connections = 16,
+    };
+    http_server_set_limits(srv, &limits);
+    ck_assert_int_eq(http_server_serve_fd(srv, sv[0]), 0);
+    client_fd = sv[1];
+    fcntl(client_fd, F_SETFL, O_NONBLOCK);
+    aborted = drained = 0;
+    held = NULL;
+}
+
+static void
+on_closed(struct http_server *s, void *arg)
+{
+    (void)s;
+    (void)arg;
+}
+
+static void
+teardown(void)
+{
+    if (client_fd >= 0)
+        close(client_fd);
+    http_server_shutdown(srv, on_closed, NULL);
+    http_server_close_all(srv);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    http_server_free(srv);
+}
+
+static void
+send_all(const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(client_fd, data, len);
+        if (n < 0 && errno == EAGAIN) {
+            uv_run(&loop, UV_RUN_NOWAIT);
+            continue;
+        }
+        ck_assert_int_gt(n, 0);
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+static void
+send_str(const char *s)
+{
+    send_all(s, strlen(s));
+}
+
+/* Run the loop and collect output until WANT responses are complete, the
+ * server closes, or MS milliseconds pass.  Caller frees. */
+static char *
+collect(int want, int ms, bool *closed)
+{
+    static char buf[1 << 20];
+    size_t len = 0;
+    uint64_t deadline = uv_hrtime() / 1000000 + (uint64_t)ms;
+    *closed = false;
+    while (uv_hrtime() / 1000000 < deadline) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        ssize_t n = read(client_fd, buf + len, sizeof buf - 1 - len);
+        if (n == 0) {
+            *closed = true;
+            break;
+        }
+        if (n > 0) {
+            len += (size_t)n;
+            buf[len] = '\0';
+        } else {
+            struct pollfd p = {.fd = client_fd, .events = POLLIN};
+            poll(&p, 1, 1);
+        }
+        int complete = 0;
+        const char *at = buf;
+        while ((at = strstr(at, "HTTP/1.1 ")) != NULL) {
+            const char *end = strstr(at, "\r\n\r\n");
+            const char *cl = strstr(at, "Content-Length: ");
+            if (end == NULL || cl == NULL || cl > end)
+                break;
+            size_t body = strtoul(cl + 16, NULL, 10);
+            if ((size_t)(buf + len - (end + 4)) < body)
+                break;
+            complete++;
+            at = end + 4 + body;
+        }
+        if (complete >= want && want > 0)
+            break;
+    }
+    buf[len] = '\0';
+    return strdup(buf);
+}
+
+START_TEST(test_simple_get_keeps_alive)
+{
+    bool closed;
+    send_str("GET /a/b?x=1 HTTP/1.1\r\nHost: h\r\nX-Test: yes\r\n\r\n");
+    char *out = collect(1, 2000, &closed);
+    ck_assert(!closed);
+    ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 200 OK\r\n"));
+    ck_assert_ptr_nonnull(strstr(out, "Connection: keep-alive"));
+    ck_assert_ptr_nonnull(strstr(out, "\"path\":\"/a/b\""));
+    ck_assert_ptr_nonnull(strstr(out, "\"query\":\"x=1\""));
+    ck_assert_ptr_nonnull(strstr(out, "\"x_test\":\"yes\""));
+    free(out);
+    ck_assert_uint_eq(http_server_requests_served(srv), 1);
+}
+END_TEST
+
+START_TEST(test_pipelined_requests_in_order)
+{
+    bool closed;
+    const char *reqs = "GET /one HTTP/1.1\r\nHost: h\r\n\r\n"
+                       "POST /two HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+                       "GET /three HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+    send_all(reqs, strlen(reqs));
+    char *out = collect(3, 2000, &closed);
+    char *one = strstr(out, "/one"), *two = strstr(out, "/two"), *three = strstr(out, "/three");
+    ck_assert(one && two && three && one < two && two < three);
+    ck_assert_ptr_nonnull(strstr(out, "\"body\":\"abc\""));
+    free(out);
+    out = collect(0, 500, &closed);
+    ck_assert_msg(closed, "Connection: close was not honoured");
+    free(out);
+}
+END_TEST
+
+START_TEST(test_bytes_split_one_by_one)
+{
+    bool closed;
+    const char *req = "POST /split HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n";
+    for (size_t i = 0; req[i] != '\0'; i++) {
+        send_all(req + i, 1);
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    char *out = collect(1, 2000, &closed);
+    ck_assert_ptr_nonnull(strstr(out, "\"body\":\"Wikipedia\""));
+    ck_assert_ptr_nonnull(strstr(out, "\"body_len\":9"));
+    free(out);
+}
+END_TEST
+
+START_TEST(test_malformed_is_400_and_closed)
+{
+    bool closed;
+    send_str("GET /x HTTP/1.1\r\nHost h\r\n\r\n");
+    char *out = collect(1, 2000, &closed);
+    ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 400 Bad Request"));
+    ck_assert_ptr_nonnull(strstr(out, "malformed HTTP request"));
+    ck_assert_ptr_nonnull(strstr(out, "Connection: close"));
+    free(out);
+    out = collect(0, 3000, &closed);
+    ck_assert(closed);
+    free(out);
+}
+END_TEST
+
+START_TEST(test_target_must_be_a_path)
+{
+    bool closed;
+    send_str("GET http://evil/x HTTP/1.1\r\nHost: h\r\n\r\n");
+    char *out = collect(1, 2000, &closed);
+    ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 400"));
+    ck_assert_ptr_nonnull(strstr(out, "absolute path"));
+    free(out);
+}
+END_TEST
+
+START_TEST(test_body_over_limit_by_length_is_413_early)
+{
+    bool closed;
+    /* Only the head is sent: the refusal must not wait for the body. */
+    send_str("POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999\r\n\r\n");
+    char *out = collect(1, 2000, &closed);
+    ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 413 Content Too Large"));
+    ck_assert_ptr_nonnull(strstr(out, "\"path\":\"/big\""));
+    ck_assert_ptr_nonnull(strstr(out, "daemon.max_body_bytes"));
+    free(out);
+}
+END_TEST
+
+START_TEST(test_chunked_body_over_limit_is_413)
+{
+    bool closed;
+    send_str("POST /big HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+    static char chunk[70000];
+    int n = snprintf(chunk, sizeof chunk, "%x\r\n", 65536);
+    memset(chunk + n, 'a', 65536);
+    memcpy(chunk + n + 65536, "\r\n", 2);
+    char *out = NULL;
+    for (int i = 0; i < 20 && (out == NULL || strstr(out, "413") == NULL); i++) {
+        send_all(chunk, (size_t)n + 65538);
+        free(out);
+        out = collect(1, 20, &closed);
+    }
+    ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 413"));
+    free(out);
+}
+END_TEST
+
+START_TEST(test_head_too_large_is_431)
+{
+    bool closed;
+    static char big[40000];
+    memcpy(big, "GET / HTTP/1.1\r\nX-Big: ", 23);
+    memset(big + 23, 'b', 36000);
+    memcpy(big + 23 + 36000, "\r\n\r\n", 5);
+    send_all(big, strlen(big));
+    char *out = collect(1, 2000, &closed);
+    ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 431"));
+    free(out);
+}
+END_TEST
+
+START_TEST(test_too_many_headers_is_431)
+{
+    bool closed;
+    char req[8192] = "GET / HTTP/1.1\r\n";
+    for (int i = 0; i < 120; i++) {
+        char line[32];
+        snprintf(line, sizeof line, "H%d: v\r\n", i);
+        strcat(req, line);
+    }
+    strcat(req, "\r\n");
+    send_all(req, strlen(req));
+    char *out = collect(1, 2000, &closed);
+    ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 431"));
+    ck_assert_ptr_nonnull(strstr(out, "too many request headers"));
+    free(out);
+}
+END_TEST
+
+START_TEST(test_dribbled_head_times_out_with_408)
+{
+    bool closed;
+    send_str("GET / HT");
+    char *out = collect(1, 3000, &closed);
+    ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 408"));
+    free(out);
+    out = collect(0, 3000, &closed);
+    ck_assert(closed);
+    free(out);
+}
+END_TEST
+
+START_TEST(test_head_method_has_no_body)
+{
+    bool closed;
+    send_str("HEAD /h HTTP/1.1\r\nHost: h\r\n\r\nGET /after HTTP/1.1\r\nHost: h\r\n\r\n");
+    char *out = collect(2, 500, &closed);
+    ck_assert_ptr_null(strstr(out, "\"path\":\"/h\""));
+    ck_assert_ptr_nonnull(strstr(out, "\"path\":\"/after\""));
+    free(out);
+}
+END_TEST
+
+START_TEST(test_expect_continue)
+{
+    bool closed;
+    send_str("POST /e HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+    char *out = collect(0, 200, &closed);
+    ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 100 Continue\r\n\r\n"));
+    free(out);
+    send_str("ok");
+    out = collect(1, 2000, &closed);
+    ck_assert_ptr_nonnull(strstr(out, "\"body\":\"ok\""));
+    free(out);
+}
+END_TEST
+
+START_TEST(test_client_gone_aborts_request)
+{
+    bool closed;
+    send_str("GET /hold HTTP/1.1\r\nHost: h\r\n\r\n");
+    char *out = collect(0, 100, &closed);
+    free(out);
+    ck_assert_ptr_nonnull(held);
+    ck_assert_ptr_eq(http_server_find_request(srv, http_request_id(held)), held);
+    close(client_fd);
+    client_fd = -1;
+    for (int i = 0; i < 100 && aborted == 0; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    ck_assert_int_eq(aborted, 1);
+    ck_assert_uint_eq(http_server_open_connections(srv), 0);
+}
+END_TEST
+
+START_TEST(test_streaming_backpressure)
+{
+    bool closed;
+    send_str("GET /stream HTTP/1.1\r\nHost: h\r\n\r\n");
+    uv_run(&loop, UV_RUN_NOWAIT);
+    /* The client reads nothing yet: the server must stop queueing. */
+    ck_assert_int_eq(drained, 0);
+    size_t total = 0;
+    char buf[65536];
+    uint64_t deadline = uv_hrtime() / 1000000 + 5000;
+    while (uv_hrtime() / 1000000 < deadline) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        ssize_t n = read(client_fd, buf, sizeof buf);
+        if (n > 0) {
+            total += (size_t)n;
+            if (n >= 5 && memcmp(buf + n - 5, "0\r\n\r\n", 5) == 0)
+                break;
+        }
+    }
+    ck_assert_int_eq(drained, 1);
+    ck_assert_uint_gt(total, HTTP_WRITE_HIGH_WATER);
+    ck_assert_uint_eq(http_server_requests_served(srv), 1);
+    (void)closed;
+}
+END_TEST
+
+START_TEST(test_shutdown_waits_for_active_request)
+{
+    bool closed;
+    send_str("GET /hold HTTP/1.1\r\nHost: h\r\n\r\n");
+    char *out = collect(0, 100, &closed);
+    free(out);
+    ck_assert_ptr_nonnull(held);
+    http_server_shutdown(srv, on_closed, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    ck_assert_uint_eq(http_server_open_connections(srv), 1);
+    http_respond(held, 200, "text/plain", NULL, "bye", 3);
+    out = collect(1, 2000, &closed);
+    ck_assert_ptr_nonnull(strstr(out, "Connection: close"));
+    ck_assert_ptr_nonnull(strstr(out, "bye"));
+    free(out);
+}
+END_TEST
+
+int
+main(void)
+{
+    Suite *s = suite_create("http_server");
+    TCase *tc = tcase_create("socketpair");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_simple_get_keeps_alive);
+    tcase_add_test(tc, test_pipelined_requests_in_order);
+    tcase_add_test(tc, test_bytes_split_one_by_one);
+    tcase_add_test(tc, test_malformed_is_400_and_closed);
+    tcase_add_test(tc, test_target_must_be_a_path);
+    tcase_add_test(tc, test_body_over_limit_by_length_is_413_early);
+    tcase_add_test(tc, test_chunked_body_over_limit_is_413);
+    tcase_add_test(tc, test_head_too_large_is_431);
+    tcase_add_test(tc, test_too_many_headers_is_431);
+    tcase_add_test(tc, test_dribbled_head_times_out_with_408);
+    tcase_add_test(tc, test_head_method_has_no_body);
+    tcase_add_test(tc, test_expect_continue);
+    tcase_add_test(tc, test_client_gone_aborts_request);
+    tcase_add_test(tc, test_streaming_backpressure);
+    tcase_add_test(tc, test_shutdown_waits_for_active_request);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
