@@ -184,8 +184,11 @@ listener_add(struct http_server *srv, bool tcp, const char *name)
     l->tcp = tcp;
     l->name = xstrdup(name);
     l->h.stream.data = l;
-    l->next = srv->listeners;
-    srv->listeners = l;
+    /* Keep configured order, so status lists listeners as written. */
+    struct listener **tail = &srv->listeners;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = l;
     return l;
 }
 

@@ -97,6 +97,7 @@ main(int argc, char **argv)
     size_t in_len = 0, in_off = 0, out_len = 0;
     bool in_eof = false, sending = true;
     long long deadline = now_ms() + read_s * 1000LL;
+    long long next_send = 0;
     while (now_ms() < deadline) {
         if (sending && in_off == in_len && !in_eof) {
             ssize_t n = read(STDIN_FILENO, in, sizeof in);
@@ -106,9 +107,9 @@ main(int argc, char **argv)
                 in_len = (size_t)n, in_off = 0;
         }
         struct pollfd p = {.fd = s, .events = POLLIN};
-        if (sending && in_off < in_len)
+        if (sending && in_off < in_len && now_ms() >= next_send)
             p.events |= POLLOUT;
-        poll(&p, 1, wait_ms > 0 ? wait_ms : 50);
+        poll(&p, 1, wait_ms > 0 ? 5 : 50);
         if (p.revents & POLLOUT) {
             size_t chunk = wait_ms > 0 ? 1 : in_len - in_off;
             ssize_t n = send(s, in + in_off, chunk, MSG_NOSIGNAL);
@@ -116,6 +117,7 @@ main(int argc, char **argv)
                 sending = false; /* the server closed on us; read its answer */
             else
                 in_off += (size_t)n;
+            next_send = now_ms() + wait_ms;
         }
         if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
             ssize_t n = recv(s, out + out_len, sizeof out - 1 - out_len, 0);
