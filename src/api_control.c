@@ -45,8 +45,7 @@ on_reloaded(struct daemon *d, const struct cerr *err, void *arg)
         if (err == NULL)
             http_respond_json(req, 200, json_pack("{s:b}", "reloaded", 1));
         else
-            router_respond_error(req, 422, "reload failed, the previous config stays in force: %s",
-                                 err->msg);
+            router_respond_error(req, 422, "reload failed: %s", err->msg);
     }
     free(w);
 }

@@ -112,6 +112,16 @@ same_listen_list(const struct config *a, const struct config *b)
     return true;
 }
 
+/* Say in ERR that the previous configuration is still in force. */
+static void
+prefix_kept(struct cerr *err)
+{
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    cerr_set(err, err->code, err->http_status, "the previous configuration stays in force: %s",
+             msg);
+}
+
 static void
 reload_work(uv_work_t *w)
 {
@@ -131,6 +141,8 @@ reload_done(uv_work_t *w, int status)
     d->reloads++;
     if (status != 0 && fresh == NULL)
         cerr_set(&d->reload_err, status, 500, "reload cancelled (%s)", uv_strerror(status));
+    else if (fresh == NULL)
+        prefix_kept(&d->reload_err);
     if (fresh != NULL) {
         struct config *old = d->cfg;
         d->cfg = fresh;
@@ -140,8 +152,13 @@ reload_done(uv_work_t *w, int status)
                      fresh->daemon.socket, d->socket_path);
         if (!same_listen_list(old, fresh) && !d->stopping) {
             http_server_close_tcp_listeners(d->srv);
-            if (open_tcp_listeners(d, &d->reload_err) != 0) {
-                log_error("reload: %s", d->reload_err.msg);
+            struct cerr lerr = {0};
+            if (open_tcp_listeners(d, &lerr) != 0) {
+                /* The rest of the new config is already in force; say so
+                 * rather than claim the old one was kept. */
+                cerr_set(&d->reload_err, lerr.code, 500,
+                         "the new configuration is in force, but a TCP listener failed: %s",
+                         lerr.msg);
                 fresh = NULL; /* reported as a failed reload below */
             }
         }
@@ -155,7 +172,7 @@ reload_done(uv_work_t *w, int status)
     } else {
         d->last_reload_ok = false;
         snprintf(d->last_reload_error, sizeof d->last_reload_error, "%s", d->reload_err.msg);
-        log_error("reload failed, keeping the previous configuration: %s", d->reload_err.msg);
+        log_error("reload failed: %s", d->reload_err.msg);
     }
     systemd_notify("READY=1");
     struct reload_waiter *list = d->waiters;

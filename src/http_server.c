@@ -783,6 +783,8 @@ on_body(http_parser *p, const char *at, size_t len)
     }
     memcpy(req->body + req->body_len, at, len);
     req->body_len += len;
+    /* The body may take as long as it likes while bytes keep coming. */
+    conn_set_timeout(c, c->srv->limits.idle_timeout_ms);
     req->body[req->body_len] = '\0';
     return 0;
 }
@@ -1010,12 +1012,17 @@ http_respond(struct http_request *req, int status, const char *content_type,
 void
 http_respond_json(struct http_request *req, int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
+    http_respond_json_with(req, status, NULL, body);
+}
+
+void
+http_respond_json_with(struct http_request *req, int status, const char *extra_headers,
+                       json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(body);
-    size_t len = strlen(text);
-    text[len] = '\0';
     char *line = xasprintf("%s\n", text);
-    http_respond(req, status, "application/json", NULL, line, len + 1);
+    http_respond(req, status, "application/json", extra_headers, line, strlen(line));
     free(line);
     free(text);
 }

@@ -107,11 +107,7 @@ router_dispatch(struct http_request *req, void *arg)
         char msg[200];
         snprintf(headers, sizeof headers, "Allow: %s\r\n", allow);
         snprintf(msg, sizeof msg, "method %s is not allowed on %s; use %s", method, path, allow);
-        json_t *body = router_error_body(path, 405, msg);
-        char *text = json_dumps(body, JSON_COMPACT);
-        json_decref(body);
-        http_respond(req, 405, "application/json", headers, text, strlen(text));
-        free(text);
+        http_respond_json_with(req, 405, headers, router_error_body(path, 405, msg));
         return;
     }
     router_respond_error(req, 404, "no route for %s %s; see docs/API.md for the routes", method,

@@ -60,7 +60,7 @@ run_status(struct ctl_ctx *ctx, int argc, char **argv)
     printf("%-12s%s\n", "config", path ? path : "built-in defaults");
     json_t *reload = json_object_get(st, "reload");
     if (json_is_false(json_object_get(reload, "ok")))
-        printf("%-12s%sfailed at %s, previous config in force: %s%s\n", "reload", ctl_red(ctx),
+        printf("%-12s%sfailed at %s: %s%s\n", "reload", ctl_red(ctx),
                json_string_value(json_object_get(reload, "at")),
                json_string_value(json_object_get(reload, "error")), r);
     else if (json_integer_value(json_object_get(reload, "count")) > 0)

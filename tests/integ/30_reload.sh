@@ -25,7 +25,7 @@ out=$("$CARETICTL" --socket "$S" status --json)
 expect_contains "old config stays in force" "$out" '"name": "local"'
 expect_contains "status shows the failed reload" "$out" '"ok": false'
 out=$("$CARETICTL" --socket "$S" status)
-expect_contains "readable status shows the reload error" "$out" "previous config in force: $T/c.yaml:4:21"
+expect_contains "readable status shows the reload error" "$out" "the previous configuration stays in force: $T/c.yaml:4:21"
 
 write_config "$T/c.yaml" "daemon:" "  log_level: info" "  listen: [\"127.0.0.1:0\"]"
 kill -HUP "$DPID"
@@ -37,7 +37,7 @@ done
 expect_contains "SIGHUP reloads" "$out" '"count": 3'
 expect_contains "SIGHUP reload succeeded" "$out" '"ok": true'
 expect_contains "SIGHUP applied the providers" "$out" '"name": "lmstudio"'
-expect_contains "the daemon logged the reload error" "$(cat "$T/d/log")" "reload failed, keeping the previous configuration"
+expect_contains "the daemon logged the reload error" "$(cat "$T/d/log")" "reload failed: the previous configuration stays in force"
 check "daemon still stops cleanly" stop_daemon "$DPID"
 
 finish
