@@ -33,9 +33,11 @@ alive=0
 failed_with_message=0
 for i in 1 2 3 4; do
     eval "pid=\$RACE$i"
-    for _ in $(seq 1 100); do
+    # A loser logs why, then exits (slowly under sanitizers): wait for
+    # its exit; a winner logs "caretid VERSION serving".
+    for _ in $(seq 1 200); do
         kill -0 "$pid" 2>/dev/null || break
-        grep -q "serving" "$T/race/log$i" && break
+        grep -q "caretid [0-9.]* serving" "$T/race/log$i" && break
         sleep 0.05
     done
     if kill -0 "$pid" 2>/dev/null; then
