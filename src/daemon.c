@@ -16,12 +16,15 @@
 
 #include "careti/api_control.h"
 #include "careti/daemon.h"
+#include "careti/gateway.h"
 #include "careti/http_server.h"
 #include "careti/log.h"
 #include "careti/proto.h"
+#include "careti/provider.h"
 #include "careti/router.h"
 #include "careti/rundir.h"
 #include "careti/systemd.h"
+#include "careti/upstream.h"
 #include "careti/xmalloc.h"
 
 struct reload_waiter {
@@ -39,6 +42,9 @@ struct daemon {
     int lock_fd;
     struct http_server *srv;
     struct router *router;
+    struct upstream *up;
+    struct providers *providers;
+    struct gateway *gateway;
     uv_signal_t sig_hup, sig_term, sig_int;
     uv_timer_t grace_timer;
     bool stopping;
@@ -81,6 +87,8 @@ apply_config(struct daemon *d)
         .max_connections = (size_t)dc->max_connections,
     };
     log_set_level(effective_level(d));
+    providers_configure(d->providers, d->cfg);
+    gateway_set_config(d->gateway, d->cfg);
     http_server_set_limits(d->srv, &limits);
     http_server_set_tcp_token(d->srv, dc->auth_token);
 }
@@ -220,14 +228,7 @@ daemon_reload(struct daemon *d, daemon_reload_cb cb, void *arg)
 json_t *
 daemon_status(struct daemon *d)
 {
-    json_t *providers = json_array();
-    for (size_t i = 0; i < d->cfg->n_providers; i++) {
-        const struct config_provider *p = &d->cfg->providers[i];
-        json_array_append_new(providers,
-                              json_pack("{s:s, s:s, s:s}", "name", p->name, "type",
-                                        config_provider_type_name(p->type), "base_url",
-                                        p->base_url));
-    }
+    json_t *providers = providers_status_json(d->providers);
     json_t *reload = json_pack("{s:I, s:b}", "count", (json_int_t)d->reloads, "ok",
                                d->reloads == 0 || d->last_reload_ok);
     if (d->reloads > 0) {
@@ -265,6 +266,11 @@ on_server_closed(struct http_server *srv, void *arg)
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
+    /* Catalogue fetches may still be running: stop them, then curl. */
+    providers_free(d->providers);
+    d->providers = NULL;
+    upstream_close(d->up);
+    d->up = NULL;
 }
 
 static void
@@ -351,7 +357,11 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     d->started_ms = uv_now(&d->loop);
     d->router = router_new();
     d->srv = http_server_new(&d->loop, router_dispatch, d->router, router_error_body);
+    d->up = upstream_new(&d->loop);
+    d->providers = providers_new(&d->loop, d->up);
+    d->gateway = gateway_new(d->srv, d->up, d->providers);
     api_control_register(d->router, d, d->srv);
+    gateway_register(d->gateway, d->router);
     apply_config(d);
 
     uv_timer_init(&d->loop, &d->grace_timer);
@@ -386,6 +396,7 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
                  (unsigned long long)http_server_requests_served(d->srv));
     int code = d->exit_code;
     http_server_free(d->srv);
+    gateway_free(d->gateway);
     router_free(d->router);
     config_free(d->cfg);
     config_free(d->reload_result);

@@ -1,0 +1,29 @@
+/*
+ * A growable byte buffer for building responses.  Never fails: growth
+ * goes through xmalloc.
+ */
+#ifndef CARETI_SBUF_H
+#define CARETI_SBUF_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct sbuf {
+    char *s; /* NUL-terminated when not NULL */
+    size_t len;
+    size_t cap;
+};
+
+/* Append LEN bytes of DATA. */
+void sbuf_add(struct sbuf *b, const void *data, size_t len);
+/* Append a NUL-terminated string. */
+void sbuf_adds(struct sbuf *b, const char *s);
+/* Append J as compact JSON (does not take the reference). */
+void sbuf_add_json(struct sbuf *b, const json_t *j);
+/* Forget the contents, keep the memory. */
+void sbuf_reset(struct sbuf *b);
+/* Release the memory; the buffer may be reused. */
+void sbuf_free(struct sbuf *b);
+
+#endif

@@ -1,0 +1,620 @@
+/*
+ * gateway: the model routes of both dialects (/v1/... and /api/...).
+ * Validates what clients send, resolves the model against the config and
+ * the provider catalogues, and hands the request to a relay.  Owns the
+ * small state of requests waiting for a catalogue; holds request ids,
+ * never pointers, across that wait.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "careti/gateway.h"
+#include "careti/log.h"
+#include "careti/proto.h"
+#include "careti/relay.h"
+#include "careti/resolve.h"
+#include "careti/router.h"
+#include "careti/xmalloc.h"
+
+/* What /api/version reports: an Ollama version whose API we serve, so
+ * tools that check for features find them. */
+#define GATEWAY_OLLAMA_VERSION "0.12.10"
+
+enum route_kind { RK_MODEL, RK_LIST_OPENAI, RK_LIST_OLLAMA, RK_SHOW, RK_PULL, RK_PS };
+
+struct route_def {
+    const char *method;
+    const char *path;
+    enum route_kind kind;
+    enum endpoint ep;
+    enum wire client;
+};
+
+/* A route's definition with the gateway it belongs to, as router arg. */
+struct bound_route {
+    struct route_def def;
+    struct gateway *g;
+};
+
+struct gateway {
+    struct bound_route bound[16];
+    struct http_server *srv;
+    struct upstream *up;
+    struct providers *providers;
+    const struct config *cfg;
+};
+
+/* A request waiting for catalogues. */
+struct pending {
+    struct gateway *g;
+    uint64_t request_id;
+    enum route_kind kind;
+    enum endpoint ep;
+    enum wire client;
+    bool stream;
+    bool include_usage;
+    bool refreshed;
+    char *model;
+    json_t *body;
+};
+
+
+static const struct route_def gateway_routes[] = {
+    {"POST", "/v1/chat/completions", RK_MODEL, EP_CHAT, WIRE_OPENAI},
+    {"POST", "/v1/completions", RK_MODEL, EP_GENERATE, WIRE_OPENAI},
+    {"POST", "/v1/embeddings", RK_MODEL, EP_EMBED, WIRE_OPENAI},
+    {"GET", "/v1/models", RK_LIST_OPENAI, EP_CHAT, WIRE_OPENAI},
+    {"POST", "/api/chat", RK_MODEL, EP_CHAT, WIRE_OLLAMA},
+    {"POST", "/api/generate", RK_MODEL, EP_GENERATE, WIRE_OLLAMA},
+    {"POST", "/api/embed", RK_MODEL, EP_EMBED, WIRE_OLLAMA},
+    {"GET", "/api/tags", RK_LIST_OLLAMA, EP_CHAT, WIRE_OLLAMA},
+    {"POST", "/api/show", RK_SHOW, EP_CHAT, WIRE_OLLAMA},
+    {"POST", "/api/pull", RK_PULL, EP_CHAT, WIRE_OLLAMA},
+    {"GET", "/api/ps", RK_PS, EP_CHAT, WIRE_OLLAMA},
+};
+
+#define N_GATEWAY_ROUTES (sizeof gateway_routes / sizeof gateway_routes[0])
+
+static void on_catalogues(void *arg);
+
+struct gateway *
+gateway_new(struct http_server *srv, struct upstream *up, struct providers *providers)
+{
+    struct gateway *g = xcalloc(1, sizeof *g);
+    g->srv = srv;
+    g->up = up;
+    g->providers = providers;
+    return g;
+}
+
+void
+gateway_free(struct gateway *g)
+{
+    free(g);
+}
+
+void
+gateway_set_config(struct gateway *g, const struct config *cfg)
+{
+    g->cfg = cfg;
+}
+
+static void
+pending_free(struct pending *p)
+{
+    free(p->model);
+    json_decref(p->body);
+    free(p);
+}
+
+static size_t
+build_views(struct gateway *g, struct catalogue_view *views, size_t max)
+{
+    size_t n = providers_count(g->providers);
+    if (n > max)
+        n = max;
+    for (size_t i = 0; i < n; i++) {
+        struct provider *p = providers_at(g->providers, i);
+        views[i] = (struct catalogue_view){provider_name(p), provider_type(p), provider_models(p),
+                                           provider_reachable(p)};
+    }
+    return n;
+}
+
+static void
+respond_not_found(struct gateway *g, struct http_request *req, const char *name,
+                  const char *suggest)
+{
+    char hint[320] = "";
+    for (size_t i = 0; i < providers_count(g->providers); i++) {
+        struct provider *p = providers_at(g->providers, i);
+        if (provider_reachable(p) && provider_type(p) != PROVIDER_OPENAI) {
+            provider_fetch_hint(p, name, hint, sizeof hint);
+            break;
+        }
+    }
+    router_respond_error(req, 404, "model '%s' not found on any provider%s%s%s%s%s", name,
+                         suggest[0] ? "; closest: " : "", suggest, hint[0] ? "; get it with " : "",
+                         hint, "; `caretictl models` lists what is installed");
+}
+
+/* Every provider is down: say why for each, the first one first. */
+static void
+respond_unreachable(struct gateway *g, struct http_request *req)
+{
+    char msg[1024] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < providers_count(g->providers) && used < sizeof msg; i++) {
+        struct provider *p = providers_at(g->providers, i);
+        int w = snprintf(msg + used, sizeof msg - used, "%s%s", used ? "; " : "",
+                         provider_last_error(p));
+        if (w > 0)
+            used += (size_t)w;
+    }
+    router_respond_error(req, 502, "no model server answered: %s",
+                         used ? msg : "no providers are configured");
+}
+
+static void
+start_model_request(struct pending *pd, struct http_request *req)
+{
+    struct gateway *g = pd->g;
+    struct catalogue_view views[32];
+    size_t nv = build_views(g, views, 32);
+    struct resolution res;
+    char suggest[512];
+    enum resolve_result rr = resolve_model(g->cfg, pd->model, views, nv, &res, suggest,
+                                           sizeof suggest);
+    if (rr != RESOLVE_OK && !pd->refreshed) {
+        /* A miss may be a model pulled a moment ago: look again. */
+        pd->refreshed = true;
+        providers_refresh(g->providers, true, on_catalogues, pd);
+        return;
+    }
+    switch (rr) {
+    case RESOLVE_OK: {
+        struct relay_spec spec = {
+            .req = req,
+            .up = g->up,
+            .providers = g->providers,
+            .res = &res,
+            .ep = pd->ep,
+            .client = pd->client,
+            .client_stream = pd->stream,
+            .include_usage = pd->include_usage,
+            .body = pd->body,
+            .config_path = g->cfg->path,
+            .raw_path = pd->kind == RK_SHOW ? "/api/show" : pd->kind == RK_PULL ? "/api/pull" : NULL,
+        };
+        relay_start(&spec);
+        break;
+    }
+    case RESOLVE_NOT_FOUND:
+        respond_not_found(g, req, res.name, suggest);
+        break;
+    case RESOLVE_UNREACHABLE:
+        respond_unreachable(g, req);
+        break;
+    case RESOLVE_BAD_PROVIDER: {
+        char names[256] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < providers_count(g->providers); i++) {
+            int w = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                             provider_name(providers_at(g->providers, i)));
+            if (w < 0 || (size_t)w >= sizeof names - used)
+                break;
+            used += (size_t)w;
+        }
+        router_respond_error(req, 404, "'%s' names no configured provider after @; providers: %s",
+                             res.name, names);
+        break;
+    }
+    }
+    pending_free(pd);
+}
+
+/* ---- listings ---- */
+
+static json_t *
+alias_target(const struct config *cfg, const struct config_model *m, struct providers *reg)
+{
+    (void)cfg;
+    for (size_t j = 0; j < m->n_providers; j++) {
+        struct provider *p = providers_find(reg, m->providers[j]);
+        size_t i;
+        json_t *e;
+        json_array_foreach((json_t *)(p ? provider_models(p) : NULL), i, e)
+        {
+            const char *n = json_string_value(json_object_get(e, "name"));
+            if (n != NULL && strcmp(n, m->model) == 0)
+                return e;
+        }
+    }
+    return NULL;
+}
+
+static void
+list_openai(struct gateway *g, struct http_request *req)
+{
+    json_t *data = json_array();
+    for (size_t i = 0; i < g->cfg->n_models; i++) {
+        const struct config_model *m = &g->cfg->models[i];
+        char *of = xasprintf("%s@%s", m->model, m->providers[0]);
+        json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:I}", "id",
+                                              m->alias, "object", "model", "created", 0,
+                                              "owned_by", "careti", "alias_of", of, "provider",
+                                              m->providers[0], "context_length",
+                                              (json_int_t)(m->context_length
+                                                               ? m->context_length
+                                                               : g->cfg->defaults.context_length)));
+        free(of);
+    }
+    for (size_t p = 0; p < providers_count(g->providers); p++) {
+        size_t i;
+        json_t *e;
+        json_array_foreach((json_t *)provider_models(providers_at(g->providers, p)), i, e)
+        {
+            json_t *entry = json_deep_copy(e);
+            json_object_set(entry, "id", json_object_get(e, "name"));
+            json_object_set_new(entry, "object", json_string("model"));
+            json_object_set_new(entry, "created", json_integer(0));
+            json_object_set(entry, "owned_by", json_object_get(e, "provider"));
+            json_object_del(entry, "name");
+            json_object_del(entry, "details");
+            json_array_append_new(data, entry);
+        }
+    }
+    http_respond_json(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
+static json_t *
+ollama_tag_entry(const char *name, const json_t *e)
+{
+    json_t *details = json_deep_copy(json_object_get(e, "details"));
+    if (details == NULL) {
+        details = json_pack("{s:s, s:s, s:s, s:s}", "parent_model", "", "format", "gguf",
+                            "family", json_string_value(json_object_get(e, "family"))
+                                          ? json_string_value(json_object_get(e, "family"))
+                                          : "",
+                            "parameter_size", "");
+        if (json_object_get(e, "quantization"))
+            json_object_set(details, "quantization_level", json_object_get(e, "quantization"));
+    }
+    json_t *t = json_pack("{s:s, s:s, s:s, s:I, s:s, s:o, s:O}", "name", name, "model", name,
+                          "modified_at",
+                          json_string_value(json_object_get(e, "modified_at"))
+                              ? json_string_value(json_object_get(e, "modified_at"))
+                              : "1970-01-01T00:00:00Z",
+                          "size", json_integer_value(json_object_get(e, "size")), "digest",
+                          json_string_value(json_object_get(e, "digest"))
+                              ? json_string_value(json_object_get(e, "digest"))
+                              : "",
+                          "details", details, "provider", json_object_get(e, "provider"));
+    if (json_object_get(e, "context_length"))
+        json_object_set(t, "context_length", json_object_get(e, "context_length"));
+    return t;
+}
+
+static void
+list_ollama(struct gateway *g, struct http_request *req)
+{
+    json_t *models = json_array();
+    for (size_t i = 0; i < g->cfg->n_models; i++) {
+        const struct config_model *m = &g->cfg->models[i];
+        json_t *target = alias_target(g->cfg, m, g->providers);
+        json_t *stub = json_pack("{s:s}", "provider", m->providers[0]);
+        json_t *t = ollama_tag_entry(m->alias, target ? target : stub);
+        json_decref(stub);
+        json_array_append_new(models, t);
+    }
+    for (size_t p = 0; p < providers_count(g->providers); p++) {
+        size_t i;
+        json_t *e;
+        json_array_foreach((json_t *)provider_models(providers_at(g->providers, p)), i, e)
+            json_array_append_new(models,
+                                  ollama_tag_entry(json_string_value(json_object_get(e, "name")), e));
+    }
+    http_respond_json(req, 200, json_pack("{s:o}", "models", models));
+}
+
+/* /api/ps from the catalogues: models the providers report as loaded. */
+static void
+list_loaded(struct gateway *g, struct http_request *req)
+{
+    json_t *models = json_array();
+    for (size_t p = 0; p < providers_count(g->providers); p++) {
+        size_t i;
+        json_t *e;
+        json_array_foreach((json_t *)provider_models(providers_at(g->providers, p)), i, e)
+        {
+            if (!json_is_true(json_object_get(e, "loaded")))
+                continue;
+            json_t *t = ollama_tag_entry(json_string_value(json_object_get(e, "name")), e);
+            json_object_set_new(t, "size_vram", json_integer(0));
+            json_object_set_new(t, "expires_at", json_string("2318-01-01T00:00:00Z"));
+            json_array_append_new(models, t);
+        }
+    }
+    http_respond_json(req, 200, json_pack("{s:o}", "models", models));
+}
+
+/* /api/show for a model on an OpenAI-compatible server, from its catalogue. */
+static bool
+show_from_catalogue(struct gateway *g, struct http_request *req, const struct resolution *res)
+{
+    struct provider *p = providers_find(g->providers, res->cand[0].provider);
+    if (p == NULL || provider_type(p) == PROVIDER_OLLAMA)
+        return false;
+    size_t i;
+    json_t *e;
+    json_array_foreach((json_t *)provider_models(p), i, e)
+    {
+        const char *n = json_string_value(json_object_get(e, "name"));
+        if (n == NULL || strcmp(n, res->cand[0].model) != 0)
+            continue;
+        const char *arch = json_string_value(json_object_get(e, "family"));
+        if (arch == NULL)
+            arch = "unknown";
+        json_t *info = json_pack("{s:s}", "general.architecture", arch);
+        json_t *ctx = json_object_get(e, "max_context_length");
+        if (ctx == NULL)
+            ctx = json_object_get(e, "context_length");
+        if (ctx != NULL) {
+            char *key = xasprintf("%s.context_length", arch);
+            json_object_set(info, key, ctx);
+            free(key);
+        }
+        json_t *t = ollama_tag_entry(n, e);
+        json_t *show = json_pack("{s:s, s:s, s:s, s:O, s:o, s:[s], s:s}", "modelfile", "",
+                                 "parameters", "", "template", "", "details",
+                                 json_object_get(t, "details"), "model_info", info,
+                                 "capabilities", "completion", "provider", provider_name(p));
+        json_decref(t);
+        http_respond_json(req, 200, show);
+        return true;
+    }
+    return false;
+}
+
+static void
+on_catalogues(void *arg)
+{
+    struct pending *pd = arg;
+    struct http_request *req = http_server_find_request(pd->g->srv, pd->request_id);
+    if (req == NULL) { /* the client left while we waited */
+        pending_free(pd);
+        return;
+    }
+    switch (pd->kind) {
+    case RK_LIST_OPENAI:
+        list_openai(pd->g, req);
+        break;
+    case RK_LIST_OLLAMA:
+        list_ollama(pd->g, req);
+        break;
+    case RK_PS:
+        list_loaded(pd->g, req);
+        break;
+    case RK_SHOW: {
+        struct catalogue_view views[32];
+        size_t nv = build_views(pd->g, views, 32);
+        struct resolution res;
+        char suggest[512];
+        if (resolve_model(pd->g->cfg, pd->model, views, nv, &res, suggest, sizeof suggest) ==
+                RESOLVE_OK &&
+            show_from_catalogue(pd->g, req, &res))
+            break;
+        start_model_request(pd, req);
+        return;
+    }
+    case RK_PULL: {
+        /* Pull is Ollama's: send it to the named or the first Ollama provider. */
+        struct provider *target = NULL;
+        const char *at = strrchr(pd->model, '@');
+        for (size_t i = 0; i < providers_count(pd->g->providers) && target == NULL; i++) {
+            struct provider *p = providers_at(pd->g->providers, i);
+            if (at ? strcmp(provider_name(p), at + 1) == 0 : provider_type(p) == PROVIDER_OLLAMA)
+                target = p;
+        }
+        if (target == NULL || provider_type(target) != PROVIDER_OLLAMA) {
+            char hint[300];
+            struct provider *any = target ? target : providers_at(pd->g->providers, 0);
+            if (any != NULL && provider_type(any) == PROVIDER_LMSTUDIO) {
+                provider_fetch_hint(any, pd->model, hint, sizeof hint);
+                router_respond_error(req, 400,
+                                     "pull works with Ollama providers only; for LM Studio run %s",
+                                     hint);
+            } else {
+                router_respond_error(req, 400,
+                                     "pull works with Ollama providers only, and none is "
+                                     "configured");
+            }
+            break;
+        }
+        struct resolution res = {.n = 1};
+        snprintf(res.cand[0].provider, sizeof res.cand[0].provider, "%s", provider_name(target));
+        snprintf(res.cand[0].model, sizeof res.cand[0].model, "%.*s",
+                 at ? (int)(at - pd->model) : (int)strlen(pd->model), pd->model);
+        snprintf(res.name, sizeof res.name, "%s", res.cand[0].model);
+        struct relay_spec spec = {
+            .req = req,
+            .up = pd->g->up,
+            .providers = pd->g->providers,
+            .res = &res,
+            .ep = EP_CHAT,
+            .client = WIRE_OLLAMA,
+            .client_stream = pd->stream,
+            .body = pd->body,
+            .config_path = pd->g->cfg->path,
+            .raw_path = "/api/pull",
+        };
+        relay_start(&spec);
+        break;
+    }
+    case RK_MODEL:
+        start_model_request(pd, req);
+        return;
+    }
+    pending_free(pd);
+}
+
+/* ---- request validation ---- */
+
+static json_t *
+parse_body(struct http_request *req)
+{
+    size_t len;
+    const char *body = http_request_body(req, &len);
+    if (len == 0) {
+        router_respond_error(req, 400, "missing request body: send a JSON object");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *j = json_loadb(body, len, 0, &jerr);
+    if (j == NULL) {
+        router_respond_error(req, 400, "invalid JSON in the request body at line %d, column %d: %s",
+                             jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        router_respond_error(req, 400, "the request body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+/* Field checks every dialect shares; responds 400 naming the field. */
+static bool
+validate(struct http_request *req, const struct route_def *rd, json_t *body, const char **model,
+         bool *stream, bool *include_usage)
+{
+    json_t *m = json_object_get(body, "model");
+    if (m == NULL && rd->client == WIRE_OLLAMA)
+        m = json_object_get(body, "name"); /* older Ollama clients */
+    if (m != NULL && !json_is_string(m)) {
+        router_respond_error(req, 400, "model must be a string naming a model");
+        return false;
+    }
+    *model = m ? json_string_value(m) : NULL;
+    if (rd->kind == RK_PULL && (*model == NULL || **model == '\0')) {
+        router_respond_error(req, 400, "model is required: the name of the model to pull");
+        return false;
+    }
+    json_t *s = json_object_get(body, "stream");
+    if (s != NULL && !json_is_boolean(s)) {
+        router_respond_error(req, 400, "stream must be true or false");
+        return false;
+    }
+    /* Ollama streams unless told not to; OpenAI only when asked. */
+    bool streams_by_default = rd->client == WIRE_OLLAMA && rd->kind != RK_SHOW;
+    *stream = rd->ep != EP_EMBED && rd->kind != RK_SHOW && (s ? json_is_true(s) : streams_by_default);
+    json_t *so = json_object_get(body, "stream_options");
+    json_t *iu = json_object_get(so, "include_usage");
+    if (iu != NULL && !json_is_boolean(iu)) {
+        router_respond_error(req, 400, "stream_options.include_usage must be true or false");
+        return false;
+    }
+    *include_usage = json_is_true(iu);
+    if (rd->kind != RK_MODEL)
+        return true;
+    if (rd->ep == EP_CHAT) {
+        json_t *msgs = json_object_get(body, "messages");
+        if (!json_is_array(msgs) || (rd->client == WIRE_OPENAI && json_array_size(msgs) == 0)) {
+            router_respond_error(req, 400, "messages must be %s array of {role, content} objects",
+                                 rd->client == WIRE_OPENAI ? "a non-empty" : "an");
+            return false;
+        }
+        size_t i;
+        json_t *msg;
+        json_array_foreach(msgs, i, msg)
+        {
+            const char *role = json_string_value(json_object_get(msg, "role"));
+            if (role == NULL) {
+                router_respond_error(req, 400, "messages[%zu].role must be a string (system, "
+                                               "user, assistant or tool)", i);
+                return false;
+            }
+        }
+    } else if (rd->ep == EP_GENERATE) {
+        json_t *prompt = json_object_get(body, "prompt");
+        if (!json_is_string(prompt) && !(rd->client == WIRE_OPENAI && json_is_array(prompt))) {
+            router_respond_error(req, 400, "prompt must be a string");
+            return false;
+        }
+    } else {
+        json_t *input = json_object_get(body, "input");
+        if (input == NULL)
+            input = json_object_get(body, "prompt");
+        if (!json_is_string(input) && !json_is_array(input)) {
+            router_respond_error(req, 400, "input must be a string or an array of strings");
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+on_bound_route(struct http_request *req, void *arg)
+{
+    const struct bound_route *br = arg;
+    const struct route_def *rd = &br->def;
+    struct gateway *g = br->g;
+    json_t *body = NULL;
+    const char *model = NULL;
+    bool stream = false, include_usage = false;
+    if (strcmp(rd->method, "POST") == 0) {
+        body = parse_body(req);
+        if (body == NULL)
+            return;
+        if (!validate(req, rd, body, &model, &stream, &include_usage)) {
+            json_decref(body);
+            return;
+        }
+    }
+    struct pending *pd = xcalloc(1, sizeof *pd);
+    pd->g = g;
+    pd->request_id = http_request_id(req);
+    pd->kind = rd->kind;
+    pd->ep = rd->ep;
+    pd->client = rd->client;
+    pd->stream = stream;
+    pd->include_usage = include_usage;
+    pd->model = xstrdup(model ? model : "");
+    pd->body = body;
+    /* Fresh catalogues answer at once; stale ones (past their TTL) are
+     * fetched first, and a miss in start_model_request fetches again. */
+    providers_refresh(g->providers, false, on_catalogues, pd);
+}
+
+static void
+on_root(struct http_request *req, void *arg)
+{
+    (void)arg;
+    http_respond(req, 200, "text/plain; charset=utf-8", NULL, "Ollama is running", 17);
+}
+
+static void
+on_version(struct http_request *req, void *arg)
+{
+    (void)arg;
+    http_respond_json(req, 200, json_pack("{s:s, s:s}", "version", GATEWAY_OLLAMA_VERSION,
+                                          "caretid", CARETI_VERSION));
+}
+
+void
+gateway_register(struct gateway *g, struct router *r)
+{
+    _Static_assert(N_GATEWAY_ROUTES <= sizeof g->bound / sizeof g->bound[0], "bound[] too small");
+    for (size_t i = 0; i < N_GATEWAY_ROUTES; i++) {
+        g->bound[i].def = gateway_routes[i];
+        g->bound[i].g = g;
+        router_add(r, gateway_routes[i].method, gateway_routes[i].path, on_bound_route,
+                   &g->bound[i]);
+    }
+    router_add(r, "GET", "/", on_root, g);
+    router_add(r, "GET", "/api/version", on_version, g);
+}

@@ -1,0 +1,451 @@
+/*
+ * relay: one client request served by a provider.  Owns the translated
+ * upstream body, the stream translator, the provider slot and the
+ * upstream transfer until the client's request ends.  It must never leave
+ * a client with an answer that looks finished when it is not: truncation
+ * and upstream faults become in-band errors once bytes have gone out, and
+ * HTTP errors before.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "careti/log.h"
+#include "careti/relay.h"
+#include "careti/router.h"
+#include "careti/sbuf.h"
+#include "careti/xmalloc.h"
+
+/* Error bodies from a provider are short; a bound keeps a misbehaving
+ * one from filling memory. */
+#define RELAY_MAX_ERROR_BODY (1024 * 1024)
+/* A non-streamed answer is aggregated before it goes out. */
+#define RELAY_MAX_AGGREGATE (64 * 1024 * 1024)
+
+struct relay {
+    struct http_request *req;
+    struct upstream *up;
+    struct providers *providers;
+    struct resolution res;
+    size_t cand;
+    enum endpoint ep;
+    enum wire client;
+    enum wire upstream_wire;
+    bool client_stream;
+    bool include_usage;
+    json_t *body;
+    char *config_path;
+    char *raw_path;
+    struct provider *prov;
+    bool have_slot;
+    struct provider_wait *wait;
+    struct upstream_req *ureq;
+    struct xlate *x;
+    struct sbuf out;
+    struct sbuf errbody;
+    int status;
+    bool error_mode;   /* the provider answered with an error */
+    bool started;      /* response head sent to the client */
+    bool finished;     /* the client's request has ended */
+    char tried[512];   /* failures of earlier candidates, for the last message */
+    uint64_t start_ns;
+};
+
+static void try_candidate(struct relay *r);
+
+static void
+relay_free(struct relay *r)
+{
+    if (r->wait != NULL)
+        provider_wait_cancel(r->wait);
+    if (r->have_slot)
+        provider_release(r->prov);
+    provider_unref(r->prov);
+    xlate_free(r->x);
+    sbuf_free(&r->out);
+    sbuf_free(&r->errbody);
+    json_decref(r->body);
+    free(r->config_path);
+    free(r->raw_path);
+    free(r);
+}
+
+/* The client's request is over: stop listening for its abort. */
+static void
+detach(struct relay *r)
+{
+    r->finished = true;
+    http_request_on_abort(r->req, NULL, NULL);
+    http_request_on_drain(r->req, NULL, NULL);
+}
+
+static void
+respond_error(struct relay *r, int status, const char *msg)
+{
+    detach(r);
+    router_respond_error(r->req, status, "%s", msg);
+}
+
+/* End the client's request after a failure, in whichever form fits now. */
+static void
+fail(struct relay *r, int status, const char *msg)
+{
+    if (r->finished)
+        return;
+    log_warn("%s %s: %s", http_request_method(r->req), http_request_path(r->req), msg);
+    if (!r->started) {
+        respond_error(r, status, msg);
+        return;
+    }
+    sbuf_reset(&r->out);
+    xlate_error(r->x, msg, &r->out);
+    http_response_write(r->req, r->out.s, r->out.len);
+    detach(r);
+    http_response_end(r->req);
+}
+
+static void
+on_client_gone(struct http_request *req, void *arg)
+{
+    struct relay *r = arg;
+    (void)req;
+    r->finished = true;
+    /* The provider must stop generating now, not when it next writes. */
+    if (r->ureq != NULL) {
+        upstream_cancel(r->ureq);
+        r->ureq = NULL;
+    }
+    relay_free(r);
+}
+
+static void
+on_client_drained(struct http_request *req, void *arg)
+{
+    struct relay *r = arg;
+    (void)req;
+    if (r->ureq != NULL)
+        upstream_resume(r->ureq);
+}
+
+static const char *
+client_content_type(const struct relay *r)
+{
+    if (!r->client_stream || r->ep == EP_EMBED)
+        return "application/json";
+    return r->client == WIRE_OPENAI ? "text/event-stream" : "application/x-ndjson";
+}
+
+static void
+on_head(int status, const char *content_type, void *arg)
+{
+    struct relay *r = arg;
+    r->status = status;
+    /* A JSON answer where a stream was asked for is an error object
+     * (LM Studio answers unknown routes with 200 and one). */
+    bool json_body = content_type != NULL && strstr(content_type, "application/json") != NULL;
+    if (status >= 400 || (status == 200 && json_body && r->upstream_wire == WIRE_OPENAI &&
+                          r->ep != EP_EMBED && r->raw_path == NULL)) {
+        r->error_mode = true;
+        return;
+    }
+    if (r->client_stream && r->ep != EP_EMBED) {
+        r->started = true;
+        http_response_start(r->req, 200, client_content_type(r),
+                            r->client == WIRE_OPENAI ? "Cache-Control: no-cache\r\n" : NULL);
+    }
+}
+
+static bool
+writable(void *arg)
+{
+    struct relay *r = arg;
+    if (!r->started)
+        return true;
+    if (http_response_writable(r->req))
+        return true;
+    http_request_on_drain(r->req, on_client_drained, r);
+    return false;
+}
+
+static void
+finish_ok(struct relay *r)
+{
+    if (r->started) {
+        if (r->out.len > 0)
+            http_response_write(r->req, r->out.s, r->out.len);
+        detach(r);
+        http_response_end(r->req);
+        return;
+    }
+    detach(r);
+    http_respond(r->req, 200, "application/json", NULL, r->out.s ? r->out.s : "", r->out.len);
+}
+
+static void
+on_data(const char *data, size_t len, void *arg)
+{
+    struct relay *r = arg;
+    if (r->finished)
+        return;
+    if (r->error_mode) {
+        if (r->errbody.len + len <= RELAY_MAX_ERROR_BODY)
+            sbuf_add(&r->errbody, data, len);
+        return;
+    }
+    struct cerr err = {0};
+    if (r->started)
+        sbuf_reset(&r->out);
+    if (r->raw_path != NULL) {
+        if (r->started)
+            http_response_write(r->req, data, len);
+        else if (r->out.len + len <= RELAY_MAX_AGGREGATE)
+            sbuf_add(&r->out, data, len);
+        return;
+    }
+    enum xlate_status st = xlate_feed(r->x, data, len, uv_hrtime(), &r->out, &err);
+    if (!r->started && r->out.len > RELAY_MAX_AGGREGATE)
+        st = XLATE_ERROR, cerr_set(&err, -EMSGSIZE, 502, "the answer is over 64 MiB");
+    if (st == XLATE_MORE) {
+        if (r->started && r->out.len > 0)
+            http_response_write(r->req, r->out.s, r->out.len);
+        return;
+    }
+    upstream_cancel(r->ureq); /* the answer is complete or broken: stop here */
+    r->ureq = NULL;
+    if (st == XLATE_ERROR) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s (%s): %s", provider_name(r->prov), provider_base(r->prov),
+                 err.msg);
+        if (err.code == 1 && r->started) {
+            /* The provider's own in-band error was passed on as is. */
+            http_response_write(r->req, r->out.s, r->out.len);
+            detach(r);
+            http_response_end(r->req);
+        } else {
+            fail(r, 502, msg);
+        }
+    } else {
+        if (!r->client_stream) {
+            sbuf_reset(&r->out);
+            xlate_end(r->x, uv_hrtime(), &r->out, &err);
+        }
+        finish_ok(r);
+    }
+    relay_free(r);
+}
+
+static bool
+retriable(enum upstream_failure f)
+{
+    return f == UPSTREAM_CONNECT_REFUSED || f == UPSTREAM_DNS || f == UPSTREAM_CONNECT_TIMEOUT;
+}
+
+static void
+on_done(enum upstream_failure failure, const struct cerr *uerr, void *arg)
+{
+    struct relay *r = arg;
+    r->ureq = NULL;
+    if (r->finished) {
+        relay_free(r);
+        return;
+    }
+    char msg[640];
+    if (failure != UPSTREAM_OK) {
+        provider_describe_failure(r->prov, failure, uerr ? uerr->msg : "", r->config_path, msg,
+                                  sizeof msg);
+        if (!r->started && retriable(failure) && r->cand + 1 < r->res.n) {
+            log_info("failover: %s", msg);
+            size_t used = strlen(r->tried);
+            snprintf(r->tried + used, sizeof r->tried - used, "%s%s", used ? "; " : "",
+                     provider_name(r->prov));
+            r->cand++;
+            try_candidate(r);
+            return;
+        }
+        int status = failure == UPSTREAM_FIRST_BYTE_TIMEOUT ? 504 : 502;
+        if (r->tried[0] != '\0') {
+            size_t used = strlen(msg);
+            snprintf(msg + used, sizeof msg - used, " (also unreachable: %s)", r->tried);
+        }
+        fail(r, status, msg);
+        relay_free(r);
+        return;
+    }
+    if (r->error_mode) {
+        char upstream_msg[400];
+        if (!translate_error_message(r->errbody.s ? r->errbody.s : "", r->errbody.len,
+                                     upstream_msg, sizeof upstream_msg))
+            snprintf(upstream_msg, sizeof upstream_msg, "HTTP %d with %s", r->status,
+                     r->errbody.len ? "a body that is not an error object" : "no body");
+        snprintf(msg, sizeof msg, "%s (%s) answered: %s", provider_name(r->prov),
+                 provider_base(r->prov), upstream_msg);
+        fail(r, r->status >= 400 ? r->status : 502, msg);
+        relay_free(r);
+        return;
+    }
+    struct cerr err = {0};
+    if (r->raw_path != NULL) {
+        if (r->started)
+            sbuf_reset(&r->out);
+        finish_ok(r);
+        relay_free(r);
+        return;
+    }
+    sbuf_reset(&r->out);
+    enum xlate_status st = xlate_end(r->x, uv_hrtime(), &r->out, &err);
+    if (st == XLATE_END) {
+        finish_ok(r);
+    } else {
+        snprintf(msg, sizeof msg, "%s (%s): %s", provider_name(r->prov), provider_base(r->prov),
+                 err.msg);
+        fail(r, 502, msg);
+    }
+    relay_free(r);
+}
+
+static const struct upstream_callbacks relay_callbacks = {
+    on_head,
+    writable,
+    on_data,
+    on_done,
+};
+
+static const char *
+upstream_path(enum endpoint ep, enum wire w)
+{
+    static const char *const paths[][2] = {
+        [EP_CHAT] = {"/v1/chat/completions", "/api/chat"},
+        [EP_GENERATE] = {"/v1/completions", "/api/generate"},
+        [EP_EMBED] = {"/v1/embeddings", "/api/embed"},
+    };
+    return paths[ep][w == WIRE_OLLAMA];
+}
+
+static void
+start_transfer(struct relay *r)
+{
+    struct cerr err = {0};
+    const struct resolve_candidate *c = &r->res.cand[r->cand];
+    struct translate_params tp = {
+        .upstream_model = c->model,
+        .num_ctx = r->upstream_wire == WIRE_OLLAMA ? r->res.context_length : 0,
+        .alias_options = r->res.options,
+        .upstream_is_lmstudio = provider_type(r->prov) == PROVIDER_LMSTUDIO,
+    };
+    json_t *ubody;
+    if (r->raw_path != NULL) {
+        ubody = json_deep_copy(r->body);
+        json_object_del(ubody, "name");
+        json_object_set_new(ubody, "model", json_string(c->model));
+    } else {
+        ubody = translate_request(r->ep, r->client, r->upstream_wire, r->body, &tp, &err);
+    }
+    if (ubody == NULL) {
+        fail(r, err.http_status ? err.http_status : 400, err.msg);
+        relay_free(r);
+        return;
+    }
+    char *text = json_dumps(ubody, JSON_COMPACT);
+    json_decref(ubody);
+    char *url = provider_url(r->prov, r->raw_path ? r->raw_path : upstream_path(r->ep, r->upstream_wire));
+    const struct config_timeouts *t = provider_timeouts(r->prov);
+    struct upstream_opts o = {
+        .method = "POST",
+        .url = url,
+        .api_key = provider_api_key(r->prov),
+        .body = text,
+        .body_len = strlen(text),
+        .connect_timeout_ms = t->connect_s * 1000,
+        .first_byte_timeout_ms = t->first_byte_s * 1000,
+        .idle_timeout_ms = t->idle_s * 1000,
+    };
+    struct xlate_params xp = {
+        .ep = r->ep,
+        .upstream = r->upstream_wire,
+        .client = r->client,
+        .client_stream = r->client_stream,
+        .include_usage = r->include_usage,
+        .model = r->res.name,
+        .wall_start_s = (int64_t)time(NULL),
+        .start_ns = r->start_ns,
+        .seed = (uint32_t)(r->start_ns ^ (uintptr_t)r),
+    };
+    xlate_free(r->x);
+    r->x = xlate_new(&xp);
+    log_debug("%s %s -> %s %s (model %s)", http_request_method(r->req), http_request_path(r->req),
+              provider_name(r->prov), url, c->model);
+    r->ureq = upstream_start(r->up, &o, &relay_callbacks, r);
+    free(url);
+    free(text);
+}
+
+static void
+on_slot(bool ok, void *arg)
+{
+    struct relay *r = arg;
+    r->wait = NULL;
+    if (!ok) {
+        fail(r, 503, "the provider's queue was closed");
+        relay_free(r);
+        return;
+    }
+    r->have_slot = true;
+    start_transfer(r);
+}
+
+static void
+try_candidate(struct relay *r)
+{
+    const struct resolve_candidate *c = &r->res.cand[r->cand];
+    if (r->have_slot) {
+        provider_release(r->prov);
+        r->have_slot = false;
+    }
+    provider_unref(r->prov);
+    r->prov = providers_find(r->providers, c->provider);
+    if (r->prov == NULL) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "provider \"%s\" is not configured", c->provider);
+        fail(r, 500, msg);
+        relay_free(r);
+        return;
+    }
+    provider_ref(r->prov);
+    r->upstream_wire = provider_type(r->prov) == PROVIDER_OLLAMA ? WIRE_OLLAMA : WIRE_OPENAI;
+    int got = provider_acquire(r->prov, on_slot, r, &r->wait);
+    if (got < 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "%s is busy: its queue of waiting requests is full (max_queue); retry shortly",
+                 provider_name(r->prov));
+        fail(r, 429, msg);
+        relay_free(r);
+        return;
+    }
+    if (got == 1) {
+        r->have_slot = true;
+        start_transfer(r);
+    }
+}
+
+void
+relay_start(const struct relay_spec *spec)
+{
+    struct relay *r = xcalloc(1, sizeof *r);
+    r->req = spec->req;
+    r->up = spec->up;
+    r->providers = spec->providers;
+    r->res = *spec->res;
+    r->ep = spec->ep;
+    r->client = spec->client;
+    r->client_stream = spec->client_stream;
+    r->include_usage = spec->include_usage;
+    r->body = json_incref((json_t *)spec->body);
+    r->config_path = spec->config_path ? xstrdup(spec->config_path) : NULL;
+    r->raw_path = spec->raw_path ? xstrdup(spec->raw_path) : NULL;
+    r->start_ns = uv_hrtime();
+    http_request_on_abort(r->req, on_client_gone, r);
+    try_candidate(r);
+}

@@ -1,0 +1,165 @@
+/*
+ * resolve: model names to providers.  Pure functions over the config and
+ * catalogue snapshots; owns nothing.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "careti/resolve.h"
+
+size_t
+resolve_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 255 || lb > 255)
+        return SIZE_MAX;
+    size_t row[256];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+static bool
+catalogue_has(const struct catalogue_view *v, const char *name, char *found, size_t found_len)
+{
+    size_t i;
+    json_t *m;
+    char with_tag[300];
+    snprintf(with_tag, sizeof with_tag, "%s:latest", name);
+    bool try_tag = v->type == PROVIDER_OLLAMA && strchr(name, ':') == NULL;
+    json_array_foreach((json_t *)v->models, i, m)
+    {
+        const char *n = json_string_value(json_object_get(m, "name"));
+        if (n == NULL)
+            continue;
+        if (strcmp(n, name) == 0 || (try_tag && strcmp(n, with_tag) == 0)) {
+            snprintf(found, found_len, "%s", n);
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+add_candidate(struct resolution *out, const char *provider, const char *model)
+{
+    if (out->n >= RESOLVE_MAX_CANDIDATES)
+        return;
+    snprintf(out->cand[out->n].provider, sizeof out->cand[0].provider, "%s", provider);
+    snprintf(out->cand[out->n].model, sizeof out->cand[0].model, "%s", model);
+    out->n++;
+}
+
+static void
+suggest_names(const char *name, const struct catalogue_view *views, size_t n_views,
+              char *suggest, size_t suggest_len)
+{
+    struct {
+        size_t d;
+        const char *name, *provider;
+    } best[3] = {{SIZE_MAX, NULL, NULL}, {SIZE_MAX, NULL, NULL}, {SIZE_MAX, NULL, NULL}};
+    for (size_t v = 0; v < n_views; v++) {
+        size_t i;
+        json_t *m;
+        json_array_foreach((json_t *)views[v].models, i, m)
+        {
+            const char *n = json_string_value(json_object_get(m, "name"));
+            if (n == NULL)
+                continue;
+            size_t d = resolve_distance(name, n);
+            /* A shared prefix ("qwen3" for "qwen3:8b") is a strong hint. */
+            if (strncmp(name, n, strcspn(name, ":")) == 0)
+                d = d > 2 ? d - 2 : 0;
+            for (size_t k = 0; k < 3; k++) {
+                if (d < best[k].d) {
+                    memmove(&best[k + 1], &best[k], (2 - k) * sizeof best[0]);
+                    best[k].d = d;
+                    best[k].name = n;
+                    best[k].provider = views[v].provider;
+                    break;
+                }
+            }
+        }
+    }
+    suggest[0] = '\0';
+    size_t used = 0;
+    for (size_t k = 0; k < 3 && best[k].name != NULL; k++) {
+        int w = snprintf(suggest + used, suggest_len - used, "%s%s (%s)", k ? ", " : "",
+                         best[k].name, best[k].provider);
+        if (w < 0 || (size_t)w >= suggest_len - used)
+            break;
+        used += (size_t)w;
+    }
+}
+
+enum resolve_result
+resolve_model(const struct config *cfg, const char *name, const struct catalogue_view *views,
+              size_t n_views, struct resolution *out, char *suggest, size_t suggest_len)
+{
+    memset(out, 0, sizeof *out);
+    suggest[0] = '\0';
+    if (name == NULL || *name == '\0')
+        name = cfg->defaults.model;
+    snprintf(out->name, sizeof out->name, "%s", name);
+    out->context_length = cfg->defaults.context_length;
+
+    for (size_t i = 0; i < cfg->n_models; i++) {
+        const struct config_model *m = &cfg->models[i];
+        if (strcmp(m->alias, name) != 0)
+            continue;
+        for (size_t j = 0; j < m->n_providers; j++)
+            add_candidate(out, m->providers[j], m->model);
+        if (m->context_length > 0)
+            out->context_length = m->context_length;
+        out->options = m->options;
+        return RESOLVE_OK;
+    }
+
+    const char *at = strrchr(name, '@');
+    if (at != NULL && at != name && at[1] != '\0') {
+        char model[256];
+        snprintf(model, sizeof model, "%.*s", (int)(at - name), name);
+        for (size_t v = 0; v < n_views; v++) {
+            if (strcmp(views[v].provider, at + 1) != 0)
+                continue;
+            char found[256];
+            if (views[v].reachable && !catalogue_has(&views[v], model, found, sizeof found)) {
+                suggest_names(model, &views[v], 1, suggest, suggest_len);
+                return RESOLVE_NOT_FOUND;
+            }
+            add_candidate(out, views[v].provider, views[v].reachable ? found : model);
+            return RESOLVE_OK;
+        }
+        return RESOLVE_BAD_PROVIDER;
+    }
+
+    bool any_reachable = false;
+    for (size_t v = 0; v < n_views; v++) {
+        char found[256];
+        any_reachable |= views[v].reachable;
+        if (views[v].reachable && catalogue_has(&views[v], name, found, sizeof found))
+            add_candidate(out, views[v].provider, found);
+    }
+    if (out->n > 0)
+        return RESOLVE_OK;
+    if (!any_reachable)
+        return RESOLVE_UNREACHABLE;
+    suggest_names(name, views, n_views, suggest, suggest_len);
+    return RESOLVE_NOT_FOUND;
+}

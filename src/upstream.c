@@ -1,0 +1,456 @@
+/*
+ * upstream: libcurl multi_socket on the libuv loop.  Owns the CURLM, one
+ * uv_poll_t per socket curl watches, one timer for curl and one per
+ * transfer (first-byte and idle timeouts).  Sole includer of curl/curl.h.
+ * Never removes a handle from inside a curl callback: cancellations made
+ * there are finished from the loop (STYLE.md section 6).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "careti/upstream.h"
+#include "careti/xmalloc.h"
+
+struct upstream {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    size_t active;
+    int in_curl; /* depth of our calls into curl that may run callbacks */
+    bool closing;
+    struct upstream_req *reqs;
+};
+
+struct sock_ctx {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    struct upstream *up;
+};
+
+struct upstream_req {
+    struct upstream *up;
+    CURL *easy;
+    struct curl_slist *headers;
+    char errbuf[CURL_ERROR_SIZE];
+    char content_type[128];
+    const struct upstream_callbacks *cb;
+    void *arg;
+    uv_timer_t timer;
+    long first_byte_ms, idle_ms;
+    bool head_sent;
+    bool paused;
+    bool cancelled;
+    bool finished;
+    bool start_failed;
+    enum upstream_failure timed_out;
+    struct upstream_req *prev, *next;
+};
+
+static void drain(struct upstream *up);
+static void finish(struct upstream_req *req, CURLcode res);
+static void on_req_timer(uv_timer_t *t);
+
+static void
+on_timer_closed_free_up(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void
+on_ctx_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void
+on_poll(uv_poll_t *h, int status, int events)
+{
+    struct sock_ctx *ctx = h->data;
+    struct upstream *up = ctx->up;
+    int flags = 0;
+    int running;
+    if (status < 0)
+        flags = CURL_CSELECT_IN | CURL_CSELECT_OUT | CURL_CSELECT_ERR;
+    else {
+        if (events & UV_READABLE)
+            flags |= CURL_CSELECT_IN;
+        if (events & UV_WRITABLE)
+            flags |= CURL_CSELECT_OUT;
+    }
+    up->in_curl++;
+    curl_multi_socket_action(up->multi, ctx->fd, flags, &running);
+    up->in_curl--;
+    drain(up);
+}
+
+static int
+on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    struct upstream *up = userp;
+    struct sock_ctx *ctx = socketp;
+    (void)easy; /* may be curl-internal: never read its PRIVATE here */
+    if (what == CURL_POLL_REMOVE) {
+        if (ctx != NULL) {
+            uv_poll_stop(&ctx->poll);
+            curl_multi_assign(up->multi, s, NULL);
+            uv_close((uv_handle_t *)&ctx->poll, on_ctx_closed);
+        }
+        return 0;
+    }
+    if (up->closing)
+        return 0;
+    if (ctx == NULL) {
+        ctx = xcalloc(1, sizeof *ctx);
+        ctx->fd = s;
+        ctx->up = up;
+        if (uv_poll_init_socket(up->loop, &ctx->poll, s) != 0) {
+            free(ctx);
+            return -1;
+        }
+        ctx->poll.data = ctx;
+        curl_multi_assign(up->multi, s, ctx);
+    }
+    int events = 0;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+        events |= UV_READABLE;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+        events |= UV_WRITABLE;
+    uv_poll_start(&ctx->poll, events, on_poll);
+    return 0;
+}
+
+static void
+on_curl_timer(uv_timer_t *t)
+{
+    struct upstream *up = t->data;
+    int running;
+    up->in_curl++;
+    curl_multi_socket_action(up->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    up->in_curl--;
+    drain(up);
+}
+
+static int
+on_curl_timeout(CURLM *multi, long ms, void *userp)
+{
+    struct upstream *up = userp;
+    (void)multi;
+    if (ms < 0)
+        uv_timer_stop(&up->timer);
+    else
+        uv_timer_start(&up->timer, on_curl_timer, ms == 0 ? 1 : (uint64_t)ms, 0);
+    return 0;
+}
+
+struct upstream *
+upstream_new(uv_loop_t *loop)
+{
+    struct upstream *up = xcalloc(1, sizeof *up);
+    up->loop = loop;
+    up->multi = curl_multi_init();
+    if (up->multi == NULL) {
+        fprintf(stderr, "caretid: cannot initialise libcurl\n");
+        abort();
+    }
+    uv_timer_init(loop, &up->timer);
+    up->timer.data = up;
+    curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
+    curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, on_curl_timeout);
+    curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
+    return up;
+}
+
+static void
+on_req_timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void
+release(struct upstream_req *req)
+{
+    struct upstream *up = req->up;
+    if (req->easy != NULL) {
+        curl_multi_remove_handle(up->multi, req->easy);
+        curl_easy_cleanup(req->easy);
+        req->easy = NULL;
+    }
+    curl_slist_free_all(req->headers);
+    if (req->prev != NULL)
+        req->prev->next = req->next;
+    else
+        up->reqs = req->next;
+    if (req->next != NULL)
+        req->next->prev = req->prev;
+    up->active--;
+    uv_close((uv_handle_t *)&req->timer, on_req_timer_closed);
+}
+
+void
+upstream_close(struct upstream *up)
+{
+    if (up == NULL)
+        return;
+    up->closing = true;
+    while (up->reqs != NULL) {
+        up->reqs->finished = true;
+        release(up->reqs);
+    }
+    /* May still call the socket callback with REMOVE: polls close then. */
+    curl_multi_cleanup(up->multi);
+    up->multi = NULL;
+    uv_close((uv_handle_t *)&up->timer, on_timer_closed_free_up);
+}
+
+size_t
+upstream_active(const struct upstream *up)
+{
+    return up->active;
+}
+
+static void
+send_head(struct upstream_req *req)
+{
+    long status = 0;
+    req->head_sent = true;
+    curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+    req->cb->on_head((int)status, req->content_type[0] ? req->content_type : NULL, req->arg);
+}
+
+static void
+arm(struct upstream_req *req, long ms)
+{
+    uv_timer_stop(&req->timer);
+    if (ms > 0)
+        uv_timer_start(&req->timer, on_req_timer, (uint64_t)ms, 0);
+}
+
+static size_t
+on_header(char *buf, size_t size, size_t n, void *userdata)
+{
+    struct upstream_req *req = userdata;
+    size_t len = size * n;
+    if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0)
+        req->content_type[0] = '\0'; /* a new response (after 100 Continue) */
+    if (len > 13 && strncasecmp(buf, "Content-Type:", 13) == 0) {
+        const char *v = buf + 13;
+        size_t vl = len - 13;
+        while (vl > 0 && (*v == ' ' || *v == '\t'))
+            v++, vl--;
+        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
+        if (vl >= sizeof req->content_type)
+            vl = sizeof req->content_type - 1;
+        memcpy(req->content_type, v, vl);
+        req->content_type[vl] = '\0';
+    }
+    return len;
+}
+
+static size_t
+on_write(char *data, size_t size, size_t n, void *userdata)
+{
+    struct upstream_req *req = userdata;
+    size_t len = size * n;
+    if (req->cancelled)
+        return 0;
+    if (!req->head_sent) {
+        send_head(req);
+        if (req->cancelled)
+            return 0;
+    }
+    if (!req->cb->writable(req->arg)) {
+        /* curl keeps the bytes and hands them back after CONT. */
+        req->paused = true;
+        uv_timer_stop(&req->timer);
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    arm(req, req->idle_ms);
+    req->cb->on_data(data, len, req->arg);
+    return req->cancelled ? 0 : len;
+}
+
+static enum upstream_failure
+classify(struct upstream_req *req, CURLcode res)
+{
+    if (req->timed_out != UPSTREAM_OK)
+        return req->timed_out;
+    switch (res) {
+    case CURLE_OK:
+        return UPSTREAM_OK;
+    case CURLE_COULDNT_CONNECT:
+        return UPSTREAM_CONNECT_REFUSED;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return UPSTREAM_DNS;
+    case CURLE_OPERATION_TIMEDOUT:
+        return req->head_sent ? UPSTREAM_IDLE_TIMEOUT : UPSTREAM_CONNECT_TIMEOUT;
+    case CURLE_PARTIAL_FILE:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+        return UPSTREAM_DROPPED;
+    default:
+        return UPSTREAM_OTHER;
+    }
+}
+
+static void
+finish(struct upstream_req *req, CURLcode res)
+{
+    if (req->finished)
+        return;
+    req->finished = true;
+    if (req->cancelled) {
+        release(req);
+        return;
+    }
+    enum upstream_failure failure = classify(req, res);
+    struct cerr err = {0};
+    if (failure == UPSTREAM_OK && !req->head_sent)
+        send_head(req); /* a response with an empty body */
+    if (failure != UPSTREAM_OK) {
+        const char *why = req->errbuf[0] ? req->errbuf : curl_easy_strerror(res);
+        if (failure == UPSTREAM_FIRST_BYTE_TIMEOUT)
+            why = "no answer within first_byte_s";
+        else if (failure == UPSTREAM_IDLE_TIMEOUT)
+            why = "the answer stalled for longer than idle_s";
+        cerr_set(&err, -EIO, 502, "%s", why);
+    }
+    if (!req->cancelled)
+        req->cb->on_done(failure, failure == UPSTREAM_OK ? NULL : &err, req->arg);
+    release(req);
+}
+
+static void
+drain(struct upstream *up)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(up->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        /* Copy out before finish() removes the handle and frees msg. */
+        CURL *easy = msg->easy_handle;
+        CURLcode res = msg->data.result;
+        struct upstream_req *req = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req);
+        if (req != NULL)
+            finish(req, res);
+    }
+}
+
+static void
+on_req_timer(uv_timer_t *t)
+{
+    struct upstream_req *req = t->data;
+    if (req->finished)
+        return;
+    if (req->cancelled) {
+        req->finished = true;
+        release(req);
+        return;
+    }
+    if (req->start_failed) {
+        finish(req, CURLE_FAILED_INIT);
+        return;
+    }
+    req->timed_out = req->head_sent ? UPSTREAM_IDLE_TIMEOUT : UPSTREAM_FIRST_BYTE_TIMEOUT;
+    finish(req, CURLE_OPERATION_TIMEDOUT);
+}
+
+struct upstream_req *
+upstream_start(struct upstream *up, const struct upstream_opts *opts,
+               const struct upstream_callbacks *cb, void *arg)
+{
+    struct upstream_req *req = xcalloc(1, sizeof *req);
+    req->up = up;
+    req->cb = cb;
+    req->arg = arg;
+    req->first_byte_ms = opts->first_byte_timeout_ms;
+    req->idle_ms = opts->idle_timeout_ms;
+    uv_timer_init(up->loop, &req->timer);
+    req->timer.data = req;
+    req->next = up->reqs;
+    if (up->reqs != NULL)
+        up->reqs->prev = req;
+    up->reqs = req;
+    up->active++;
+
+    CURL *e = curl_easy_init();
+    req->easy = e;
+    if (e == NULL) {
+        req->start_failed = true;
+        snprintf(req->errbuf, sizeof req->errbuf, "cannot create a curl handle");
+        uv_timer_start(&req->timer, on_req_timer, 0, 0);
+        return req;
+    }
+    curl_easy_setopt(e, CURLOPT_URL, opts->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, req);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, opts->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* Model servers are usually on this machine; a proxy in the
+     * environment must not capture loopback traffic. */
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
+    req->headers = curl_slist_append(req->headers, "Expect:");
+    req->headers = curl_slist_append(req->headers, "Accept: application/json, text/event-stream, application/x-ndjson");
+    if (opts->api_key != NULL && *opts->api_key != '\0') {
+        char *auth = xasprintf("Authorization: Bearer %s", opts->api_key);
+        req->headers = curl_slist_append(req->headers, auth);
+        free(auth);
+    }
+    if (opts->body != NULL) {
+        req->headers = curl_slist_append(req->headers, "Content-Type: application/json");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)opts->body_len);
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, opts->body);
+    }
+    if (strcmp(opts->method, "GET") != 0 && opts->body == NULL)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, opts->method);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
+    arm(req, req->first_byte_ms);
+    if (curl_multi_add_handle(up->multi, e) != CURLM_OK) {
+        req->start_failed = true;
+        snprintf(req->errbuf, sizeof req->errbuf, "cannot start the transfer");
+        uv_timer_start(&req->timer, on_req_timer, 0, 0);
+    }
+    return req;
+}
+
+void
+upstream_cancel(struct upstream_req *req)
+{
+    if (req->finished || req->cancelled)
+        return;
+    req->cancelled = true;
+    if (req->up->in_curl > 0) {
+        /* Inside curl: finish from the loop, at once. */
+        uv_timer_stop(&req->timer);
+        uv_timer_start(&req->timer, on_req_timer, 0, 0);
+        return;
+    }
+    req->finished = true;
+    release(req);
+}
+
+void
+upstream_resume(struct upstream_req *req)
+{
+    if (!req->paused || req->finished || req->cancelled)
+        return;
+    req->paused = false;
+    arm(req, req->idle_ms);
+    req->up->in_curl++;
+    curl_easy_pause(req->easy, CURLPAUSE_CONT);
+    req->up->in_curl--;
+}
