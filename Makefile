@@ -45,7 +45,7 @@ DEBIAN_PKGS := build-essential pkg-config libuv1-dev libcurl4-openssl-dev libjan
                libyaml-dev libhttp-parser-dev libsqlite3-dev check mandoc curl systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all run check check-build check-valgrind deps install uninstall clean fuzz bench
+.PHONY: all run check check-build check-valgrind deps node-deps install uninstall clean fuzz bench
 
 all: $(BUILD)/caretid $(BUILD)/caretictl
 
@@ -83,16 +83,26 @@ deps:
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
 
+# Node.js runs the test emulators and the official-client compatibility
+# tests; the image may carry its own build, so look for the commands.
+node-deps:
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	    $(SUDO) apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs npm; }
+
+tests/compat/node_modules/.package-lock.json: tests/compat/package-lock.json tests/compat/package.json
+	cd tests/compat && npm ci --no-audit --no-fund
+
 run: deps
 	$(MAKE) all
 	./$(BUILD)/caretid -c config/caretid.yaml
 
-check: deps
+check: deps node-deps tests/compat/node_modules/.package-lock.json
 	$(MAKE) check-build
 	$(MAKE) SAN=1 check-build
 	tests/run.sh
 
-check-valgrind: deps
+check-valgrind: deps node-deps tests/compat/node_modules/.package-lock.json
 	@command -v valgrind >/dev/null || $(SUDO) apt-get install -y -q valgrind
 	$(MAKE) check-build
 	CARETID_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full \

@@ -72,6 +72,7 @@ struct providers {
     size_t n;
     size_t fetches_running;
     struct fetch *fetches;
+    char *config_path; /* for messages */
     struct refresh_waiter *waiters;
     bool freed;
 };
@@ -129,6 +130,8 @@ void
 providers_configure(struct providers *reg, const struct config *cfg)
 {
     struct provider **fresh = xcalloc(cfg->n_providers, sizeof *fresh);
+    free(reg->config_path);
+    reg->config_path = cfg->path ? xstrdup(cfg->path) : NULL;
     for (size_t i = 0; i < cfg->n_providers; i++) {
         const struct config_provider *c = &cfg->providers[i];
         char *base = normalise_base(c->base_url);
@@ -173,6 +176,7 @@ providers_free(struct providers *reg)
     for (size_t i = 0; i < reg->n; i++)
         provider_unref(reg->list[i]);
     free(reg->list);
+    free(reg->config_path);
     while (reg->fetches != NULL) {
         struct fetch *f = reg->fetches;
         reg->fetches = f->next;
@@ -487,8 +491,8 @@ fetch_on_done(enum upstream_failure failure, const struct cerr *err, void *arg)
     if (ok) {
         p->last_error[0] = '\0';
     } else if (failure != UPSTREAM_OK) {
-        provider_describe_failure(p, failure, err ? err->msg : "", NULL, p->last_error,
-                                  sizeof p->last_error);
+        provider_describe_failure(p, failure, err ? err->msg : "", reg->config_path,
+                                  p->last_error, sizeof p->last_error);
     } else {
         snprintf(p->last_error, sizeof p->last_error,
                  "%s at %s answered the model list with HTTP %d; is base_url right?", p->name,

@@ -86,6 +86,10 @@ suggest_names(const char *name, const struct catalogue_view *views, size_t n_vie
             /* A shared prefix ("qwen3" for "qwen3:8b") is a strong hint. */
             if (strncmp(name, n, strcspn(name, ":")) == 0)
                 d = d > 2 ? d - 2 : 0;
+            /* Far-off names are noise, not suggestions. */
+            size_t limit = strlen(name) / 2 > 3 ? strlen(name) / 2 : 3;
+            if (d > limit)
+                continue;
             for (size_t k = 0; k < 3; k++) {
                 if (d < best[k].d) {
                     memmove(&best[k + 1], &best[k], (2 - k) * sizeof best[0]);

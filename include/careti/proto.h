@@ -18,6 +18,7 @@
 #define CTL_EXIT_ERROR 1
 #define CTL_EXIT_USAGE 2
 #define CTL_EXIT_NO_DAEMON 3
+#define CTL_EXIT_INTERRUPTED 130
 
 /* caretid exit codes (caretid(8) EXIT STATUS). */
 #define CARETID_EXIT_OK 0

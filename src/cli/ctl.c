@@ -26,6 +26,8 @@ static const struct ctl_cmd *const ctl_table[] = {
     &ctl_status_entry,
     &ctl_reload_entry,
     &ctl_version_entry,
+    &ctl_models_entry,
+    &ctl_ask_entry,
     &ctl_help_entry,
 };
 

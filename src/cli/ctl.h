@@ -34,6 +34,19 @@ struct ctl_cmd {
 int ctl_request(const struct ctl_ctx *ctx, const char *method, const char *path,
                 const char *body, json_t **out);
 
+/* Called with each line of a streamed answer (without its newline). Return
+ * false to stop the transfer. */
+typedef bool (*ctl_line_cb)(const char *line, size_t len, void *arg);
+
+/*
+ * POST BODY to PATH and hand each line of the answer to ON_LINE as it
+ * arrives.  Returns the HTTP status (the error body of a status >= 400 is
+ * printed), or -CTL_EXIT_* after printing why; -CTL_EXIT_INTERRUPTED when
+ * SIGINT stopped it.
+ */
+int ctl_stream(const struct ctl_ctx *ctx, const char *path, const char *body, ctl_line_cb on_line,
+               void *arg);
+
 /* Print the error a daemon answered with (status >= 400) on stderr and
  * return CTL_EXIT_ERROR. */
 int ctl_print_error(int status, json_t *answer);
@@ -47,5 +60,7 @@ const char *ctl_reset(const struct ctl_ctx *ctx);
 extern const struct ctl_cmd ctl_status_entry;
 extern const struct ctl_cmd ctl_reload_entry;
 extern const struct ctl_cmd ctl_version_entry;
+extern const struct ctl_cmd ctl_models_entry;
+extern const struct ctl_cmd ctl_ask_entry;
 
 #endif

@@ -3,6 +3,7 @@
  * libcurl.  Owns the curl handle for the request's length only; it words
  * connection failures for a person, naming the socket and the fix.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,4 +104,114 @@ ctl_print_error(int status, json_t *answer)
     fprintf(stderr, "caretictl: the daemon answered %d: %s\n", status,
             msg ? msg : "(no error message)");
     return CTL_EXIT_ERROR;
+}
+
+/* Set by SIGINT so a streamed answer can stop cleanly (the daemon sees
+ * the connection close and aborts the model server's work). */
+static volatile sig_atomic_t interrupted;
+
+static void
+on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+struct stream_state {
+    struct answer line;
+    ctl_line_cb on_line;
+    void *arg;
+    long status;
+    CURL *h;
+    bool stop;
+    struct answer error_body;
+};
+
+static size_t
+on_stream_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct stream_state *st = userdata;
+    size_t n = size * nmemb;
+    if (st->status == 0)
+        curl_easy_getinfo(st->h, CURLINFO_RESPONSE_CODE, &st->status);
+    if (st->status >= 400)
+        return on_data(ptr, size, nmemb, &st->error_body);
+    for (size_t i = 0; i < n && !st->stop; i++) {
+        if (ptr[i] != '\n') {
+            if (st->line.len + 1 > CTL_MAX_ANSWER)
+                return 0;
+            st->line.data = xrealloc(st->line.data, st->line.len + 2);
+            st->line.data[st->line.len++] = ptr[i];
+            st->line.data[st->line.len] = '\0';
+            continue;
+        }
+        if (st->line.len > 0 && !st->on_line(st->line.data, st->line.len, st->arg))
+            st->stop = true;
+        st->line.len = 0;
+    }
+    return st->stop ? 0 : n;
+}
+
+static int
+on_progress(void *p, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)p, (void)dt, (void)dn, (void)ut, (void)un;
+    return interrupted ? 1 : 0;
+}
+
+int
+ctl_stream(const struct ctl_ctx *ctx, const char *path, const char *body, ctl_line_cb on_line,
+           void *arg)
+{
+    char url[512];
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+    struct stream_state st = {.on_line = on_line, .arg = arg};
+    struct sigaction sa = {.sa_handler = on_sigint}, old;
+    int rc;
+
+    CURL *h = curl_easy_init();
+    st.h = h;
+    snprintf(url, sizeof url, "http://localhost%s", path);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, ctx->socket);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_stream_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
+    sigaction(SIGINT, &sa, &old);
+    CURLcode res = curl_easy_perform(h);
+    sigaction(SIGINT, &old, NULL);
+    if (interrupted) {
+        rc = -CTL_EXIT_INTERRUPTED;
+    } else if (res == CURLE_COULDNT_CONNECT) {
+        fprintf(stderr,
+                "caretictl: no server running on %s; start it with `systemctl --user start "
+                "caretid` or `caretid &`\n",
+                ctx->socket);
+        rc = -CTL_EXIT_NO_DAEMON;
+    } else if (res != CURLE_OK && !st.stop) {
+        fprintf(stderr, "caretictl: error talking to %s (%s)\n", ctx->socket,
+                *errbuf ? errbuf : curl_easy_strerror(res));
+        rc = -CTL_EXIT_ERROR;
+    } else {
+        if (st.line.len > 0 && !st.stop)
+            on_line(st.line.data, st.line.len, arg);
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st.status);
+        rc = (int)st.status;
+        if (st.status >= 400) {
+            json_t *j = st.error_body.data ? json_loadb(st.error_body.data, st.error_body.len, 0, NULL) : NULL;
+            ctl_print_error((int)st.status, j);
+            json_decref(j);
+        }
+    }
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(h);
+    free(st.line.data);
+    free(st.error_body.data);
+    return rc;
 }

@@ -96,6 +96,9 @@ function replyPieces(text) {
 async function streamPieces(res, pieces, write) {
   const slow = take('slow_ms') || 0;
   for (let i = 0; i < pieces.length; i++) {
+    const faultHere = ['stall_after', 'drop_after', 'garbage_after'].some((f) => take(f) === i);
+    // Let what was written reach the client before the fault strikes.
+    if (faultHere) await sleep(50);
     if (take('stall_after') !== undefined && i === take('stall_after')) {
       await new Promise((r) => res.on('close', r));
       return false;
@@ -241,7 +244,11 @@ async function handle(req, res) {
     const status = take('status');
     const cold = take('cold_ms');
     if (cold) await sleep(cold);
-    if (status) { consumeFault(); return json(res, status, errorBody(status, take('error') || 'emulated failure')); }
+    if (status) {
+      const message = take('error') || 'emulated failure';
+      consumeFault();
+      return json(res, status, errorBody(status, message));
+    }
   }
   try {
     await route(req, res, path, body);

@@ -99,3 +99,41 @@ finish() {
     echo "# $(basename "$0"): $PASSED passed, $FAILED failed"
     [ "$FAILED" -eq 0 ]
 }
+
+EMU="$ROOT/tests/emu/emulator.mjs"
+EMU_PIDS=()
+
+# start_emu KIND NAME: start the scripted emulator of KIND; sets NAME_PORT.
+start_emu() {
+    local kind=$1 name=$2 out="$T/emu-$2.out"
+    node "$EMU" "$kind" > "$out" 2>&1 &
+    EMU_PIDS+=("$!")
+    DAEMON_PIDS+=("$!")
+    for _ in $(seq 1 200); do
+        if grep -q '^port ' "$out" 2>/dev/null; then
+            eval "${name}_PORT=$(awk '/^port/ {print $2}' "$out")"
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "emulator $kind did not start: $(cat "$out")" >&2
+    return 1
+}
+
+# emu PORT PATH [JSON]: talk to an emulator's control routes.
+emu() {
+    if [ $# -ge 3 ]; then
+        curl -s -X POST "http://127.0.0.1:$1$2" -d "$3"
+    else
+        curl -s "http://127.0.0.1:$1$2"
+    fi
+}
+
+# api PATH JSON: POST to the daemon on $S; prints the body.
+api() { curl -s -N --max-time 20 --unix-socket "$S" "http://x$1" -d "$2"; }
+# api_status PATH JSON: prints the HTTP status, then the body.
+api_status() { curl -s -N --max-time 20 --unix-socket "$S" -w '\n%{http_code}' "http://x$1" -d "$2"; }
+
+expect_not_contains() {
+    if [[ "$2" != *"$3"* ]]; then ok "$1"; else not_ok "$1" "did not expect \"$3\" in: ${2:0:400}"; fi
+}
