@@ -320,12 +320,74 @@ list_ollama(struct gateway *g, struct http_request *req)
     http_respond_json(req, 200, json_pack("{s:o}", "models", models));
 }
 
-/* /api/ps from the catalogues: models the providers report as loaded. */
+/* /api/ps gathers every Ollama provider's own /api/ps and adds the models
+ * other providers' catalogues report as loaded. */
+struct ps_gather {
+    struct gateway *g;
+    uint64_t request_id;
+    size_t waiting;
+    json_t *models;
+    json_t *errors;
+};
+
+/* One provider's part of a gather. */
+struct ps_part {
+    struct ps_gather *ps;
+    const char *provider; /* kept alive by the fetch's provider ref */
+};
+
+static void ps_reply(struct ps_gather *ps);
+
+static void
+on_ps_answer(json_t *body, const char *error, void *arg)
+{
+    struct ps_part *part = arg;
+    struct ps_gather *ps = part->ps;
+    const char *provider = part->provider;
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(body, "models"), i, m)
+    {
+        json_t *e = json_deep_copy(m);
+        json_object_set_new(e, "provider", json_string(provider));
+        json_array_append_new(ps->models, e);
+    }
+    if (error != NULL)
+        json_array_append_new(ps->errors, json_string(error));
+    free(arg);
+    if (--ps->waiting == 0)
+        ps_reply(ps);
+}
+
 static void
 list_loaded(struct gateway *g, struct http_request *req)
 {
-    json_t *models = json_array();
+    struct ps_gather *ps = xcalloc(1, sizeof *ps);
+    ps->g = g;
+    ps->request_id = http_request_id(req);
+    ps->models = json_array();
+    ps->errors = json_array();
+    ps->waiting = 1; /* held until every request is out */
     for (size_t p = 0; p < providers_count(g->providers); p++) {
+        struct provider *prov = providers_at(g->providers, p);
+        if (provider_type(prov) != PROVIDER_OLLAMA || !provider_reachable(prov))
+            continue;
+        struct ps_part *part = xmalloc(sizeof *part);
+        *part = (struct ps_part){ps, provider_name(prov)};
+        ps->waiting++;
+        provider_get_json(prov, "/api/ps", on_ps_answer, part);
+    }
+    if (--ps->waiting == 0)
+        ps_reply(ps);
+}
+
+static void
+ps_reply(struct ps_gather *ps)
+{
+    struct gateway *g = ps->g;
+    struct http_request *req = http_server_find_request(g->srv, ps->request_id);
+    json_t *models = ps->models;
+    for (size_t p = 0; req != NULL && p < providers_count(g->providers); p++) {
         size_t i;
         json_t *e;
         json_array_foreach((json_t *)provider_models(providers_at(g->providers, p)), i, e)
@@ -338,7 +400,15 @@ list_loaded(struct gateway *g, struct http_request *req)
             json_array_append_new(models, t);
         }
     }
-    http_respond_json(req, 200, json_pack("{s:o}", "models", models));
+    if (req != NULL) {
+        json_t *answer = json_pack("{s:O}", "models", models);
+        if (json_array_size(ps->errors) > 0)
+            json_object_set(answer, "errors", ps->errors);
+        http_respond_json(req, 200, answer);
+    }
+    json_decref(ps->models);
+    json_decref(ps->errors);
+    free(ps);
 }
 
 /* /api/show for a model on an OpenAI-compatible server, from its catalogue. */

@@ -48,15 +48,27 @@ struct provider {
     struct providers *reg;
 };
 
-/* One catalogue fetch (possibly two requests for LM Studio). */
+struct fetch;
+
+/* A fetch finished: BODY is the parsed JSON of a 200 answer without a
+ * top-level "error", else NULL with FAILURE/DETAIL/STATUS saying why. */
+typedef void (*fetch_done_fn)(struct fetch *f, json_t *body, enum upstream_failure failure,
+                              const char *detail);
+
+/* One GET of a provider's JSON route (a catalogue may take two for LM
+ * Studio).  Every fetch is listed in the registry so shutdown can stop it. */
 struct fetch {
     struct providers *reg;
     struct provider *p;
     struct fetch *prev, *next;
+    char *path;
+    fetch_done_fn done;
+    bool is_catalogue;
+    provider_json_cb user_cb;
+    void *user_arg;
     struct upstream_req *req;
     struct sbuf body;
     int status;
-    int step; /* LM Studio: 0 = /api/v0/models, 1 = /v1/models */
 };
 
 struct refresh_waiter {
@@ -77,7 +89,6 @@ struct providers {
     bool freed;
 };
 
-static void fetch_start(struct provider *p);
 
 struct providers *
 providers_new(uv_loop_t *loop, struct upstream *up)
@@ -182,9 +193,13 @@ providers_free(struct providers *reg)
         reg->fetches = f->next;
         if (f->req != NULL)
             upstream_cancel(f->req);
-        f->p->fetching = NULL;
+        if (f->is_catalogue)
+            f->p->fetching = NULL;
+        else
+            f->user_cb(NULL, "the daemon is stopping", f->user_arg);
         provider_unref(f->p);
         sbuf_free(&f->body);
+        free(f->path);
         free(f);
     }
     struct refresh_waiter *w = reg->waiters;
@@ -423,12 +438,9 @@ static const struct upstream_callbacks fetch_callbacks = {
 };
 
 static void
-fetch_request(struct fetch *f)
+fetch_request(struct fetch *f, const char *path)
 {
     struct provider *p = f->p;
-    const char *path = p->type == PROVIDER_OLLAMA                    ? "/api/tags"
-                       : p->type == PROVIDER_LMSTUDIO && f->step == 0 ? "/api/v0/models"
-                                                                      : "/v1/models";
     char *url = provider_url(p, path);
     struct upstream_opts o = {
         .method = "GET",
@@ -438,10 +450,44 @@ fetch_request(struct fetch *f)
         .first_byte_timeout_ms = 15000,
         .idle_timeout_ms = 15000,
     };
+    free(f->path);
+    f->path = xstrdup(path);
     sbuf_reset(&f->body);
     f->status = 0;
     f->req = upstream_start(f->reg->up, &o, &fetch_callbacks, f);
     free(url);
+}
+
+static void
+fetch_unlink_free(struct fetch *f)
+{
+    struct providers *reg = f->reg;
+    if (f->prev != NULL)
+        f->prev->next = f->next;
+    else
+        reg->fetches = f->next;
+    if (f->next != NULL)
+        f->next->prev = f->prev;
+    sbuf_free(&f->body);
+    free(f->path);
+    provider_unref(f->p);
+    free(f);
+}
+
+static struct fetch *
+fetch_start(struct provider *p, const char *path, fetch_done_fn done)
+{
+    struct fetch *f = xcalloc(1, sizeof *f);
+    f->reg = p->reg;
+    f->p = p;
+    f->done = done;
+    provider_ref(p);
+    f->next = f->reg->fetches;
+    if (f->next != NULL)
+        f->next->prev = f;
+    f->reg->fetches = f;
+    fetch_request(f, path);
+    return f;
 }
 
 static void
@@ -463,71 +509,74 @@ static void
 fetch_on_done(enum upstream_failure failure, const struct cerr *err, void *arg)
 {
     struct fetch *f = arg;
-    struct provider *p = f->p;
-    struct providers *reg = f->reg;
     json_t *body = NULL;
     f->req = NULL;
-    bool ok = false;
     if (failure == UPSTREAM_OK && f->status == 200)
         body = json_loadb(f->body.s ? f->body.s : "", f->body.len, 0, NULL);
     /* LM Studio answers unknown routes with 200 and an error object. */
-    if (body != NULL && json_object_get(body, "error") == NULL) {
+    if (body != NULL && json_object_get(body, "error") != NULL) {
+        json_decref(body);
+        body = NULL;
+    }
+    f->done(f, body, failure, err ? err->msg : "");
+    json_decref(body);
+}
+
+static void
+catalogue_done(struct fetch *f, json_t *body, enum upstream_failure failure, const char *detail)
+{
+    struct provider *p = f->p;
+    struct providers *reg = f->reg;
+    if (body == NULL && p->type == PROVIDER_LMSTUDIO && strcmp(f->path, "/api/v0/models") == 0 &&
+        failure == UPSTREAM_OK) {
+        /* An older LM Studio without /api/v0: fall back to /v1/models. */
+        fetch_request(f, "/v1/models");
+        return;
+    }
+    if (body != NULL) {
         json_t *models = p->type == PROVIDER_OLLAMA ? normalise_ollama_tags(p, body)
                                                     : normalise_openai_models(p, body);
         json_decref(p->models);
         p->models = models;
-        ok = true;
-    } else if (p->type == PROVIDER_LMSTUDIO && f->step == 0 && failure == UPSTREAM_OK) {
-        /* An older LM Studio without /api/v0: fall back to /v1/models. */
-        json_decref(body);
-        f->step = 1;
-        fetch_request(f);
-        return;
-    }
-    json_decref(body);
-    p->fetched_ms = uv_now(reg->loop);
-    p->ever_fetched = true;
-    p->reachable = ok;
-    if (ok) {
         p->last_error[0] = '\0';
     } else if (failure != UPSTREAM_OK) {
-        provider_describe_failure(p, failure, err ? err->msg : "", reg->config_path,
-                                  p->last_error, sizeof p->last_error);
+        provider_describe_failure(p, failure, detail, reg->config_path, p->last_error,
+                                  sizeof p->last_error);
     } else {
         snprintf(p->last_error, sizeof p->last_error,
                  "%s at %s answered the model list with HTTP %d; is base_url right?", p->name,
                  p->base, f->status);
     }
-    if (!ok)
+    p->fetched_ms = uv_now(reg->loop);
+    p->ever_fetched = true;
+    p->reachable = body != NULL;
+    if (body == NULL)
         log_warn("catalogue: %s", p->last_error);
     p->fetching = NULL;
-    if (f->prev != NULL)
-        f->prev->next = f->next;
-    else
-        reg->fetches = f->next;
-    if (f->next != NULL)
-        f->next->prev = f->prev;
-    sbuf_free(&f->body);
-    free(f);
+    fetch_unlink_free(f);
     reg->fetches_running--;
-    provider_unref(p);
     notify_waiters_if_idle(reg);
 }
 
 static void
-fetch_start(struct provider *p)
+get_json_done(struct fetch *f, json_t *body, enum upstream_failure failure, const char *detail)
 {
-    struct fetch *f = xcalloc(1, sizeof *f);
-    f->reg = p->reg;
-    f->p = p;
-    provider_ref(p);
-    p->fetching = f;
-    f->next = f->reg->fetches;
-    if (f->next != NULL)
-        f->next->prev = f;
-    f->reg->fetches = f;
-    f->reg->fetches_running++;
-    fetch_request(f);
+    char why[400] = "";
+    if (body == NULL && failure != UPSTREAM_OK)
+        provider_describe_failure(f->p, failure, detail, f->reg->config_path, why, sizeof why);
+    else if (body == NULL)
+        snprintf(why, sizeof why, "%s at %s answered %s with HTTP %d", f->p->name, f->p->base,
+                 f->path, f->status);
+    f->user_cb(body, body ? NULL : why, f->user_arg);
+    fetch_unlink_free(f);
+}
+
+void
+provider_get_json(struct provider *p, const char *path, provider_json_cb cb, void *arg)
+{
+    struct fetch *f = fetch_start(p, path, get_json_done);
+    f->user_cb = cb;
+    f->user_arg = arg;
 }
 
 void
@@ -540,8 +589,14 @@ providers_refresh(struct providers *reg, bool force, providers_refreshed_cb cb, 
     for (size_t i = 0; i < reg->n; i++) {
         struct provider *p = reg->list[i];
         bool stale = !p->ever_fetched || now - p->fetched_ms >= CATALOGUE_TTL_MS;
-        if (p->fetching == NULL && (force || stale))
-            fetch_start(p);
+        if (p->fetching == NULL && (force || stale)) {
+            reg->fetches_running++;
+            p->fetching = fetch_start(p, p->type == PROVIDER_OLLAMA     ? "/api/tags"
+                                         : p->type == PROVIDER_LMSTUDIO ? "/api/v0/models"
+                                                                        : "/v1/models",
+                                      catalogue_done);
+            p->fetching->is_catalogue = true;
+        }
     }
     notify_waiters_if_idle(reg);
 }

@@ -74,6 +74,14 @@ const json_t *provider_models(const struct provider *p);
 bool provider_reachable(const struct provider *p);
 const char *provider_last_error(const struct provider *p);
 
+/* The answer to provider_get_json: BODY (borrowed) on success, else NULL
+ * and ERROR worded for a person. */
+typedef void (*provider_json_cb)(json_t *body, const char *error, void *arg);
+
+/* GET PATH on P and parse the JSON answer; CB always runs exactly once,
+ * from the loop (also at shutdown, with an error). */
+void provider_get_json(struct provider *p, const char *path, provider_json_cb cb, void *arg);
+
 /* A new JSON array describing every provider for status. */
 json_t *providers_status_json(const struct providers *reg);
 

@@ -268,7 +268,11 @@ async function route(req, res, path, body) {
       return json(res, 200, { models: models.map((m) => ({ name: m.name, model: m.name, modified_at: '2026-05-01T09:00:00Z', size: m.size, digest: 'a'.repeat(64),
         details: { parent_model: '', format: 'gguf', family: m.family, families: [m.family], parameter_size: m.params, quantization_level: m.quant } })) });
     }
-    if (path === '/api/ps') return json(res, 200, { models: [] });
+    if (path === '/api/ps') {
+      const m = models[0];
+      return json(res, 200, { models: [{ name: m.name, model: m.name, size: 19000000000, size_vram: 19000000000, digest: 'a'.repeat(64),
+        details: { format: 'gguf', family: m.family, quantization_level: m.quant }, expires_at: '2026-05-01T09:35:00.1+02:00', context_length: 32768 }] });
+    }
     if (path === '/api/show') {
       const m = findModel(body.model || body.name);
       if (!m) return json(res, 404, { error: `model '${body.model || body.name}' not found` });

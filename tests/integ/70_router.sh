@@ -94,6 +94,9 @@ out=$(api /api/show '{"model":"coder"}')
 expect_contains "/api/show passes through to Ollama" "$out" '"qwen3moe.context_length":262144'
 out=$(api /api/show '{"model":"qwen3-coder-30b-a3b-instruct"}')
 expect_contains "/api/show for LM Studio from its catalogue" "$out" '"qwen3moe.context_length":262144'
+out=$(curl -s --unix-socket "$S" http://x/api/ps)
+expect_contains "/api/ps gathers Ollama's loaded models" "$out" '"context_length":32768,"provider":"ollama"'
+expect_contains "/api/ps adds LM Studio's loaded models" "$out" '"name":"qwen3-coder-30b-a3b-instruct"'
 out=$(api /api/pull '{"model":"tinyllama"}')
 expect_contains "/api/pull streams Ollama's progress" "$out" '{"status":"success"}'
 out=$(api_status /api/pull '{"model":"x@lmstudio"}')
