@@ -751,13 +751,15 @@ ollama_obj_to_openai(struct xlate *x, json_t *obj, uint64_t now_ns, struct sbuf 
     }
     if (nonempty(thinking)) {
         note_token(x, now_ns);
-        sbuf_adds(&x->thinking, thinking);
+        if (!x->p.client_stream)
+            sbuf_adds(&x->thinking, thinking);
         if (x->p.client_stream && x->p.ep == EP_CHAT)
             emit_sse(out, openai_chunk(x, json_pack("{s:s}", "reasoning_content", thinking), NULL));
     }
     if (nonempty(content)) {
         note_token(x, now_ns);
-        sbuf_adds(&x->content, content);
+        if (!x->p.client_stream)
+            sbuf_adds(&x->content, content);
         if (x->p.client_stream)
             emit_sse(out, openai_chunk(x, json_pack("{s:s}", "content", content), NULL));
     }
@@ -891,9 +893,11 @@ openai_event_to_ollama(struct xlate *x, json_t *obj, uint64_t now_ns, struct sbu
         snprintf(x->finish, sizeof x->finish, "%s", finish);
     if (nonempty(content) || nonempty(thinking)) {
         note_token(x, now_ns);
-        if (nonempty(content))
+        /* Streamed answers go out as they come; only a JSON answer is
+         * gathered here. */
+        if (nonempty(content) && !x->p.client_stream)
             sbuf_adds(&x->content, content);
-        if (nonempty(thinking))
+        if (nonempty(thinking) && !x->p.client_stream)
             sbuf_adds(&x->thinking, thinking);
         if (x->p.client_stream) {
             json_t *o = ollama_base(x, now_ns);
@@ -1133,6 +1137,10 @@ xlate_feed(struct xlate *x, const char *data, size_t len, uint64_t now_ns, struc
     }
     sbuf_add(&x->frame, data, len);
     enum xlate_status st = drain_frames(x, now_ns, out, err);
+    if (st == XLATE_MORE && x->content.len + x->thinking.len > XLATE_MAX_FRAME * 4) {
+        cerr_set(err, -EMSGSIZE, 502, "the answer is over 64 MiB; ask for a stream instead");
+        return XLATE_ERROR;
+    }
     if (st == XLATE_END)
         x->ended = true;
     return st;
