@@ -17,6 +17,7 @@
 
 #include "careti/config.h"
 #include "careti/path.h"
+#include "careti/strdist.h"
 #include "careti/xmalloc.h"
 
 enum cfg_type {
@@ -261,40 +262,13 @@ remember(struct loader *ld, const char *path, yaml_node_t *node)
     ld->n_marks++;
 }
 
-static size_t
-edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return SIZE_MAX;
-    size_t row[65];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            size_t best = diag + cost;
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 static const char *
 nearest_key(const struct cfg_table *t, const char *word)
 {
     const char *best = NULL;
     size_t best_d = SIZE_MAX;
     for (size_t i = 0; i < t->n; i++) {
-        size_t d = edit_distance(word, t->keys[i].name);
+        size_t d = strdist(word, t->keys[i].name);
         if (d < best_d) {
             best_d = d;
             best = t->keys[i].name;

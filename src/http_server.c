@@ -858,6 +858,24 @@ conn_process(struct conn *c)
         conn_start_reading(c);
 }
 
+/* C's stream is open: give it its timer and parser and count it. */
+static void
+conn_attach(struct http_server *srv, struct conn *c, bool tcp)
+{
+    uv_timer_init(srv->loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles = 2;
+    c->srv = srv;
+    c->tcp = tcp;
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->next = srv->conns;
+    if (srv->conns != NULL)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->n_conns++;
+}
+
 static void
 accept_one(struct listener *l)
 {
@@ -879,18 +897,7 @@ accept_one(struct listener *l)
         uv_close((uv_handle_t *)&c->h, on_conn_handle_closed);
         return;
     }
-    uv_timer_init(srv->loop, &c->timer);
-    c->timer.data = c;
-    c->open_handles = 2;
-    c->srv = srv;
-    c->tcp = l->tcp;
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
-    c->next = srv->conns;
-    if (srv->conns != NULL)
-        srv->conns->prev = c;
-    srv->conns = c;
-    srv->n_conns++;
+    conn_attach(srv, c, l->tcp);
     if (!l->tcp) {
         uv_os_fd_t fd;
         struct ucred cred;
@@ -942,17 +949,7 @@ http_server_serve_fd(struct http_server *srv, int fd)
         uv_close((uv_handle_t *)&c->h, on_conn_handle_closed);
         return rc;
     }
-    uv_timer_init(srv->loop, &c->timer);
-    c->timer.data = c;
-    c->open_handles = 2;
-    c->srv = srv;
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
-    c->next = srv->conns;
-    if (srv->conns != NULL)
-        srv->conns->prev = c;
-    srv->conns = c;
-    srv->n_conns++;
+    conn_attach(srv, c, false);
     conn_enter_idle(c);
     conn_start_reading(c);
     return 0;

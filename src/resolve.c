@@ -8,32 +8,7 @@
 #include <string.h>
 
 #include "careti/resolve.h"
-
-size_t
-resolve_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 255 || lb > 255)
-        return SIZE_MAX;
-    size_t row[256];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
+#include "careti/strdist.h"
 
 static bool
 catalogue_has(const struct catalogue_view *v, const char *name, char *found, size_t found_len)
@@ -82,7 +57,7 @@ suggest_names(const char *name, const struct catalogue_view *views, size_t n_vie
             const char *n = json_string_value(json_object_get(m, "name"));
             if (n == NULL)
                 continue;
-            size_t d = resolve_distance(name, n);
+            size_t d = strdist(name, n);
             /* A shared prefix ("qwen3" for "qwen3:8b") is a strong hint. */
             if (strncmp(name, n, strcspn(name, ":")) == 0)
                 d = d > 2 ? d - 2 : 0;

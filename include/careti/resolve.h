@@ -55,7 +55,4 @@ enum resolve_result resolve_model(const struct config *cfg, const char *name,
                                   const struct catalogue_view *views, size_t n_views,
                                   struct resolution *out, char *suggest, size_t suggest_len);
 
-/* Edit distance between two short strings (SIZE_MAX beyond 255 bytes). */
-size_t resolve_distance(const char *a, const char *b);
-
 #endif
