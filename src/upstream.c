@@ -47,6 +47,7 @@ struct upstream_req {
     bool cancelled;
     bool finished;
     bool start_failed;
+    bool pending_add; /* started from inside a curl callback: added from the loop */
     enum upstream_failure timed_out;
     struct upstream_req *prev, *next;
 };
@@ -54,6 +55,7 @@ struct upstream_req {
 static void drain(struct upstream *up);
 static void finish(struct upstream_req *req, CURLcode res);
 static void on_req_timer(uv_timer_t *t);
+static void add_to_multi(struct upstream_req *req);
 
 static void
 on_timer_closed_free_up(uv_handle_t *h)
@@ -360,8 +362,26 @@ on_req_timer(uv_timer_t *t)
         finish(req, CURLE_FAILED_INIT);
         return;
     }
+    if (req->pending_add) {
+        add_to_multi(req);
+        return;
+    }
     req->timed_out = req->head_sent ? UPSTREAM_IDLE_TIMEOUT : UPSTREAM_FIRST_BYTE_TIMEOUT;
     finish(req, CURLE_OPERATION_TIMEDOUT);
+}
+
+static void
+add_to_multi(struct upstream_req *req)
+{
+    req->pending_add = false;
+    arm(req, req->first_byte_ms);
+    CURLMcode rc = curl_multi_add_handle(req->up->multi, req->easy);
+    if (rc != CURLM_OK) {
+        req->start_failed = true;
+        snprintf(req->errbuf, sizeof req->errbuf, "cannot start the transfer (%s)",
+                 curl_multi_strerror(rc));
+        uv_timer_start(&req->timer, on_req_timer, 0, 0);
+    }
 }
 
 struct upstream_req *
@@ -418,11 +438,13 @@ upstream_start(struct upstream *up, const struct upstream_opts *opts,
     if (strcmp(opts->method, "GET") != 0 && opts->body == NULL)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, opts->method);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
-    arm(req, req->first_byte_ms);
-    if (curl_multi_add_handle(up->multi, e) != CURLM_OK) {
-        req->start_failed = true;
-        snprintf(req->errbuf, sizeof req->errbuf, "cannot start the transfer");
+    if (up->in_curl > 0) {
+        /* curl refuses new handles from inside its callbacks (a slot freed
+         * by a finished transfer starts the next one): add from the loop. */
+        req->pending_add = true;
         uv_timer_start(&req->timer, on_req_timer, 0, 0);
+    } else {
+        add_to_multi(req);
     }
     return req;
 }

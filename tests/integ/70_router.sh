@@ -14,6 +14,7 @@ write_config "$T/c.yaml" \
     "  - {name: llamacpp, type: openai, base_url: \"http://127.0.0.1:$A_PORT/v1\"}" \
     "  - {name: dead, type: ollama, base_url: \"http://127.0.0.1:9\", timeouts: {connect_s: 2}}" \
     "  - {name: deadlms, type: lmstudio, base_url: \"http://127.0.0.1:9\"}" \
+    "  - {name: single, type: ollama, base_url: \"http://127.0.0.1:$O_PORT\", max_concurrent: 1, max_queue: 4}" \
     "  - name: slow" \
     "    type: ollama" \
     "    base_url: \"http://127.0.0.1:$O_PORT\"" \
@@ -23,7 +24,8 @@ write_config "$T/c.yaml" \
     "models:" \
     "  coder: {provider: ollama, model: \"qwen3-coder:30b\", context_length: 65536, options: {temperature: 0.2}}" \
     "  fast: {provider: [dead, ollama], model: \"llama3.2\"}" \
-    "  slowpoke: {provider: slow, model: \"llama3.2\"}"
+    "  slowpoke: {provider: slow, model: \"llama3.2\"}" \
+    "  one: {provider: single, model: \"llama3.2\"}"
 check "daemon starts" start_daemon "$T/d" "$T/c.yaml"
 S="$T/d/caretid.sock"
 USER_MSG='"messages":[{"role":"user","content":"hello there"}]'
@@ -165,6 +167,18 @@ expect_contains "beyond max_concurrent and max_queue: 429" "$out" $'\n429'
 expect_contains "429 says the queue is full" "$out" "queue of waiting requests is full"
 wait "$FIRST"
 expect_contains "the request holding the slot completes" "$(cat "$T/first.out")" '"done":true' 
+emu "$O_PORT" /_emu/reset '{}' > /dev/null
+emu "$O_PORT" /_emu/fault '{"slow_ms":150,"count":2}' > /dev/null
+api /api/chat "{\"model\":\"one\",$USER_MSG}" > "$T/q1.out" &
+Q1=$!
+sleep 0.2
+api /api/chat "{\"model\":\"one\",$USER_MSG}" > "$T/q2.out"
+wait "$Q1"
+expect_contains "queued request (max_queue) is served" "$(cat "$T/q2.out")" '"done":true'
+expect_contains "the request ahead of it too" "$(cat "$T/q1.out")" '"done":true'
+log=$(emu "$O_PORT" /_emu/log)
+order=$(echo "$log" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const l=JSON.parse(s).filter(e=>e.path==="/api/chat");console.log(l.length===2&&l[1].at>=l[0].closed_at?"fifo":"overlap "+JSON.stringify(l.map(e=>[e.at,e.closed_at])))})')
+expect_eq "max_concurrent 1: the second starts after the first ends" "$order" fifo
 emu "$O_PORT" /_emu/reset '{}' > /dev/null
 emu "$O_PORT" /_emu/fault '{"slow_ms":200,"count":1}' > /dev/null
 curl -s -N --max-time 0.7 --unix-socket "$S" http://x/api/chat -d "{\"model\":\"coder\",$USER_MSG}" > /dev/null
