@@ -177,7 +177,6 @@ start_model_request(struct pending *pd, struct http_request *req)
     switch (rr) {
     case RESOLVE_OK: {
         struct relay_spec spec = {
-            .req = req,
             .up = g->up,
             .providers = g->providers,
             .res = &res,
@@ -189,7 +188,7 @@ start_model_request(struct pending *pd, struct http_request *req)
             .config_path = g->cfg->path,
             .raw_path = pd->kind == RK_SHOW ? "/api/show" : pd->kind == RK_PULL ? "/api/pull" : NULL,
         };
-        relay_start(&spec);
+        relay_start(&spec, req);
         break;
     }
     case RESOLVE_NOT_FOUND:
@@ -510,7 +509,6 @@ on_catalogues(void *arg)
                  at ? (int)(at - pd->model) : (int)strlen(pd->model), pd->model);
         snprintf(res.name, sizeof res.name, "%s", res.cand[0].model);
         struct relay_spec spec = {
-            .req = req,
             .up = pd->g->up,
             .providers = pd->g->providers,
             .res = &res,
@@ -521,7 +519,7 @@ on_catalogues(void *arg)
             .config_path = pd->g->cfg->path,
             .raw_path = "/api/pull",
         };
-        relay_start(&spec);
+        relay_start(&spec, req);
         break;
     }
     case RK_MODEL:

@@ -25,7 +25,9 @@
 #define RELAY_MAX_AGGREGATE (64 * 1024 * 1024)
 
 struct relay {
-    struct http_request *req;
+    const struct relay_sink *sink;
+    void *sink_arg;
+    char what[64]; /* "POST /api/chat", for logs */
     struct upstream *up;
     struct providers *providers;
     struct resolution res;
@@ -48,7 +50,7 @@ struct relay {
     int status;
     bool error_mode;   /* the provider answered with an error */
     bool started;      /* response head sent to the client */
-    bool finished;     /* the client's request has ended */
+    bool finished;     /* the sink has been told the outcome */
     char tried[512];   /* failures of earlier candidates, for the last message */
     uint64_t start_ns;
 };
@@ -72,45 +74,27 @@ relay_free(struct relay *r)
     free(r);
 }
 
-/* The client's request is over: stop listening for its abort. */
-static void
-detach(struct relay *r)
-{
-    r->finished = true;
-    http_request_on_abort(r->req, NULL, NULL);
-    http_request_on_drain(r->req, NULL, NULL);
-}
-
-static void
-respond_error(struct relay *r, int status, const char *msg)
-{
-    detach(r);
-    router_respond_error(r->req, status, "%s", msg);
-}
-
-/* End the client's request after a failure, in whichever form fits now. */
+/* End the request after a failure, in whichever form fits now. */
 static void
 fail(struct relay *r, int status, const char *msg)
 {
     if (r->finished)
         return;
-    log_warn("%s %s: %s", http_request_method(r->req), http_request_path(r->req), msg);
+    r->finished = true;
+    log_warn("%s: %s", r->what, msg);
     if (!r->started) {
-        respond_error(r, status, msg);
+        r->sink->fail(r->sink_arg, status, msg);
         return;
     }
     sbuf_reset(&r->out);
     xlate_error(r->x, msg, &r->out);
-    http_response_write(r->req, r->out.s, r->out.len);
-    detach(r);
-    http_response_end(r->req);
+    r->sink->write(r->sink_arg, r->out.s, r->out.len);
+    r->sink->end(r->sink_arg, NULL, 0);
 }
 
-static void
-on_client_gone(struct http_request *req, void *arg)
+void
+relay_cancel(struct relay *r)
 {
-    struct relay *r = arg;
-    (void)req;
     r->finished = true;
     /* The provider must stop generating now, not when it next writes. */
     if (r->ureq != NULL) {
@@ -120,11 +104,9 @@ on_client_gone(struct http_request *req, void *arg)
     relay_free(r);
 }
 
-static void
-on_client_drained(struct http_request *req, void *arg)
+void
+relay_resume(struct relay *r)
 {
-    struct relay *r = arg;
-    (void)req;
     if (r->ureq != NULL)
         upstream_resume(r->ureq);
 }
@@ -152,8 +134,7 @@ on_head(int status, const char *content_type, void *arg)
     }
     if (r->client_stream && r->ep != EP_EMBED) {
         r->started = true;
-        http_response_start(r->req, 200, client_content_type(r),
-                            r->client == WIRE_OPENAI ? "Cache-Control: no-cache\r\n" : NULL);
+        r->sink->start(r->sink_arg, client_content_type(r));
     }
 }
 
@@ -161,26 +142,20 @@ static bool
 writable(void *arg)
 {
     struct relay *r = arg;
-    if (!r->started)
-        return true;
-    if (http_response_writable(r->req))
-        return true;
-    http_request_on_drain(r->req, on_client_drained, r);
-    return false;
+    return !r->started || r->sink->writable(r->sink_arg);
 }
 
 static void
 finish_ok(struct relay *r)
 {
+    r->finished = true;
     if (r->started) {
         if (r->out.len > 0)
-            http_response_write(r->req, r->out.s, r->out.len);
-        detach(r);
-        http_response_end(r->req);
+            r->sink->write(r->sink_arg, r->out.s, r->out.len);
+        r->sink->end(r->sink_arg, NULL, 0);
         return;
     }
-    detach(r);
-    http_respond(r->req, 200, "application/json", NULL, r->out.s ? r->out.s : "", r->out.len);
+    r->sink->end(r->sink_arg, r->out.s ? r->out.s : "", r->out.len);
 }
 
 static void
@@ -199,7 +174,7 @@ on_data(const char *data, size_t len, void *arg)
         sbuf_reset(&r->out);
     if (r->raw_path != NULL) {
         if (r->started)
-            http_response_write(r->req, data, len);
+            r->sink->write(r->sink_arg, data, len);
         else if (r->out.len + len <= RELAY_MAX_AGGREGATE)
             sbuf_add(&r->out, data, len);
         return;
@@ -209,7 +184,7 @@ on_data(const char *data, size_t len, void *arg)
         st = XLATE_ERROR, cerr_set(&err, -EMSGSIZE, 502, "the answer is over 64 MiB");
     if (st == XLATE_MORE) {
         if (r->started && r->out.len > 0)
-            http_response_write(r->req, r->out.s, r->out.len);
+            r->sink->write(r->sink_arg, r->out.s, r->out.len);
         return;
     }
     upstream_cancel(r->ureq); /* the answer is complete or broken: stop here */
@@ -220,9 +195,9 @@ on_data(const char *data, size_t len, void *arg)
                  err.msg);
         if (err.code == 1 && r->started) {
             /* The provider's own in-band error was passed on as is. */
-            http_response_write(r->req, r->out.s, r->out.len);
-            detach(r);
-            http_response_end(r->req);
+            r->finished = true;
+            r->sink->write(r->sink_arg, r->out.s, r->out.len);
+            r->sink->end(r->sink_arg, NULL, 0);
         } else {
             fail(r, 502, msg);
         }
@@ -374,8 +349,7 @@ start_transfer(struct relay *r)
     };
     xlate_free(r->x);
     r->x = xlate_new(&xp);
-    log_debug("%s %s -> %s %s (model %s)", http_request_method(r->req), http_request_path(r->req),
-              provider_name(r->prov), url, c->model);
+    log_debug("%s -> %s %s (model %s)", r->what, provider_name(r->prov), url, c->model);
     r->ureq = upstream_start(r->up, &o, &relay_callbacks, r);
     free(url);
     free(text);
@@ -430,11 +404,13 @@ try_candidate(struct relay *r)
     }
 }
 
-void
-relay_start(const struct relay_spec *spec)
+struct relay *
+relay_new(const struct relay_spec *spec, const struct relay_sink *sink, void *sink_arg)
 {
     struct relay *r = xcalloc(1, sizeof *r);
-    r->req = spec->req;
+    r->sink = sink;
+    r->sink_arg = sink_arg;
+    snprintf(r->what, sizeof r->what, "%s", spec->what ? spec->what : "request");
     r->up = spec->up;
     r->providers = spec->providers;
     r->res = *spec->res;
@@ -446,6 +422,111 @@ relay_start(const struct relay_spec *spec)
     r->config_path = spec->config_path ? xstrdup(spec->config_path) : NULL;
     r->raw_path = spec->raw_path ? xstrdup(spec->raw_path) : NULL;
     r->start_ns = uv_hrtime();
-    http_request_on_abort(r->req, on_client_gone, r);
+    return r;
+}
+
+void
+relay_go(struct relay *r)
+{
     try_candidate(r);
+}
+
+/* ---- the HTTP sink: a client request on our own server ---- */
+
+struct http_sink {
+    struct http_request *req;
+    struct relay *relay;
+};
+
+/* The request is over: stop listening for its abort and drain. */
+static void
+http_sink_detach(struct http_sink *hs)
+{
+    http_request_on_abort(hs->req, NULL, NULL);
+    http_request_on_drain(hs->req, NULL, NULL);
+}
+
+static void
+http_sink_start(void *arg, const char *content_type)
+{
+    struct http_sink *hs = arg;
+    http_response_start(hs->req, 200, content_type,
+                        strcmp(content_type, "text/event-stream") == 0
+                            ? "Cache-Control: no-cache\r\n"
+                            : NULL);
+}
+
+static void
+on_client_drained(struct http_request *req, void *arg)
+{
+    struct http_sink *hs = arg;
+    (void)req;
+    relay_resume(hs->relay);
+}
+
+static bool
+http_sink_writable(void *arg)
+{
+    struct http_sink *hs = arg;
+    if (http_response_writable(hs->req))
+        return true;
+    http_request_on_drain(hs->req, on_client_drained, hs);
+    return false;
+}
+
+static void
+http_sink_write(void *arg, const char *data, size_t len)
+{
+    struct http_sink *hs = arg;
+    http_response_write(hs->req, data, len);
+}
+
+static void
+http_sink_end(void *arg, const char *body, size_t len)
+{
+    struct http_sink *hs = arg;
+    http_sink_detach(hs);
+    if (body == NULL)
+        http_response_end(hs->req);
+    else
+        http_respond(hs->req, 200, "application/json", NULL, body, len);
+    free(hs);
+}
+
+static void
+http_sink_fail(void *arg, int status, const char *msg)
+{
+    struct http_sink *hs = arg;
+    http_sink_detach(hs);
+    router_respond_error(hs->req, status, "%s", msg);
+    free(hs);
+}
+
+static void
+on_client_gone(struct http_request *req, void *arg)
+{
+    struct http_sink *hs = arg;
+    (void)req;
+    relay_cancel(hs->relay);
+    free(hs);
+}
+
+static const struct relay_sink http_sink_ops = {
+    http_sink_start, http_sink_writable, http_sink_write, http_sink_end, http_sink_fail,
+};
+
+void
+relay_start(const struct relay_spec *spec, struct http_request *req)
+{
+    struct http_sink *hs = xcalloc(1, sizeof *hs);
+    char what[64];
+    struct relay_spec s = *spec;
+    snprintf(what, sizeof what, "%s %s", http_request_method(req), http_request_path(req));
+    s.what = what;
+    hs->req = req;
+    http_request_on_abort(req, on_client_gone, hs);
+    hs->relay = relay_new(&s, &http_sink_ops, hs);
+    /* The relay may end the request before returning (a 400, a full
+     * queue): HS is then freed, so nothing here touches it after. */
+    relay_go(hs->relay);
 }

@@ -58,6 +58,15 @@ suggest_names(const char *name, const struct catalogue_view *views, size_t n_vie
             if (n == NULL)
                 continue;
             size_t d = strdist(name, n);
+            /* "llama3.3" is one edit from "llama3.2:latest" as users see it. */
+            const char *colon = strchr(n, ':');
+            if (colon != NULL && strchr(name, ':') == NULL) {
+                char bare[256];
+                snprintf(bare, sizeof bare, "%.*s", (int)(colon - n), n);
+                size_t db = strdist(name, bare);
+                if (db < d)
+                    d = db;
+            }
             /* A shared prefix ("qwen3" for "qwen3:8b") is a strong hint. */
             if (strncmp(name, n, strcspn(name, ":")) == 0)
                 d = d > 2 ? d - 2 : 0;

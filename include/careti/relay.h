@@ -17,8 +17,10 @@
 #include "careti/translate.h"
 #include "careti/upstream.h"
 
+struct relay;
+
 struct relay_spec {
-    struct http_request *req;
+    const char *what; /* for logs, e.g. "POST /api/chat"; may be NULL */
     struct upstream *up;
     struct providers *providers;
     const struct resolution *res; /* copied */
@@ -34,9 +36,37 @@ struct relay_spec {
     const char *raw_path;
 };
 
-/* Serve SPEC->req from the resolved candidates.  The relay owns itself
- * from here and ends the request in every case (answer, error, or client
- * gone).  Never calls back re-entrantly into the caller. */
-void relay_start(const struct relay_spec *spec);
+/* Where the answer goes.  Exactly one of end and fail is called, once. */
+struct relay_sink {
+    /* A streamed answer begins, as CONTENT_TYPE. */
+    void (*start)(void *arg, const char *content_type);
+    /* Whether more bytes may come now; if not, call relay_resume() later. */
+    bool (*writable)(void *arg);
+    /* Bytes of a streamed answer, in the client's dialect. */
+    void (*write)(void *arg, const char *data, size_t len);
+    /* The answer is complete: BODY is the whole JSON answer when it was
+     * not streamed, NULL after a stream (which may end with an in-band
+     * error already written). */
+    void (*end)(void *arg, const char *body, size_t len);
+    /* Failed before anything was written: answer STATUS with MSG. */
+    void (*fail)(void *arg, int status, const char *msg);
+};
+
+/* Serve REQ from the resolved candidates.  The relay owns itself from
+ * here and ends the request in every case (answer, error, or client
+ * gone). */
+void relay_start(const struct relay_spec *spec, struct http_request *req);
+
+/* A relay whose answer goes to SINK; nothing starts until relay_go().
+ * Keep the pointer to cancel or resume, until the sink's end or fail. */
+struct relay *relay_new(const struct relay_spec *spec, const struct relay_sink *sink,
+                        void *sink_arg);
+/* Start R; the sink may be called (and R freed) before this returns. */
+void relay_go(struct relay *r);
+/* Stop R at once; no sink call follows.  The upstream sees its
+ * connection close. */
+void relay_cancel(struct relay *r);
+/* The sink can take bytes again. */
+void relay_resume(struct relay *r);
 
 #endif
