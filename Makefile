@@ -9,7 +9,7 @@ DESTDIR ?=
 PKG_CONFIG ?= pkg-config
 SAN ?=
 
-PKGS := libuv libcurl jansson yaml-0.1
+PKGS := libuv libcurl jansson yaml-0.1 sqlite3
 WARN := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
         -Wmissing-prototypes
 ifeq ($(SAN),1)
@@ -31,7 +31,8 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
 CORE_SRCS := src/xmalloc.c src/cerr.c src/log.c src/path.c src/config.c src/http_server.c \
              src/router.c src/systemd.c src/rundir.c src/api_control.c src/daemon.c \
              src/sbuf.c src/translate.c src/upstream.c src/provider.c src/resolve.c \
-             src/relay.c src/gateway.c src/strdist.c
+             src/relay.c src/gateway.c src/strdist.c \
+             src/session_store.c src/context.c
 DAEMON_SRCS := $(CORE_SRCS) src/main.c
 CTL_SRCS := src/xmalloc.c src/cerr.c src/path.c $(wildcard src/cli/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))

@@ -56,7 +56,6 @@ struct pending {
     enum wire client;
     bool stream;
     bool include_usage;
-    bool refreshed;
     char *model;
     json_t *body;
 };
@@ -125,8 +124,8 @@ build_views(struct gateway *g, struct catalogue_view *views, size_t max)
 }
 
 static void
-respond_not_found(struct gateway *g, struct http_request *req, const char *name,
-                  const char *suggest)
+not_found_message(struct gateway *g, const char *name, const char *suggest, char *out,
+                  size_t outlen)
 {
     char hint[320] = "";
     for (size_t i = 0; i < providers_count(g->providers); i++) {
@@ -136,81 +135,131 @@ respond_not_found(struct gateway *g, struct http_request *req, const char *name,
             break;
         }
     }
-    router_respond_error(req, 404, "model '%s' not found on any provider%s%s%s%s%s", name,
-                         suggest[0] ? "; closest: " : "", suggest, hint[0] ? "; get it with " : "",
-                         hint, "; `caretictl models` lists what is installed");
+    snprintf(out, outlen, "model '%s' not found on any provider%s%s%s%s%s", name,
+             suggest[0] ? "; closest: " : "", suggest, hint[0] ? "; get it with " : "", hint,
+             "; `caretictl models` lists what is installed");
 }
 
 /* Every provider is down: say why for each, the first one first. */
 static void
-respond_unreachable(struct gateway *g, struct http_request *req)
+unreachable_message(struct gateway *g, char *out, size_t outlen)
 {
-    char msg[1024] = "";
-    size_t used = 0;
-    for (size_t i = 0; i < providers_count(g->providers) && used < sizeof msg; i++) {
-        struct provider *p = providers_at(g->providers, i);
-        int w = snprintf(msg + used, sizeof msg - used, "%s%s", used ? "; " : "",
-                         provider_last_error(p));
+    size_t used = (size_t)snprintf(out, outlen, "no model server answered: ");
+    size_t start = used;
+    for (size_t i = 0; i < providers_count(g->providers) && used < outlen; i++) {
+        int w = snprintf(out + used, outlen - used, "%s%s", used > start ? "; " : "",
+                         provider_last_error(providers_at(g->providers, i)));
         if (w > 0)
             used += (size_t)w;
     }
-    router_respond_error(req, 502, "no model server answered: %s",
-                         used ? msg : "no providers are configured");
+    if (used == start)
+        snprintf(out + used, outlen - used, "no providers are configured");
 }
 
 static void
-start_model_request(struct pending *pd, struct http_request *req)
+bad_provider_message(struct gateway *g, const char *name, char *out, size_t outlen)
 {
-    struct gateway *g = pd->g;
+    char names[256] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < providers_count(g->providers); i++) {
+        int w = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                         provider_name(providers_at(g->providers, i)));
+        if (w < 0 || (size_t)w >= sizeof names - used)
+            break;
+        used += (size_t)w;
+    }
+    snprintf(out, outlen, "'%s' names no configured provider after @; providers: %s", name, names);
+}
+
+struct resolve_wait {
+    struct gateway *g;
+    char *model;
+    bool refreshed;
+    gateway_resolved_cb cb;
+    void *arg;
+};
+
+static void
+on_resolve_catalogues(void *arg)
+{
+    struct resolve_wait *w = arg;
+    struct gateway *g = w->g;
     struct catalogue_view views[32];
     size_t nv = build_views(g, views, 32);
     struct resolution res;
     char suggest[512];
-    enum resolve_result rr = resolve_model(g->cfg, pd->model, views, nv, &res, suggest,
+    char msg[1024] = "";
+    int status = 0;
+    enum resolve_result rr = resolve_model(g->cfg, w->model, views, nv, &res, suggest,
                                            sizeof suggest);
-    if (rr != RESOLVE_OK && !pd->refreshed) {
+    if (rr != RESOLVE_OK && !w->refreshed) {
         /* A miss may be a model pulled a moment ago: look again. */
-        pd->refreshed = true;
-        providers_refresh(g->providers, true, on_catalogues, pd);
+        w->refreshed = true;
+        providers_refresh(g->providers, true, on_resolve_catalogues, w);
         return;
     }
     switch (rr) {
-    case RESOLVE_OK: {
+    case RESOLVE_OK:
+        break;
+    case RESOLVE_NOT_FOUND:
+        status = 404;
+        not_found_message(g, res.name, suggest, msg, sizeof msg);
+        break;
+    case RESOLVE_UNREACHABLE:
+        status = 502;
+        unreachable_message(g, msg, sizeof msg);
+        break;
+    case RESOLVE_BAD_PROVIDER:
+        status = 404;
+        bad_provider_message(g, res.name, msg, sizeof msg);
+        break;
+    }
+    w->cb(status, &res, msg, w->arg);
+    free(w->model);
+    free(w);
+}
+
+void
+gateway_resolve(struct gateway *g, const char *model, gateway_resolved_cb cb, void *arg)
+{
+    struct resolve_wait *w = xcalloc(1, sizeof *w);
+    w->g = g;
+    w->model = xstrdup(model ? model : "");
+    w->cb = cb;
+    w->arg = arg;
+    /* Fresh catalogues answer at once; stale ones are fetched first. */
+    providers_refresh(g->providers, false, on_resolve_catalogues, w);
+}
+
+static bool show_from_catalogue(struct gateway *g, struct http_request *req,
+                                const struct resolution *res);
+
+static void
+on_model_resolved(int status, const struct resolution *res, const char *error, void *arg)
+{
+    struct pending *pd = arg;
+    struct gateway *g = pd->g;
+    struct http_request *req = http_server_find_request(g->srv, pd->request_id);
+    if (req == NULL) { /* the client left while we waited */
+        pending_free(pd);
+        return;
+    }
+    if (status != 0) {
+        router_respond_error(req, status, "%s", error);
+    } else if (pd->kind != RK_SHOW || !show_from_catalogue(g, req, res)) {
         struct relay_spec spec = {
             .up = g->up,
             .providers = g->providers,
-            .res = &res,
+            .res = res,
             .ep = pd->ep,
             .client = pd->client,
             .client_stream = pd->stream,
             .include_usage = pd->include_usage,
             .body = pd->body,
             .config_path = g->cfg->path,
-            .raw_path = pd->kind == RK_SHOW ? "/api/show" : pd->kind == RK_PULL ? "/api/pull" : NULL,
+            .raw_path = pd->kind == RK_SHOW ? "/api/show" : NULL,
         };
         relay_start(&spec, req);
-        break;
-    }
-    case RESOLVE_NOT_FOUND:
-        respond_not_found(g, req, res.name, suggest);
-        break;
-    case RESOLVE_UNREACHABLE:
-        respond_unreachable(g, req);
-        break;
-    case RESOLVE_BAD_PROVIDER: {
-        char names[256] = "";
-        size_t used = 0;
-        for (size_t i = 0; i < providers_count(g->providers); i++) {
-            int w = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
-                             provider_name(providers_at(g->providers, i)));
-            if (w < 0 || (size_t)w >= sizeof names - used)
-                break;
-            used += (size_t)w;
-        }
-        router_respond_error(req, 404, "'%s' names no configured provider after @; providers: %s",
-                             res.name, names);
-        break;
-    }
     }
     pending_free(pd);
 }
@@ -467,18 +516,6 @@ on_catalogues(void *arg)
     case RK_PS:
         list_loaded(pd->g, req);
         break;
-    case RK_SHOW: {
-        struct catalogue_view views[32];
-        size_t nv = build_views(pd->g, views, 32);
-        struct resolution res;
-        char suggest[512];
-        if (resolve_model(pd->g->cfg, pd->model, views, nv, &res, suggest, sizeof suggest) ==
-                RESOLVE_OK &&
-            show_from_catalogue(pd->g, req, &res))
-            break;
-        start_model_request(pd, req);
-        return;
-    }
     case RK_PULL: {
         /* Pull is Ollama's: send it to the named or the first Ollama provider. */
         struct provider *target = NULL;
@@ -523,8 +560,8 @@ on_catalogues(void *arg)
         break;
     }
     case RK_MODEL:
-        start_model_request(pd, req);
-        return;
+    case RK_SHOW:
+        break; /* resolved through gateway_resolve */
     }
     pending_free(pd);
 }
@@ -653,9 +690,10 @@ on_bound_route(struct http_request *req, void *arg)
     pd->include_usage = include_usage;
     pd->model = xstrdup(model ? model : "");
     pd->body = body;
-    /* Fresh catalogues answer at once; stale ones (past their TTL) are
-     * fetched first, and a miss in start_model_request fetches again. */
-    providers_refresh(g->providers, false, on_catalogues, pd);
+    if (rd->kind == RK_MODEL || rd->kind == RK_SHOW)
+        gateway_resolve(g, pd->model, on_model_resolved, pd);
+    else
+        providers_refresh(g->providers, false, on_catalogues, pd);
 }
 
 static void

@@ -16,14 +16,14 @@
 #include "careti/rundir.h"
 #include "careti/xmalloc.h"
 
-static int
-mkdir_parents(const char *dir, struct cerr *err)
+int
+rundir_mkdirs(const char *dir, struct cerr *err)
 {
     struct stat st;
     if (stat(dir, &st) == 0)
         return 0;
     char *parent = path_dirname(dir);
-    int rc = strcmp(parent, dir) != 0 ? mkdir_parents(parent, err) : 0;
+    int rc = strcmp(parent, dir) != 0 ? rundir_mkdirs(parent, err) : 0;
     free(parent);
     if (rc != 0)
         return rc;
@@ -37,7 +37,7 @@ rundir_prepare(const char *socket_path, struct cerr *err)
 {
     char *dir = path_dirname(socket_path);
     struct stat st;
-    int rc = mkdir_parents(dir, err);
+    int rc = rundir_mkdirs(dir, err);
     if (rc != 0)
         goto out;
     if (stat(dir, &st) != 0) {

@@ -10,6 +10,7 @@
 #include "careti/config.h"
 #include "careti/http_server.h"
 #include "careti/provider.h"
+#include "careti/resolve.h"
 #include "careti/router.h"
 #include "careti/upstream.h"
 
@@ -23,6 +24,16 @@ void gateway_free(struct gateway *g);
 
 /* The config in force (borrowed; call again after every reload). */
 void gateway_set_config(struct gateway *g, const struct config *cfg);
+
+/* A model name was resolved: STATUS 0 and RES on success, else the HTTP
+ * status (404, 502) and ERROR worded for a person.  RES is borrowed. */
+typedef void (*gateway_resolved_cb)(int status, const struct resolution *res, const char *error,
+                                    void *arg);
+
+/* Resolve MODEL (NULL or "": defaults.model) against the config and the
+ * catalogues, refreshing stale ones first and all of them once on a
+ * miss.  CB runs from the loop, possibly before this returns. */
+void gateway_resolve(struct gateway *g, const char *model, gateway_resolved_cb cb, void *arg);
 
 /* Add the model routes to R. */
 void gateway_register(struct gateway *g, struct router *r);

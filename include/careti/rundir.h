@@ -8,6 +8,11 @@
 
 #include "careti/cerr.h"
 
+/* Make DIR and its missing parents with mode 0700.  Returns 0 or a
+ * negative errno with ERR filled.  Blocking: call before the loop runs or
+ * from a worker thread. */
+int rundir_mkdirs(const char *dir, struct cerr *err);
+
 /* Make SOCKET_PATH's directory (and parents) with mode 0700 if missing;
  * refuse one that is not ours or is open to group/others, naming the
  * fix.  Returns 0 or a negative errno with ERR filled. */

@@ -1,0 +1,79 @@
+/*
+ * Durable agent state in SQLite: sessions and their messages, with
+ * full-text search.  Every operation runs on libuv's thread pool, one at
+ * a time in submission order, so the loop never waits on the disk and
+ * SQLite is only ever used by one thread at once.  Inputs are copied at
+ * submission; results come back as new JSON values on the loop thread.
+ */
+#ifndef CARETI_SESSION_STORE_H
+#define CARETI_SESSION_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "careti/cerr.h"
+
+/* The schema version this build writes; older databases are migrated. */
+#define STORE_SCHEMA_VERSION 2
+
+struct store;
+
+/* An operation finished: RESULT is a new reference the callback may keep
+ * (NULL on error), ERR is NULL on success.  Runs on the loop thread. */
+typedef void (*store_cb)(json_t *result, const struct cerr *err, void *arg);
+
+/* A store on LOOP; nothing is opened yet.  Never NULL. */
+struct store *store_new(uv_loop_t *loop);
+
+/* Open (creating the directory 0700 and the database) STATE_DIR/careti.db,
+ * migrate it, and mark replies left streaming by a crash as interrupted.
+ * RESULT: {"path","schema_version","recovered"}.  On failure the store
+ * stays unusable and every later call fails with the same message. */
+void store_open(struct store *st, const char *state_dir, store_cb cb, void *arg);
+
+/* Whether store_open succeeded; the reason when it did not. */
+bool store_ready(const struct store *st);
+const char *store_error(const struct store *st);
+
+/* Finish queued work, close the database, then call CB (may be NULL)
+ * and free ST. */
+void store_close(struct store *st, void (*cb)(void *arg), void *arg);
+
+/* Create a session from FIELDS {title?, model?, provider?, workspace?,
+ * settings?}.  RESULT: the session. */
+void store_create_session(struct store *st, const json_t *fields, store_cb cb, void *arg);
+
+/* Sessions newest first; with Q, those whose messages match Q (full-text),
+ * each with a "match" snippet.  RESULT: {"sessions":[...]} */
+void store_list_sessions(struct store *st, const char *q, int limit, store_cb cb, void *arg);
+
+/* The session whose id starts with PREFIX (unique), with its messages in
+ * order when WITH_MESSAGES.  404 when none, 400 when ambiguous. */
+void store_get_session(struct store *st, const char *prefix, bool with_messages, store_cb cb,
+                       void *arg);
+
+/* Change title, model, provider, workspace or settings of session ID
+ * (a full id).  RESULT: the session. */
+void store_update_session(struct store *st, const char *id, const json_t *patch, store_cb cb,
+                          void *arg);
+
+/* Delete session ID and its messages.  RESULT: {"deleted": ID}. */
+void store_delete_session(struct store *st, const char *id, store_cb cb, void *arg);
+
+/* Append MSG {role, content, thinking?, tool_calls?, tool_call_id?, model?,
+ * provider?, status?, tokens?} to session ID, committed before the
+ * callback runs.  RESULT: the stored message with "id" and "seq". */
+void store_add_message(struct store *st, const char *id, const json_t *msg, store_cb cb,
+                       void *arg);
+
+/* Update message MSG_ID with FIELDS {content?, thinking?, tool_calls?,
+ * status?, error?, prompt_tokens?, completion_tokens?, ttft_ms?,
+ * tokens_per_s?, load_ms?, tokens?, model?, provider?}; a status of
+ * "complete" adds the usage to the session's totals.  RESULT: {"id"}. */
+void store_update_message(struct store *st, int64_t msg_id, const json_t *fields, store_cb cb,
+                          void *arg);
+
+#endif

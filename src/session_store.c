@@ -1,0 +1,920 @@
+/*
+ * session_store: sessions and messages in SQLite (WAL, foreign keys,
+ * versioned schema, FTS5).  Owns the database handle and the queue of
+ * jobs; sole includer of sqlite3.h.  The handle is only touched by the
+ * one job running on the thread pool; the loop thread only queues jobs
+ * and delivers their results.  JSON handed across threads is never
+ * shared: inputs are deep-copied, results are handed over whole.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "careti/rundir.h"
+#include "careti/session_store.h"
+#include "careti/xmalloc.h"
+
+enum job_kind {
+    JOB_OPEN,
+    JOB_CREATE,
+    JOB_LIST,
+    JOB_GET,
+    JOB_UPDATE_SESSION,
+    JOB_DELETE,
+    JOB_ADD_MESSAGE,
+    JOB_UPDATE_MESSAGE,
+    JOB_CLOSE,
+};
+
+struct job {
+    uv_work_t work;
+    struct store *st;
+    enum job_kind kind;
+    json_t *in;
+    char *text; /* id, prefix, query or directory */
+    int64_t num;
+    bool flag;
+    json_t *out;
+    struct cerr err;
+    store_cb cb;
+    void *arg;
+    void (*close_cb)(void *arg);
+    struct job *next;
+};
+
+struct store {
+    uv_loop_t *loop;
+    sqlite3 *db;
+    bool ready;
+    bool opening;
+    char error[256];
+    struct job *head, *tail;
+    bool running;
+};
+
+static void run_next(struct store *st);
+
+/* ---------- schema ---------- */
+
+/* Each step moves the schema from version i to i+1; never edit a step
+ * that has shipped, add one. */
+static const char *const migrations[] = {
+    /* 0 -> 1: sessions and messages */
+    "CREATE TABLE sessions("
+    " id TEXT PRIMARY KEY, title TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " model TEXT, provider TEXT, workspace TEXT, settings TEXT NOT NULL DEFAULT '{}',"
+    " prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,"
+    " duration_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE messages("
+    " id INTEGER PRIMARY KEY,"
+    " session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL DEFAULT '',"
+    " thinking TEXT, tool_calls TEXT, tool_call_id TEXT, model TEXT, provider TEXT,"
+    " prompt_tokens INTEGER, completion_tokens INTEGER, ttft_ms INTEGER, tokens_per_s REAL,"
+    " load_ms INTEGER, status TEXT NOT NULL DEFAULT 'complete', error TEXT,"
+    " created_at INTEGER NOT NULL, UNIQUE(session_id, seq));"
+    "CREATE INDEX sessions_updated ON sessions(updated_at);",
+    /* 1 -> 2: token counts for the context window, and full-text search */
+    "ALTER TABLE messages ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE messages SET tokens = COALESCE(completion_tokens, (length(content) + 3) / 4);"
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages',"
+    " content_rowid='id');"
+    "INSERT INTO messages_fts(rowid, content) SELECT id, content FROM messages;"
+    "CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN"
+    " INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content); END;"
+    "CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN"
+    " INSERT INTO messages_fts(messages_fts, rowid, content)"
+    " VALUES('delete', old.id, old.content); END;"
+    "CREATE TRIGGER messages_au AFTER UPDATE OF content ON messages BEGIN"
+    " INSERT INTO messages_fts(messages_fts, rowid, content)"
+    " VALUES('delete', old.id, old.content);"
+    " INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content); END;",
+};
+
+_Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
+               "one migration per schema version");
+
+static int
+db_fail(sqlite3 *db, struct cerr *err, const char *what)
+{
+    int code = sqlite3_extended_errcode(db);
+    int status = (code & 0xff) == SQLITE_FULL || (code & 0xff) == SQLITE_READONLY ||
+                         (code & 0xff) == SQLITE_CANTOPEN || (code & 0xff) == SQLITE_IOERR
+                     ? 503
+                     : 500;
+    return cerr_set(err, -EIO, status, "agent state: %s failed (%s)", what, sqlite3_errmsg(db));
+}
+
+/* Bring DB's schema up to TARGET in one transaction per step. */
+static int
+migrate(sqlite3 *db, int target, struct cerr *err)
+{
+    sqlite3_stmt *q;
+    int version = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
+        return db_fail(db, err, "reading the schema version");
+    if (sqlite3_step(q) == SQLITE_ROW)
+        version = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    if (version > STORE_SCHEMA_VERSION)
+        return cerr_set(err, -EPROTO, 500,
+                        "agent state: the database has schema version %d, newer than this "
+                        "caretid (%d); upgrade caretid",
+                        version, STORE_SCHEMA_VERSION);
+    for (int v = version; v < target; v++) {
+        char pragma[40];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d;", v + 1);
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
+            db_fail(db, err, "migrating the schema");
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return err->code;
+        }
+        if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            return db_fail(db, err, "committing the schema migration");
+    }
+    return 0;
+}
+
+/* ---------- helpers ---------- */
+
+static int64_t
+now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static json_t *
+iso_time(int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char buf[40], out[48];
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, sizeof out, "%s.%03dZ", buf, (int)(ms % 1000));
+    return json_string(out);
+}
+
+static json_t *
+col_text(sqlite3_stmt *q, int i)
+{
+    const unsigned char *t = sqlite3_column_text(q, i);
+    return t ? json_string((const char *)t) : json_null();
+}
+
+static json_t *
+col_json(sqlite3_stmt *q, int i)
+{
+    const unsigned char *t = sqlite3_column_text(q, i);
+    json_t *j = t ? json_loads((const char *)t, JSON_DECODE_ANY, NULL) : NULL;
+    return j ? j : json_null();
+}
+
+static json_t *
+col_int_or_null(sqlite3_stmt *q, int i)
+{
+    return sqlite3_column_type(q, i) == SQLITE_NULL ? json_null()
+                                                    : json_integer(sqlite3_column_int64(q, i));
+}
+
+static void
+bind_text_or_null(sqlite3_stmt *q, int i, const char *s)
+{
+    if (s != NULL)
+        sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(q, i);
+}
+
+static const char *
+jstr(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+#define SESSION_COLUMNS                                                                        \
+    "id, title, created_at, updated_at, model, provider, workspace, settings, prompt_tokens, " \
+    "completion_tokens, duration_ms, (SELECT count(*) FROM messages m WHERE m.session_id = "   \
+    "sessions.id)"
+
+static json_t *
+session_row(sqlite3_stmt *q)
+{
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}}", "id",
+                     col_text(q, 0), "title", col_text(q, 1), "created_at",
+                     iso_time(sqlite3_column_int64(q, 2)), "updated_at",
+                     iso_time(sqlite3_column_int64(q, 3)), "model", col_text(q, 4), "provider",
+                     col_text(q, 5), "workspace", col_text(q, 6), "settings", col_json(q, 7),
+                     "totals", "prompt_tokens", (json_int_t)sqlite3_column_int64(q, 8),
+                     "completion_tokens", (json_int_t)sqlite3_column_int64(q, 9), "duration_ms",
+                     (json_int_t)sqlite3_column_int64(q, 10), "messages",
+                     (json_int_t)sqlite3_column_int64(q, 11));
+}
+
+#define MESSAGE_COLUMNS                                                                     \
+    "id, seq, role, content, thinking, tool_calls, tool_call_id, model, provider, "         \
+    "prompt_tokens, completion_tokens, ttft_ms, tokens_per_s, load_ms, status, error, "     \
+    "created_at, tokens"
+
+static json_t *
+message_row(sqlite3_stmt *q)
+{
+    json_t *m = json_pack("{s:I, s:I, s:o, s:o, s:o, s:s, s:o, s:I}", "id",
+                          (json_int_t)sqlite3_column_int64(q, 0), "seq",
+                          (json_int_t)sqlite3_column_int64(q, 1), "role", col_text(q, 2),
+                          "content", col_text(q, 3), "created_at",
+                          iso_time(sqlite3_column_int64(q, 16)), "status",
+                          (const char *)sqlite3_column_text(q, 14), "error", col_text(q, 15),
+                          "tokens", (json_int_t)sqlite3_column_int64(q, 17));
+    if (sqlite3_column_type(q, 4) != SQLITE_NULL)
+        json_object_set_new(m, "thinking", col_text(q, 4));
+    if (sqlite3_column_type(q, 5) != SQLITE_NULL)
+        json_object_set_new(m, "tool_calls", col_json(q, 5));
+    if (sqlite3_column_type(q, 6) != SQLITE_NULL)
+        json_object_set_new(m, "tool_call_id", col_text(q, 6));
+    if (sqlite3_column_type(q, 7) != SQLITE_NULL) {
+        json_object_set_new(m, "model", col_text(q, 7));
+        json_object_set_new(m, "provider", col_text(q, 8));
+    }
+    if (sqlite3_column_type(q, 9) != SQLITE_NULL || sqlite3_column_type(q, 10) != SQLITE_NULL)
+        json_object_set_new(m, "usage", json_pack("{s:o, s:o}", "prompt_tokens",
+                                                  col_int_or_null(q, 9), "completion_tokens",
+                                                  col_int_or_null(q, 10)));
+    if (sqlite3_column_type(q, 11) != SQLITE_NULL)
+        json_object_set_new(
+            m, "timings",
+            json_pack("{s:o, s:f, s:o}", "ttft_ms", col_int_or_null(q, 11), "tokens_per_s",
+                      sqlite3_column_double(q, 12), "load_ms", col_int_or_null(q, 13)));
+    return m;
+}
+
+/* Resolve a unique id prefix to the full id in OUT. */
+static int
+find_session(sqlite3 *db, const char *prefix, char *out, size_t outlen, struct cerr *err)
+{
+    sqlite3_stmt *q;
+    if (*prefix == '\0' || strpbrk(prefix, "%_") != NULL)
+        return cerr_set(err, -EINVAL, 400, "session id \"%s\" is not valid", prefix);
+    if (sqlite3_prepare_v2(db, "SELECT id FROM sessions WHERE id LIKE ?1 || '%' LIMIT 4", -1,
+                           &q, NULL) != SQLITE_OK)
+        return db_fail(db, err, "looking up the session");
+    sqlite3_bind_text(q, 1, prefix, -1, SQLITE_TRANSIENT);
+    int n = 0;
+    char seen[256] = "";
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(q, 0);
+        if (n == 0)
+            snprintf(out, outlen, "%s", id);
+        size_t used = strlen(seen);
+        snprintf(seen + used, sizeof seen - used, "%s%s", n ? ", " : "", id);
+        n++;
+    }
+    sqlite3_finalize(q);
+    if (n == 0)
+        return cerr_set(err, -ENOENT, 404,
+                        "no session \"%s\"; `caretictl sessions` lists them", prefix);
+    if (n > 1)
+        return cerr_set(err, -EINVAL, 400,
+                        "session id \"%s\" is ambiguous (%s); give more characters", prefix,
+                        seen);
+    return 0;
+}
+
+static json_t *
+load_session(sqlite3 *db, const char *id, bool with_messages, struct cerr *err)
+{
+    sqlite3_stmt *q;
+    json_t *s = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT " SESSION_COLUMNS " FROM sessions WHERE id = ?1", -1, &q,
+                           NULL) != SQLITE_OK) {
+        db_fail(db, err, "reading the session");
+        return NULL;
+    }
+    sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(q) == SQLITE_ROW)
+        s = session_row(q);
+    sqlite3_finalize(q);
+    if (s == NULL) {
+        cerr_set(err, -ENOENT, 404, "no session \"%s\"", id);
+        return NULL;
+    }
+    if (!with_messages)
+        return s;
+    json_t *msgs = json_array();
+    if (sqlite3_prepare_v2(db,
+                           "SELECT " MESSAGE_COLUMNS
+                           " FROM messages WHERE session_id = ?1 ORDER BY seq",
+                           -1, &q, NULL) != SQLITE_OK) {
+        json_decref(msgs);
+        json_decref(s);
+        db_fail(db, err, "reading the messages");
+        return NULL;
+    }
+    sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(q) == SQLITE_ROW)
+        json_array_append_new(msgs, message_row(q));
+    sqlite3_finalize(q);
+    json_object_set_new(s, "messages", msgs);
+    return s;
+}
+
+/* ---------- jobs (thread pool) ---------- */
+
+static void
+job_open(struct store *st, struct job *j)
+{
+    char *path = xasprintf("%s/careti.db", j->text);
+    if (rundir_mkdirs(j->text, &j->err) != 0) {
+        char msg[sizeof j->err.msg];
+        snprintf(msg, sizeof msg, "%s", j->err.msg);
+        cerr_set(&j->err, j->err.code, 503,
+                 "agent state: cannot use daemon.state_dir %s: %s", j->text, msg);
+        goto out;
+    }
+    if (sqlite3_open_v2(path, &st->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        cerr_set(&j->err, -EIO, 503, "agent state: cannot open %s (%s); check daemon.state_dir",
+                 path, st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        sqlite3_close(st->db);
+        st->db = NULL;
+        goto out;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    if (sqlite3_exec(st->db,
+                     "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;"
+                     " PRAGMA synchronous = NORMAL;",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        migrate(st->db, STORE_SCHEMA_VERSION, &j->err) != 0) {
+        if (j->err.code == 0)
+            db_fail(st->db, &j->err, "preparing the database");
+        char msg[sizeof j->err.msg];
+        snprintf(msg, sizeof msg, "%s", j->err.msg);
+        cerr_set(&j->err, j->err.code, 503, "%s (%s)", msg, path);
+        sqlite3_close(st->db);
+        st->db = NULL;
+        goto out;
+    }
+    /* A reply that was streaming when the daemon died is kept, marked. */
+    sqlite3_exec(st->db, "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'",
+                 NULL, NULL, NULL);
+    j->out = json_pack("{s:s, s:i, s:I}", "path", path, "schema_version", STORE_SCHEMA_VERSION,
+                       "recovered", (json_int_t)sqlite3_changes(st->db));
+out:
+    free(path);
+}
+
+static void
+job_create(struct store *st, struct job *j)
+{
+    unsigned char rnd[4];
+    char id[16];
+    sqlite3_stmt *q;
+    const json_t *in = j->in;
+    int64_t now = now_ms();
+    json_t *given = json_object_get(in, "settings");
+    char *settings = given ? json_dumps(given, JSON_COMPACT) : xstrdup("{}");
+    if (sqlite3_prepare_v2(st->db,
+                           "INSERT INTO sessions(id, title, created_at, updated_at, model, "
+                           "provider, workspace, settings) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
+                           -1, &q, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "creating the session");
+        free(settings);
+        return;
+    }
+    for (int attempt = 0; attempt < 8; attempt++) {
+        sqlite3_randomness(sizeof rnd, rnd);
+        snprintf(id, sizeof id, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+        sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 2, jstr(in, "title") ? jstr(in, "title") : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(q, 3, now);
+        bind_text_or_null(q, 4, jstr(in, "model"));
+        bind_text_or_null(q, 5, jstr(in, "provider"));
+        bind_text_or_null(q, 6, jstr(in, "workspace"));
+        sqlite3_bind_text(q, 7, settings, -1, SQLITE_TRANSIENT);
+        int rc = sqlite3_step(q);
+        sqlite3_reset(q);
+        if (rc == SQLITE_DONE) {
+            sqlite3_finalize(q);
+            free(settings);
+            j->out = load_session(st->db, id, false, &j->err);
+            return;
+        }
+        if ((sqlite3_extended_errcode(st->db) & 0xff) != SQLITE_CONSTRAINT)
+            break;
+    }
+    db_fail(st->db, &j->err, "creating the session");
+    sqlite3_finalize(q);
+    free(settings);
+}
+
+/* FTS5 syntax must not leak from user text: each word becomes a quoted
+ * term, all of them required. */
+static char *
+fts_query(const char *text)
+{
+    size_t cap = strlen(text) * 2 + 8, n = 0;
+    char *out = xmalloc(cap);
+    const char *p = text;
+    while (*p != '\0') {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0')
+            break;
+        if (n > 0)
+            out[n++] = ' ';
+        out[n++] = '"';
+        while (*p != '\0' && *p != ' ' && *p != '\t') {
+            if (*p == '"')
+                out[n++] = '"';
+            out[n++] = *p++;
+        }
+        out[n++] = '"';
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static void
+job_list(struct store *st, struct job *j)
+{
+    sqlite3_stmt *q;
+    json_t *list = json_array();
+    int rc;
+    if (j->text != NULL && *j->text != '\0') {
+        char *match = fts_query(j->text);
+        rc = sqlite3_prepare_v2(
+            st->db,
+            "SELECT m.session_id, snippet(messages_fts, 0, '[', ']', '...', 12)"
+            " FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
+            " WHERE messages_fts MATCH ?1 ORDER BY rank LIMIT 200",
+            -1, &q, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_text(q, 1, match, -1, SQLITE_TRANSIENT);
+            while (sqlite3_step(q) == SQLITE_ROW &&
+                   json_array_size(list) < (size_t)j->num) {
+                const char *sid = (const char *)sqlite3_column_text(q, 0);
+                bool dup = false;
+                size_t i;
+                json_t *e;
+                json_array_foreach(list, i, e) dup |= strcmp(jstr(e, "id"), sid) == 0;
+                if (dup)
+                    continue;
+                struct cerr ignore;
+                json_t *s = load_session(st->db, sid, false, &ignore);
+                if (s == NULL)
+                    continue;
+                json_object_set_new(s, "match", col_text(q, 1));
+                json_array_append_new(list, s);
+            }
+            sqlite3_finalize(q);
+        }
+        free(match);
+    } else {
+        rc = sqlite3_prepare_v2(st->db,
+                                "SELECT " SESSION_COLUMNS
+                                " FROM sessions ORDER BY updated_at DESC LIMIT ?1",
+                                -1, &q, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(q, 1, j->num);
+            while (sqlite3_step(q) == SQLITE_ROW)
+                json_array_append_new(list, session_row(q));
+            sqlite3_finalize(q);
+        }
+    }
+    if (rc != SQLITE_OK) {
+        json_decref(list);
+        db_fail(st->db, &j->err, "listing sessions");
+        return;
+    }
+    j->out = json_pack("{s:o}", "sessions", list);
+}
+
+static void
+job_get(struct store *st, struct job *j)
+{
+    char id[64];
+    if (find_session(st->db, j->text, id, sizeof id, &j->err) == 0)
+        j->out = load_session(st->db, id, j->flag, &j->err);
+}
+
+static void
+job_update_session(struct store *st, struct job *j)
+{
+    static const char *const columns[] = {"title", "model", "provider", "workspace", "settings"};
+    int64_t now = now_ms();
+    for (size_t i = 0; i < sizeof columns / sizeof columns[0]; i++) {
+        json_t *v = json_object_get(j->in, columns[i]);
+        if (v == NULL)
+            continue;
+        char sql[96];
+        snprintf(sql, sizeof sql, "UPDATE sessions SET %s = ?1, updated_at = ?2 WHERE id = ?3",
+                 columns[i]);
+        sqlite3_stmt *q;
+        if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) {
+            db_fail(st->db, &j->err, "updating the session");
+            return;
+        }
+        char *text = json_is_string(v) ? xstrdup(json_string_value(v))
+                     : json_is_null(v) ? NULL
+                                       : json_dumps(v, JSON_COMPACT);
+        bind_text_or_null(q, 1, text);
+        sqlite3_bind_int64(q, 2, now);
+        sqlite3_bind_text(q, 3, j->text, -1, SQLITE_TRANSIENT);
+        int rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+        free(text);
+        if (rc != SQLITE_DONE) {
+            db_fail(st->db, &j->err, "updating the session");
+            return;
+        }
+    }
+    j->out = load_session(st->db, j->text, false, &j->err);
+}
+
+static void
+job_delete(struct store *st, struct job *j)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db, "DELETE FROM sessions WHERE id = ?1", -1, &q, NULL) !=
+        SQLITE_OK) {
+        db_fail(st->db, &j->err, "deleting the session");
+        return;
+    }
+    sqlite3_bind_text(q, 1, j->text, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        db_fail(st->db, &j->err, "deleting the session");
+    else if (sqlite3_changes(st->db) == 0)
+        cerr_set(&j->err, -ENOENT, 404, "no session \"%s\"", j->text);
+    else
+        j->out = json_pack("{s:s}", "deleted", j->text);
+}
+
+static void
+job_add_message(struct store *st, struct job *j)
+{
+    const json_t *m = j->in;
+    sqlite3_stmt *q;
+    int64_t now = now_ms();
+    char *calls = json_object_get(m, "tool_calls")
+                      ? json_dumps(json_object_get(m, "tool_calls"), JSON_COMPACT)
+                      : NULL;
+    const char *content = jstr(m, "content") ? jstr(m, "content") : "";
+    json_int_t tokens = json_integer_value(json_object_get(m, "tokens"));
+    if (tokens <= 0)
+        tokens = (json_int_t)(strlen(content) + 3) / 4;
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db,
+                           "INSERT INTO messages(session_id, seq, role, content, thinking, "
+                           "tool_calls, tool_call_id, model, provider, status, tokens, created_at)"
+                           " VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE "
+                           "session_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                           -1, &q, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "storing the message");
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        free(calls);
+        return;
+    }
+    sqlite3_bind_text(q, 1, j->text, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 2, jstr(m, "role"), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 3, content, -1, SQLITE_TRANSIENT);
+    bind_text_or_null(q, 4, jstr(m, "thinking"));
+    bind_text_or_null(q, 5, calls);
+    bind_text_or_null(q, 6, jstr(m, "tool_call_id"));
+    bind_text_or_null(q, 7, jstr(m, "model"));
+    bind_text_or_null(q, 8, jstr(m, "provider"));
+    sqlite3_bind_text(q, 9, jstr(m, "status") ? jstr(m, "status") : "complete", -1,
+                      SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 10, tokens);
+    sqlite3_bind_int64(q, 11, now);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    free(calls);
+    int64_t id = sqlite3_last_insert_rowid(st->db);
+    if (rc != SQLITE_DONE) {
+        db_fail(st->db, &j->err, "storing the message");
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return;
+    }
+    char touch[128];
+    snprintf(touch, sizeof touch, "UPDATE sessions SET updated_at = %lld WHERE id = ?1",
+             (long long)now);
+    sqlite3_stmt *u;
+    if (sqlite3_prepare_v2(st->db, touch, -1, &u, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(u, 1, j->text, -1, SQLITE_TRANSIENT);
+        sqlite3_step(u);
+        sqlite3_finalize(u);
+    }
+    /* A first message names an untitled session. */
+    if (strcmp(jstr(m, "role"), "user") == 0 &&
+        sqlite3_prepare_v2(st->db,
+                           "UPDATE sessions SET title = substr(replace(?2, char(10), ' '), 1, 60)"
+                           " WHERE id = ?1 AND title = ''",
+                           -1, &u, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(u, 1, j->text, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(u, 2, content, -1, SQLITE_TRANSIENT);
+        sqlite3_step(u);
+        sqlite3_finalize(u);
+    }
+    if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "committing the message");
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return;
+    }
+    if (sqlite3_prepare_v2(st->db, "SELECT " MESSAGE_COLUMNS " FROM messages WHERE id = ?1", -1,
+                           &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, id);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            j->out = message_row(q);
+        sqlite3_finalize(q);
+    }
+    if (j->out == NULL)
+        db_fail(st->db, &j->err, "reading the stored message");
+}
+
+static void
+job_update_message(struct store *st, struct job *j)
+{
+    static const char *const text_cols[] = {"content", "thinking", "status", "error", "model",
+                                            "provider"};
+    static const char *const int_cols[] = {"prompt_tokens", "completion_tokens", "ttft_ms",
+                                           "load_ms", "tokens"};
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "updating the message");
+        return;
+    }
+    struct {
+        const char *col;
+        json_t *v;
+    } sets[16];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof text_cols / sizeof text_cols[0]; i++)
+        if (json_is_string(json_object_get(j->in, text_cols[i])))
+            sets[n].col = text_cols[i], sets[n++].v = json_object_get(j->in, text_cols[i]);
+    for (size_t i = 0; i < sizeof int_cols / sizeof int_cols[0]; i++)
+        if (json_is_integer(json_object_get(j->in, int_cols[i])))
+            sets[n].col = int_cols[i], sets[n++].v = json_object_get(j->in, int_cols[i]);
+    if (json_is_number(json_object_get(j->in, "tokens_per_s")))
+        sets[n].col = "tokens_per_s", sets[n++].v = json_object_get(j->in, "tokens_per_s");
+    if (json_object_get(j->in, "tool_calls") != NULL)
+        sets[n].col = "tool_calls", sets[n++].v = json_object_get(j->in, "tool_calls");
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "UPDATE messages SET %s = ?1 WHERE id = ?2", sets[i].col);
+        sqlite3_stmt *q;
+        ok = sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) == SQLITE_OK;
+        if (!ok)
+            break;
+        if (json_is_string(sets[i].v))
+            sqlite3_bind_text(q, 1, json_string_value(sets[i].v), -1, SQLITE_TRANSIENT);
+        else if (json_is_integer(sets[i].v))
+            sqlite3_bind_int64(q, 1, json_integer_value(sets[i].v));
+        else if (json_is_real(sets[i].v))
+            sqlite3_bind_double(q, 1, json_real_value(sets[i].v));
+        else {
+            char *t = json_dumps(sets[i].v, JSON_COMPACT | JSON_ENCODE_ANY);
+            sqlite3_bind_text(q, 1, t, -1, SQLITE_TRANSIENT);
+            free(t);
+        }
+        sqlite3_bind_int64(q, 2, j->num);
+        ok = sqlite3_step(q) == SQLITE_DONE;
+        sqlite3_finalize(q);
+    }
+    const char *status = jstr(j->in, "status");
+    if (ok && status != NULL && strcmp(status, "complete") == 0) {
+        sqlite3_stmt *q;
+        ok = sqlite3_prepare_v2(
+                 st->db,
+                 "UPDATE sessions SET prompt_tokens = prompt_tokens + COALESCE(m.prompt_tokens, 0),"
+                 " completion_tokens = completion_tokens + COALESCE(m.completion_tokens, 0),"
+                 " duration_ms = duration_ms + ?2, updated_at = ?3"
+                 " FROM (SELECT session_id, prompt_tokens, completion_tokens FROM messages"
+                 " WHERE id = ?1) AS m WHERE sessions.id = m.session_id",
+                 -1, &q, NULL) == SQLITE_OK;
+        if (ok) {
+            sqlite3_bind_int64(q, 1, j->num);
+            sqlite3_bind_int64(q, 2, json_integer_value(json_object_get(j->in, "duration_ms")));
+            sqlite3_bind_int64(q, 3, now_ms());
+            ok = sqlite3_step(q) == SQLITE_DONE;
+            sqlite3_finalize(q);
+        }
+    }
+    if (!ok || sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "updating the message");
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return;
+    }
+    j->out = json_pack("{s:I}", "id", (json_int_t)j->num);
+}
+
+static void
+job_close(struct store *st, struct job *j)
+{
+    (void)j;
+    if (st->db != NULL)
+        sqlite3_close(st->db);
+    st->db = NULL;
+}
+
+static void (*const job_table[])(struct store *, struct job *) = {
+    [JOB_OPEN] = job_open,
+    [JOB_CREATE] = job_create,
+    [JOB_LIST] = job_list,
+    [JOB_GET] = job_get,
+    [JOB_UPDATE_SESSION] = job_update_session,
+    [JOB_DELETE] = job_delete,
+    [JOB_ADD_MESSAGE] = job_add_message,
+    [JOB_UPDATE_MESSAGE] = job_update_message,
+    [JOB_CLOSE] = job_close,
+};
+
+/* ---------- the queue (loop thread) ---------- */
+
+static void
+on_work(uv_work_t *w)
+{
+    struct job *j = w->data;
+    struct store *st = j->st;
+    if (j->kind != JOB_OPEN && j->kind != JOB_CLOSE && st->db == NULL) {
+        cerr_set(&j->err, -EIO, 503, "%s",
+                 st->error[0] ? st->error : "agent state is not open yet");
+        return;
+    }
+    job_table[j->kind](st, j);
+}
+
+static void
+on_work_done(uv_work_t *w, int status)
+{
+    struct job *j = w->data;
+    struct store *st = j->st;
+    st->running = false;
+    if (status != 0 && j->err.code == 0)
+        cerr_set(&j->err, status, 500, "agent state: job cancelled (%s)", uv_strerror(status));
+    if (j->kind == JOB_OPEN) {
+        st->opening = false;
+        st->ready = j->err.code == 0;
+        if (!st->ready)
+            snprintf(st->error, sizeof st->error, "%s", j->err.msg);
+    }
+    if (j->kind == JOB_CLOSE) {
+        void (*cb)(void *) = j->close_cb;
+        void *arg = j->arg;
+        json_decref(j->in);
+        free(j->text);
+        free(j);
+        free(st);
+        if (cb != NULL)
+            cb(arg);
+        return;
+    }
+    if (j->cb != NULL)
+        j->cb(j->out, j->err.code ? &j->err : NULL, j->arg);
+    else
+        json_decref(j->out);
+    json_decref(j->in);
+    free(j->text);
+    free(j);
+    run_next(st);
+}
+
+static void
+run_next(struct store *st)
+{
+    if (st->running || st->head == NULL)
+        return;
+    struct job *j = st->head;
+    st->head = j->next;
+    if (st->head == NULL)
+        st->tail = NULL;
+    st->running = true;
+    j->work.data = j;
+    if (uv_queue_work(st->loop, &j->work, on_work, on_work_done) != 0) {
+        cerr_set(&j->err, -EAGAIN, 500, "agent state: cannot queue work");
+        on_work_done(&j->work, 0);
+    }
+}
+
+static struct job *
+submit(struct store *st, enum job_kind kind, const json_t *in, const char *text, store_cb cb,
+       void *arg)
+{
+    struct job *j = xcalloc(1, sizeof *j);
+    j->st = st;
+    j->kind = kind;
+    j->in = in ? json_deep_copy(in) : NULL;
+    j->text = text ? xstrdup(text) : NULL;
+    j->cb = cb;
+    j->arg = arg;
+    if (st->tail != NULL)
+        st->tail->next = j;
+    else
+        st->head = j;
+    st->tail = j;
+    return j;
+}
+
+struct store *
+store_new(uv_loop_t *loop)
+{
+    struct store *st = xcalloc(1, sizeof *st);
+    st->loop = loop;
+    snprintf(st->error, sizeof st->error, "agent state is not open yet");
+    return st;
+}
+
+void
+store_open(struct store *st, const char *state_dir, store_cb cb, void *arg)
+{
+    st->opening = true;
+    submit(st, JOB_OPEN, NULL, state_dir, cb, arg);
+    run_next(st);
+}
+
+bool
+store_ready(const struct store *st)
+{
+    return st->ready;
+}
+
+const char *
+store_error(const struct store *st)
+{
+    return st->error;
+}
+
+void
+store_close(struct store *st, void (*cb)(void *arg), void *arg)
+{
+    struct job *j = submit(st, JOB_CLOSE, NULL, NULL, NULL, arg);
+    j->close_cb = cb;
+    run_next(st);
+}
+
+void
+store_create_session(struct store *st, const json_t *fields, store_cb cb, void *arg)
+{
+    submit(st, JOB_CREATE, fields, NULL, cb, arg);
+    run_next(st);
+}
+
+void
+store_list_sessions(struct store *st, const char *q, int limit, store_cb cb, void *arg)
+{
+    struct job *j = submit(st, JOB_LIST, NULL, q, cb, arg);
+    j->num = limit > 0 ? limit : 50;
+    run_next(st);
+}
+
+void
+store_get_session(struct store *st, const char *prefix, bool with_messages, store_cb cb,
+                  void *arg)
+{
+    struct job *j = submit(st, JOB_GET, NULL, prefix, cb, arg);
+    j->flag = with_messages;
+    run_next(st);
+}
+
+void
+store_update_session(struct store *st, const char *id, const json_t *patch, store_cb cb,
+                     void *arg)
+{
+    submit(st, JOB_UPDATE_SESSION, patch, id, cb, arg);
+    run_next(st);
+}
+
+void
+store_delete_session(struct store *st, const char *id, store_cb cb, void *arg)
+{
+    submit(st, JOB_DELETE, NULL, id, cb, arg);
+    run_next(st);
+}
+
+void
+store_add_message(struct store *st, const char *id, const json_t *msg, store_cb cb, void *arg)
+{
+    submit(st, JOB_ADD_MESSAGE, msg, id, cb, arg);
+    run_next(st);
+}
+
+void
+store_update_message(struct store *st, int64_t msg_id, const json_t *fields, store_cb cb,
+                     void *arg)
+{
+    struct job *j = submit(st, JOB_UPDATE_MESSAGE, fields, NULL, cb, arg);
+    j->num = msg_id;
+    run_next(st);
+}
