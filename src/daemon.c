@@ -15,6 +15,8 @@
 #include <uv.h>
 
 #include "careti/api_control.h"
+#include "careti/api_sessions.h"
+#include "careti/events.h"
 #include "careti/daemon.h"
 #include "careti/gateway.h"
 #include "careti/http_server.h"
@@ -23,6 +25,7 @@
 #include "careti/provider.h"
 #include "careti/router.h"
 #include "careti/rundir.h"
+#include "careti/session_store.h"
 #include "careti/systemd.h"
 #include "careti/upstream.h"
 #include "careti/xmalloc.h"
@@ -45,6 +48,9 @@ struct daemon {
     struct upstream *up;
     struct providers *providers;
     struct gateway *gateway;
+    struct store *store;
+    struct events *events;
+    struct sessions_api *sessions;
     uv_signal_t sig_hup, sig_term, sig_int;
     uv_timer_t grace_timer;
     bool stopping;
@@ -89,6 +95,7 @@ apply_config(struct daemon *d)
     log_set_level(effective_level(d));
     providers_configure(d->providers, d->cfg);
     gateway_set_config(d->gateway, d->cfg);
+    sessions_api_set_config(d->sessions, d->cfg);
     http_server_set_limits(d->srv, &limits);
     http_server_set_tcp_token(d->srv, dc->auth_token);
 }
@@ -155,6 +162,9 @@ reload_done(uv_work_t *w, int status)
         struct config *old = d->cfg;
         d->cfg = fresh;
         apply_config(d);
+        if (strcmp(old->daemon.state_dir, fresh->daemon.state_dir) != 0)
+            log_warn("daemon.state_dir changed to %s; sessions stay in %s until restarted",
+                     fresh->daemon.state_dir, old->daemon.state_dir);
         if (strcmp(old->daemon.socket, fresh->daemon.socket) != 0 && !d->opts->socket_override)
             log_warn("daemon.socket changed to %s; the daemon keeps serving %s until restarted",
                      fresh->daemon.socket, d->socket_path);
@@ -240,20 +250,40 @@ daemon_status(struct daemon *d)
     }
     json_object_set_new(reload, "error",
                         d->last_reload_error[0] ? json_string(d->last_reload_error) : json_null());
+    json_t *state = json_pack("{s:s, s:b}", "dir", d->cfg->daemon.state_dir, "ready",
+                              d->store != NULL && store_ready(d->store));
+    if (d->store != NULL && !store_ready(d->store))
+        json_object_set_new(state, "error", json_string(store_error(d->store)));
     char started[32];
     struct tm tm;
     gmtime_r(&d->started_wall, &tm);
     strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return json_pack("{s:s, s:i, s:I, s:s, s:f, s:s, s:b, s:o, s:s?, s:o, s:o, s:I, s:I, s:s}",
+    return json_pack("{s:s, s:i, s:I, s:s, s:f, s:s, s:b, s:o, s:s?, s:o, s:o, s:o, s:I, s:I, "
+                     "s:s}",
                      "version", CARETI_VERSION, "api_version", CARETI_API_VERSION, "pid",
                      (json_int_t)getpid(), "started_at", started, "uptime_s",
                      (double)(uv_now(&d->loop) - d->started_ms) / 1000.0, "socket",
                      d->socket_path, "socket_activated", d->socket_activated, "listeners",
                      http_server_listeners_json(d->srv), "config_path", d->cfg->path, "reload",
-                     reload, "providers", providers, "connections",
+                     reload, "providers", providers, "state", state, "connections",
                      (json_int_t)http_server_open_connections(d->srv), "requests_served",
                      (json_int_t)http_server_requests_served(d->srv), "log_level",
                      log_level_name(log_get_level()));
+}
+
+static void
+on_store_opened(json_t *result, const struct cerr *err, void *arg)
+{
+    struct daemon *d = arg;
+    if (err != NULL)
+        log_error("%s; session routes answer 503 until it is fixed and caretid restarted",
+                  err->msg);
+    else
+        log_info("agent state in %s (%lld interrupted replies recovered)",
+                 json_string_value(json_object_get(result, "path")),
+                 (long long)json_integer_value(json_object_get(result, "recovered")));
+    json_decref(result);
+    (void)d;
 }
 
 static void
@@ -266,11 +296,16 @@ on_server_closed(struct http_server *srv, void *arg)
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
-    /* Catalogue fetches may still be running: stop them, then curl. */
+    /* Turns past the grace period are stored as interrupted; then the
+     * catalogue fetches stop, then curl, then the store closes once its
+     * queued writes are done. */
+    sessions_api_abort_turns(d->sessions);
     providers_free(d->providers);
     d->providers = NULL;
     upstream_close(d->up);
     d->up = NULL;
+    store_close(d->store, NULL, NULL);
+    d->store = NULL;
 }
 
 static void
@@ -279,6 +314,7 @@ on_grace_expired(uv_timer_t *t)
     struct daemon *d = t->data;
     log_warn("shutdown grace of %ld s is over; closing the remaining connections",
              d->cfg->daemon.shutdown_grace_s);
+    sessions_api_abort_turns(d->sessions);
     http_server_close_all(d->srv);
 }
 
@@ -294,6 +330,7 @@ begin_shutdown(struct daemon *d)
              http_server_open_connections(d->srv), d->cfg->daemon.shutdown_grace_s);
     uv_timer_start(&d->grace_timer, on_grace_expired,
                    (uint64_t)d->cfg->daemon.shutdown_grace_s * 1000, 0);
+    sessions_api_stop(d->sessions);
     http_server_shutdown(d->srv, on_server_closed, d);
 }
 
@@ -309,6 +346,7 @@ on_signal(uv_signal_t *h, int signum)
     }
     if (d->stopping) {
         log_warn("second stop signal: closing every connection now");
+        sessions_api_abort_turns(d->sessions);
         http_server_close_all(d->srv);
         return;
     }
@@ -360,8 +398,14 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     d->up = upstream_new(&d->loop);
     d->providers = providers_new(&d->loop, d->up);
     d->gateway = gateway_new(d->srv, d->up, d->providers);
+    d->store = store_new(&d->loop);
+    d->events = events_new();
+    d->sessions = sessions_api_new(&d->loop, d->srv, d->store, d->gateway, d->events, d->up,
+                                   d->providers);
     api_control_register(d->router, d, d->srv);
     gateway_register(d->gateway, d->router);
+    sessions_api_register(d->sessions, d->router);
+    store_open(d->store, cfg->daemon.state_dir, on_store_opened, d);
     apply_config(d);
 
     uv_timer_init(&d->loop, &d->grace_timer);
@@ -396,6 +440,8 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
                  (unsigned long long)http_server_requests_served(d->srv));
     int code = d->exit_code;
     http_server_free(d->srv);
+    sessions_api_free(d->sessions);
+    events_free(d->events);
     gateway_free(d->gateway);
     router_free(d->router);
     config_free(d->cfg);

@@ -1098,6 +1098,47 @@ http_request_query(const struct http_request *req)
     return req->query;
 }
 
+static int
+hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool
+http_request_query_param(const struct http_request *req, const char *name, char *out,
+                         size_t outlen)
+{
+    size_t nlen = strlen(name);
+    for (const char *p = req->query; p != NULL && *p != '\0';) {
+        const char *end = strchr(p, '&');
+        size_t plen = end ? (size_t)(end - p) : strlen(p);
+        if (plen > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            size_t o = 0;
+            for (size_t i = nlen + 1; i < plen && o + 1 < outlen; i++) {
+                if (p[i] == '+') {
+                    out[o++] = ' ';
+                } else if (p[i] == '%' && i + 2 < plen && hex_value(p[i + 1]) >= 0 &&
+                           hex_value(p[i + 2]) >= 0) {
+                    out[o++] = (char)(hex_value(p[i + 1]) * 16 + hex_value(p[i + 2]));
+                    i += 2;
+                } else {
+                    out[o++] = p[i];
+                }
+            }
+            out[o] = '\0';
+            return true;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
 const char *
 http_request_header(const struct http_request *req, const char *name)
 {

@@ -698,11 +698,11 @@ job_update_message(struct store *st, struct job *j)
         sqlite3_stmt *q;
         ok = sqlite3_prepare_v2(
                  st->db,
-                 "UPDATE sessions SET prompt_tokens = prompt_tokens + COALESCE(m.prompt_tokens, 0),"
-                 " completion_tokens = completion_tokens + COALESCE(m.completion_tokens, 0),"
-                 " duration_ms = duration_ms + ?2, updated_at = ?3"
-                 " FROM (SELECT session_id, prompt_tokens, completion_tokens FROM messages"
-                 " WHERE id = ?1) AS m WHERE sessions.id = m.session_id",
+                 "UPDATE sessions SET prompt_tokens = sessions.prompt_tokens + COALESCE(m.pt, 0),"
+                 " completion_tokens = sessions.completion_tokens + COALESCE(m.ct, 0),"
+                 " duration_ms = sessions.duration_ms + ?2, updated_at = ?3"
+                 " FROM (SELECT session_id, prompt_tokens AS pt, completion_tokens AS ct"
+                 " FROM messages WHERE id = ?1) AS m WHERE sessions.id = m.session_id",
                  -1, &q, NULL) == SQLITE_OK;
         if (ok) {
             sqlite3_bind_int64(q, 1, j->num);

@@ -105,6 +105,10 @@ uint64_t http_server_requests_served(const struct http_server *srv);
 const char *http_request_method(const struct http_request *req);
 const char *http_request_path(const struct http_request *req); /* without the query */
 const char *http_request_query(const struct http_request *req); /* "" when none */
+/* The query parameter NAME, percent-decoded into OUT (OUTLEN bytes, cut
+ * to fit); false when absent. */
+bool http_request_query_param(const struct http_request *req, const char *name, char *out,
+                              size_t outlen);
 /* Header value by case-insensitive NAME; NULL when absent. */
 const char *http_request_header(const struct http_request *req, const char *name);
 const char *http_request_body(const struct http_request *req, size_t *len);

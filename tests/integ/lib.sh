@@ -19,6 +19,8 @@ DAEMON_PIDS=()
 export ASAN_OPTIONS="${ASAN_OPTIONS:-log_path=${SAN_LOG_DIR:-$T}/asan:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-log_path=${SAN_LOG_DIR:-$T}/ubsan:print_stacktrace=1:halt_on_error=1}"
 unset CARETI_SOCKET CARETI_CONFIG JOURNAL_STREAM NOTIFY_SOCKET LISTEN_FDS LISTEN_PID
+# Agent state of every test daemon stays in its private directory.
+export XDG_STATE_HOME="$T/state-home"
 
 ok() { echo "ok - $1"; PASSED=$((PASSED + 1)); }
 not_ok() { echo "not ok - $1: $2"; FAILED=$((FAILED + 1)); }

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Agent sessions: durable in SQLite, shared live between clients, within
+# the context window, and intact after a crash.
+. "$(dirname "$0")/lib.sh"
+
+start_emu ollama O || exit 1
+write_config "$T/c.yaml" \
+    "daemon:" "  state_dir: $T/state" \
+    "providers:" "  - {name: ollama, type: ollama, base_url: \"http://127.0.0.1:$O_PORT\"}" \
+    "models:" "  coder: {provider: ollama, model: \"qwen3-coder:30b\"}"
+check "daemon starts" start_daemon "$T/d" "$T/c.yaml"
+S="$T/d/caretid.sock"
+sess() { curl -s -N --max-time 20 --unix-socket "$S" "$@"; }
+
+out=$(sess -w '\n%{http_code}' http://x/careti/v1/sessions -d '{"model":"coder","workspace":"/src/app"}')
+expect_contains "POST /sessions creates (201)" "$out" $'\n201'
+ID=$(echo "$out" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' | head -n1)
+check "the session has a short id" test "${#ID}" -eq 8
+out=$(sess http://x/careti/v1/sessions/"${ID:0:3}"/messages -d '{"content":"explain main.c please"}')
+expect_contains "a turn streams delta events" "$out" $'event: delta\ndata: {"content":"Hi! "}'
+expect_contains "then usage" "$out" 'event: usage'
+expect_contains "then done" "$out" '"status":"complete"}'
+out=$(sess http://x/careti/v1/sessions/"$ID")
+expect_contains "both turns are stored" "$out" '"role":"assistant","content":"Hi! You said: explain main.c please"'
+expect_contains "the title comes from the first message" "$out" '"title":"explain main.c please"'
+expect_contains "totals count the tokens" "$out" '"totals":{"prompt_tokens":12'
+expect_contains "the reply records its model and speed" "$out" '"model":"coder","provider":"ollama"'
+log=$(emu "$O_PORT" /_emu/log)
+expect_contains "the turn reaches Ollama with num_ctx" "$log" '"num_ctx":262144'
+out=$(sess -X PATCH http://x/careti/v1/sessions/"$ID" -d '{"title":"Reading main.c"}')
+expect_contains "PATCH renames" "$out" '"title":"Reading main.c"'
+out=$(sess -w '\n%{http_code}' -X PATCH http://x/careti/v1/sessions/"$ID" -d '{"colour":"red"}')
+expect_contains "PATCH refuses unknown fields (400)" "$out" 'unknown field \"colour\"'
+out=$(sess -w '\n%{http_code}' http://x/careti/v1/sessions/ffffffff)
+expect_contains "an unknown session is 404" "$out" $'\n404'
+out=$(sess "http://x/careti/v1/sessions?q=main.c")
+expect_contains "full-text search finds the session" "$out" "\"id\":\"$ID\""
+expect_contains "with a snippet" "$out" '"match":'
+out=$(sess "http://x/careti/v1/sessions?q=zebra")
+expect_eq "a search with no hit is empty" "$out" '{"sessions":[]}'
+out=$(sess "http://x/careti/v1/sessions/$ID/export?format=md")
+expect_contains "export as Markdown" "$out" $'# Reading main.c\n\n## user\n\nexplain main.c please'
+out=$(sess "http://x/careti/v1/sessions/$ID/export?format=json")
+expect_contains "export as JSON" "$out" '"messages":[{'
+
+# Two clients on one session: the second turn waits its turn (409), and
+# a watcher on /events sees the reply live.
+sess http://x/careti/v1/events > "$T/events.out" &
+EV=$!
+emu "$O_PORT" /_emu/fault '{"slow_ms":300,"count":1}' > /dev/null
+sess http://x/careti/v1/sessions/"$ID"/messages -d '{"content":"one two three four"}' > "$T/t1.out" &
+T1=$!
+sleep 0.4
+out=$(sess -w '\n%{http_code}' http://x/careti/v1/sessions/"$ID"/messages -d '{"content":"me too"}')
+expect_contains "a second turn on a busy session is 409" "$out" $'\n409'
+wait "$T1"
+expect_contains "the first turn completes" "$(cat "$T/t1.out")" '"status":"complete"'
+sleep 0.2
+kill "$EV" 2> /dev/null
+wait "$EV" 2> /dev/null
+ev=$(cat "$T/events.out")
+expect_contains "a watcher sees the user message" "$ev" 'event: message.created'
+expect_contains "a watcher sees the reply's deltas" "$ev" "\"session\":\"$ID\""
+expect_contains "a watcher sees the reply finish" "$ev" 'event: message.done'
+
+# Cancel keeps what arrived, marked interrupted.
+emu "$O_PORT" /_emu/fault '{"slow_ms":400,"count":1}' > /dev/null
+sess http://x/careti/v1/sessions/"$ID"/messages -d '{"content":"a b c d e f g"}' > "$T/t2.out" &
+T2=$!
+sleep 0.9
+out=$(sess -X POST http://x/careti/v1/sessions/"$ID"/cancel)
+expect_contains "cancel answers" "$out" '"status":"interrupted"'
+wait "$T2"
+expect_contains "the stream ends with done: interrupted" "$(cat "$T/t2.out")" '"status":"interrupted"'
+out=$(sess http://x/careti/v1/sessions/"$ID")
+expect_contains "the cut reply is stored as interrupted with what arrived" "$out" '"content":"Hi! You said: ","created_at"'
+out=$(sess -w '\n%{http_code}' -X POST http://x/careti/v1/sessions/"$ID"/cancel)
+expect_contains "cancel with nothing running is 409" "$out" $'\n409'
+
+# The context window: a small window drops whole old turns, never the task.
+out=$(sess http://x/careti/v1/sessions -d '{"model":"coder","settings":{"context_length":1400}}')
+SMALL=$(echo "$out" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' | head -n1)
+long=$(head -c 1000 /dev/zero | tr '\0' x)
+for i in 1 2 3; do
+    sess http://x/careti/v1/sessions/"$SMALL"/messages -d "{\"content\":\"turn$i $long\"}" > "$T/small$i.out"
+done
+expect_contains "an over-long history emits truncated" "$(cat "$T/small3.out")" 'event: truncated'
+expect_contains "naming what was left out" "$(cat "$T/small3.out")" '"dropped_turns":'
+last=$(emu "$O_PORT" /_emu/log | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const l=JSON.parse(s).filter(e=>e.path==="/api/chat");console.log(l[l.length-1].body.messages.map(m=>m.content.slice(0,5)).join(","))})')
+expect_eq "the task and the newest message are kept, the middle dropped" "$last" "turn1,turn3"
+out=$(sess http://x/careti/v1/sessions/"$SMALL")
+expect_contains "the stored history stays whole" "$out" '"content":"turn2'
+
+out=$(sess -X DELETE http://x/careti/v1/sessions/"$SMALL")
+expect_contains "DELETE removes the session" "$out" "{\"deleted\":\"$SMALL\"}"
+
+# SIGKILL in the middle of a reply, then restart.
+emu "$O_PORT" /_emu/fault '{"slow_ms":500,"count":1}' > /dev/null
+sess http://x/careti/v1/sessions/"$ID"/messages -d '{"content":"w1 w2 w3 w4 w5 w6"}' > /dev/null &
+sleep 1.8
+kill -KILL "$DPID"
+wait "$DPID" 2> /dev/null
+check "the daemon restarts on the same state" start_daemon "$T/d" "$T/c.yaml"
+out=$(sess http://x/careti/v1/sessions/"$ID")
+expect_contains "after SIGKILL the user message is intact" "$out" '"content":"w1 w2 w3 w4 w5 w6","created_at"'
+expect_contains "the cut reply is interrupted with what was checkpointed" "$out" '"content":"Hi! You said:'
+expect_contains "marked interrupted" "$(echo "$out" | tail -c 400)" '"status":"interrupted"'
+expect_contains "the restart says what it recovered" "$(cat "$T/d/log")" "1 interrupted replies recovered"
+check "daemon stops cleanly" stop_daemon "$DPID"
+
+# A state_dir that cannot be used: sessions say why, models keep working.
+echo "not a directory" > "$T/blocker"
+write_config "$T/bad.yaml" "daemon:" "  state_dir: $T/blocker/state" \
+    "providers:" "  - {name: ollama, type: ollama, base_url: \"http://127.0.0.1:$O_PORT\"}"
+check "daemon starts with an unusable state_dir" start_daemon "$T/b" "$T/bad.yaml"
+S="$T/b/caretid.sock"
+out=$(sess -w '\n%{http_code}' http://x/careti/v1/sessions -d '{}')
+expect_contains "session routes answer 503" "$out" $'\n503'
+expect_contains "naming the directory" "$out" "cannot use daemon.state_dir $T/blocker/state"
+out=$(sess http://x/api/chat -d '{"model":"llama3.2","stream":false,"messages":[{"role":"user","content":"hi"}]}')
+expect_contains "the router keeps serving" "$out" '"done":true'
+expect_contains "status shows the state error" "$("$CARETICTL" --socket "$S" status --json)" '"ready": false'
+check "daemon stops cleanly" stop_daemon "$DPID"
+
+finish
