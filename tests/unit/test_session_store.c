@@ -1,0 +1,230 @@
+/* Unit tests for src/session_store.c: migration from the previous schema
+ * version, and the store's operations through its real thread-pool queue. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../src/session_store.c"
+
+static uv_loop_t loop;
+static char dir[64];
+static json_t *last;
+static struct cerr last_err;
+static int calls;
+
+static void
+on_result(json_t *result, const struct cerr *err, void *arg)
+{
+    (void)arg;
+    json_decref(last);
+    last = result;
+    last_err = err ? *err : (struct cerr){0};
+    calls++;
+}
+
+/* Run the loop until the store has answered one more call. */
+static void
+wait_result(void)
+{
+    int before = calls;
+    while (calls == before)
+        uv_run(&loop, UV_RUN_ONCE);
+}
+
+static void
+setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/careti-store-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    uv_loop_init(&loop);
+    last = NULL;
+    calls = 0;
+}
+
+static void
+teardown(void)
+{
+    json_decref(last);
+    last = NULL;
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "%s/careti.db", dir);
+    unlink(cmd);
+    snprintf(cmd, sizeof cmd, "%s/careti.db-wal", dir);
+    unlink(cmd);
+    snprintf(cmd, sizeof cmd, "%s/careti.db-shm", dir);
+    unlink(cmd);
+    rmdir(dir);
+}
+
+static void
+close_store(struct store *st)
+{
+    store_close(st, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+}
+
+START_TEST(test_migrates_from_version_1)
+{
+    /* A database as the previous version of caretid left it. */
+    char path[96];
+    snprintf(path, sizeof path, "%s/careti.db", dir);
+    sqlite3 *db;
+    struct cerr err = {0};
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(migrate(db, 1, &err), 0);
+    ck_assert_int_eq(sqlite3_exec(db,
+                                  "INSERT INTO sessions(id, title, created_at, updated_at) VALUES "
+                                  "('abcd1234', 'old', 1, 1);"
+                                  "INSERT INTO messages(session_id, seq, role, content, "
+                                  "created_at, completion_tokens) VALUES ('abcd1234', 1, 'user', "
+                                  "'the zeppelin question', 1, NULL), ('abcd1234', 2, "
+                                  "'assistant', 'an answer', 2, 7);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    struct store *st = store_new(&loop);
+    store_open(st, dir, on_result, NULL);
+    wait_result();
+    ck_assert_msg(last_err.code == 0, "%s", last_err.msg);
+    ck_assert_int_eq(json_integer_value(json_object_get(last, "schema_version")), 2);
+    store_list_sessions(st, "zeppelin", 10, on_result, NULL);
+    wait_result();
+    json_t *found = json_array_get(json_object_get(last, "sessions"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(found, "id")), "abcd1234");
+    store_get_session(st, "abcd", true, on_result, NULL);
+    wait_result();
+    json_t *msgs = json_object_get(last, "messages");
+    /* tokens backfilled: the server's count where known, else estimated */
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(msgs, 1), "tokens")), 7);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(msgs, 0), "tokens")), 6);
+    close_store(st);
+}
+END_TEST
+
+START_TEST(test_refuses_a_newer_schema)
+{
+    char path[96];
+    snprintf(path, sizeof path, "%s/careti.db", dir);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL);
+    sqlite3_close(db);
+    struct store *st = store_new(&loop);
+    store_open(st, dir, on_result, NULL);
+    wait_result();
+    ck_assert_ptr_nonnull(strstr(last_err.msg, "newer than this caretid"));
+    ck_assert(!store_ready(st));
+    store_list_sessions(st, NULL, 10, on_result, NULL);
+    wait_result();
+    ck_assert_int_eq(last_err.http_status, 503);
+    close_store(st);
+}
+END_TEST
+
+START_TEST(test_sessions_and_messages)
+{
+    struct store *st = store_new(&loop);
+    store_open(st, dir, on_result, NULL);
+    wait_result();
+    json_t *fields = json_pack("{s:s, s:{s:i}}", "model", "coder", "settings", "context_length", 8192);
+    store_create_session(st, fields, on_result, NULL);
+    json_decref(fields);
+    wait_result();
+    char id[16];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(last, "id")));
+    ck_assert_uint_eq(strlen(id), 8);
+    json_t *m = json_pack("{s:s, s:s}", "role", "user", "content", "Fix the\nparser bug");
+    store_add_message(st, id, m, on_result, NULL);
+    json_decref(m);
+    wait_result();
+    ck_assert_int_eq(json_integer_value(json_object_get(last, "seq")), 1);
+    m = json_pack("{s:s, s:s, s:s}", "role", "assistant", "content", "", "status", "streaming");
+    store_add_message(st, id, m, on_result, NULL);
+    json_decref(m);
+    wait_result();
+    int64_t aid = json_integer_value(json_object_get(last, "id"));
+    json_t *f = json_pack("{s:s, s:s, s:i, s:i, s:I}", "content", "Done.", "status", "complete",
+                          "prompt_tokens", 30, "completion_tokens", 4, "duration_ms",
+                          (json_int_t)250);
+    store_update_message(st, aid, f, on_result, NULL);
+    json_decref(f);
+    wait_result();
+    ck_assert_msg(last_err.code == 0, "%s", last_err.msg);
+    store_get_session(st, id, true, on_result, NULL);
+    wait_result();
+    ck_assert_str_eq(json_string_value(json_object_get(last, "title")), "Fix the parser bug");
+    json_t *totals = json_object_get(last, "totals");
+    ck_assert_int_eq(json_integer_value(json_object_get(totals, "prompt_tokens")), 30);
+    ck_assert_int_eq(json_integer_value(json_object_get(totals, "completion_tokens")), 4);
+    ck_assert_int_eq(json_integer_value(json_object_get(totals, "messages")), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(last, "messages"), 1), "content")),
+                     "Done.");
+    /* Search syntax from users is taken literally. */
+    store_list_sessions(st, "parser \"bug", 10, on_result, NULL);
+    wait_result();
+    ck_assert_msg(last_err.code == 0, "%s", last_err.msg);
+    store_get_session(st, "zz", false, on_result, NULL);
+    wait_result();
+    ck_assert_int_eq(last_err.http_status, 404);
+    store_delete_session(st, id, on_result, NULL);
+    wait_result();
+    store_get_session(st, id, false, on_result, NULL);
+    wait_result();
+    ck_assert_int_eq(last_err.http_status, 404);
+    close_store(st);
+}
+END_TEST
+
+START_TEST(test_streaming_replies_are_recovered_as_interrupted)
+{
+    struct store *st = store_new(&loop);
+    store_open(st, dir, on_result, NULL);
+    wait_result();
+    json_t *empty = json_object();
+    store_create_session(st, empty, on_result, NULL);
+    json_decref(empty);
+    wait_result();
+    char id[16];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(last, "id")));
+    json_t *m = json_pack("{s:s, s:s, s:s}", "role", "assistant", "content", "half", "status",
+                          "streaming");
+    store_add_message(st, id, m, on_result, NULL);
+    json_decref(m);
+    wait_result();
+    close_store(st);
+    st = store_new(&loop);
+    store_open(st, dir, on_result, NULL);
+    wait_result();
+    ck_assert_int_eq(json_integer_value(json_object_get(last, "recovered")), 1);
+    store_get_session(st, id, true, on_result, NULL);
+    wait_result();
+    json_t *msg = json_array_get(json_object_get(last, "messages"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(msg, "status")), "interrupted");
+    ck_assert_str_eq(json_string_value(json_object_get(msg, "content")), "half");
+    close_store(st);
+}
+END_TEST
+
+int
+main(void)
+{
+    Suite *s = suite_create("session_store");
+    TCase *tc = tcase_create("store");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_migrates_from_version_1);
+    tcase_add_test(tc, test_refuses_a_newer_schema);
+    tcase_add_test(tc, test_sessions_and_messages);
+    tcase_add_test(tc, test_streaming_replies_are_recovered_as_interrupted);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
