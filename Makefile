@@ -35,7 +35,7 @@ CORE_SRCS := src/xmalloc.c src/cerr.c src/log.c src/path.c src/config.c src/http
              src/session_store.c src/context.c \
              src/events.c src/api_sessions.c
 DAEMON_SRCS := $(CORE_SRCS) src/main.c
-CTL_SRCS := src/xmalloc.c src/cerr.c src/path.c $(wildcard src/cli/*.c)
+CTL_SRCS := src/xmalloc.c src/cerr.c src/path.c src/rundir.c $(wildcard src/cli/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 
@@ -44,7 +44,8 @@ CTL_OBJS := $(CTL_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_OBJS := $(filter-out $(BUILD)/obj/src/main.o,$(DAEMON_OBJS))
 
 DEBIAN_PKGS := build-essential pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev \
-               libyaml-dev libhttp-parser-dev libsqlite3-dev check mandoc curl systemd
+               libyaml-dev libhttp-parser-dev libsqlite3-dev libedit-dev check mandoc curl \
+               systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all run check check-build check-valgrind deps node-deps install uninstall clean fuzz bench
@@ -55,7 +56,8 @@ $(BUILD)/caretid: $(DAEMON_OBJS)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
 $(BUILD)/caretictl: $(CTL_OBJS)
-	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libcurl jansson) $(LDFLAGS)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libcurl jansson libedit) \
+	    $(LDFLAGS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -70,7 +72,7 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(TEST_OBJS)
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) -lutil
 
 check-build: all $(UNIT_TESTS:%=$(BUILD)/tests/%) $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 

@@ -28,6 +28,8 @@ static const struct ctl_cmd *const ctl_table[] = {
     &ctl_version_entry,
     &ctl_models_entry,
     &ctl_ask_entry,
+    &ctl_chat_entry,
+    &ctl_sessions_entry,
     &ctl_help_entry,
 };
 

@@ -39,13 +39,28 @@ int ctl_request(const struct ctl_ctx *ctx, const char *method, const char *path,
 typedef bool (*ctl_line_cb)(const char *line, size_t len, void *arg);
 
 /*
- * POST BODY to PATH and hand each line of the answer to ON_LINE as it
+ * POST BODY (NULL: GET) to PATH and hand each line of the answer to ON_LINE as it
  * arrives.  Returns the HTTP status (the error body of a status >= 400 is
  * printed), or -CTL_EXIT_* after printing why; -CTL_EXIT_INTERRUPTED when
  * SIGINT stopped it.
  */
 int ctl_stream(const struct ctl_ctx *ctx, const char *path, const char *body, ctl_line_cb on_line,
                void *arg);
+
+/* GET PATH and hand each line of the answer to ON_LINE, as ctl_stream. */
+int ctl_stream_get(const struct ctl_ctx *ctx, const char *path, ctl_line_cb on_line, void *arg);
+
+/* GET PATH and copy the body to stdout.  Returns an exit code. */
+int ctl_print_body(const struct ctl_ctx *ctx, const char *path);
+
+/* Send CONTENT to agent session SESSION (MODEL may be NULL) and stream
+ * the reply to stdout.  Returns an exit code; Ctrl-C cancels the reply on
+ * the daemon and returns CTL_EXIT_INTERRUPTED. */
+int ctl_turn(const struct ctl_ctx *ctx, const char *session, const char *content,
+             const char *model);
+
+/* URL-encode S for a query string; caller frees. */
+char *ctl_escape(const char *s);
 
 /* Print the error a daemon answered with (status >= 400) on stderr and
  * return CTL_EXIT_ERROR. */
@@ -62,5 +77,7 @@ extern const struct ctl_cmd ctl_reload_entry;
 extern const struct ctl_cmd ctl_version_entry;
 extern const struct ctl_cmd ctl_models_entry;
 extern const struct ctl_cmd ctl_ask_entry;
+extern const struct ctl_cmd ctl_sessions_entry;
+extern const struct ctl_cmd ctl_chat_entry;
 
 #endif

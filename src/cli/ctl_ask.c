@@ -37,6 +37,8 @@ static bool
 on_line(const char *line, size_t len, void *arg)
 {
     struct ask_state *st = arg;
+    if (len == 0)
+        return true;
     json_t *j = json_loadb(line, len, 0, NULL);
     if (j == NULL) {
         fprintf(stderr, "\ncaretictl: the daemon sent a line that is not JSON\n");
@@ -93,7 +95,7 @@ read_stdin(size_t *len)
 static int
 run_ask(struct ctl_ctx *ctx, int argc, char **argv)
 {
-    const char *model = NULL, *system = NULL;
+    const char *model = NULL, *system = NULL, *session = NULL;
     bool verbose = false;
     int ch;
     /* getopt wants the program name in argv[0]. */
@@ -101,14 +103,20 @@ run_ask(struct ctl_ctx *ctx, int argc, char **argv)
     args[0] = "ask";
     memcpy(args + 1, argv, (size_t)argc * sizeof *argv);
     optind = 1;
-    while ((ch = getopt(argc + 1, args, "m:s:v")) != -1) {
+    static const struct option longopts[] = {
+        {"session", required_argument, NULL, 'S'},
+        {NULL, 0, NULL, 0},
+    };
+    while ((ch = getopt_long(argc + 1, args, "m:s:v", longopts, NULL)) != -1) {
         switch (ch) {
+        case 'S': session = optarg; break;
         case 'm': model = optarg; break;
         case 's': system = optarg; break;
         case 'v': verbose = true; break;
         default:
             free(args);
-            fprintf(stderr, "usage: caretictl ask [-m MODEL] [-s SYSTEM] [-v] [PROMPT...]\n");
+            fprintf(stderr, "usage: caretictl ask [--session ID] [-m MODEL] [-s SYSTEM] [-v] "
+                            "[PROMPT...]\n");
             return CTL_EXIT_USAGE;
         }
     }
@@ -143,6 +151,12 @@ run_ask(struct ctl_ctx *ctx, int argc, char **argv)
                         "give a prompt, or pipe text into it\n");
         return CTL_EXIT_USAGE;
     }
+    if (session != NULL) {
+        /* Continue a session: the daemon keeps the history and the reply. */
+        int code = ctl_turn(ctx, session, prompt, model);
+        free(prompt);
+        return code;
+    }
     json_t *messages = json_array();
     if (system != NULL)
         json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "system", "content", system));
@@ -176,6 +190,6 @@ run_ask(struct ctl_ctx *ctx, int argc, char **argv)
 }
 
 const struct ctl_cmd ctl_ask_entry = {
-    "ask", NULL, "[-m MODEL] [-s SYSTEM] [-v] [PROMPT...]",
+    "ask", NULL, "[--session ID] [-m MODEL] [-s SYSTEM] [-v] [PROMPT...]",
     "ask a model; the answer streams to stdout (piped stdin is attached)", 0, 1000, run_ask,
 };

@@ -145,7 +145,7 @@ on_stream_data(char *ptr, size_t size, size_t nmemb, void *userdata)
             st->line.data[st->line.len] = '\0';
             continue;
         }
-        if (st->line.len > 0 && !st->on_line(st->line.data, st->line.len, st->arg))
+        if (!st->on_line(st->line.data ? st->line.data : "", st->line.len, st->arg))
             st->stop = true;
         st->line.len = 0;
     }
@@ -157,6 +157,12 @@ on_progress(void *p, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
     (void)p, (void)dt, (void)dn, (void)ut, (void)un;
     return interrupted ? 1 : 0;
+}
+
+int
+ctl_stream_get(const struct ctl_ctx *ctx, const char *path, ctl_line_cb on_line, void *arg)
+{
+    return ctl_stream(ctx, path, NULL, on_line, arg);
 }
 
 int
@@ -172,11 +178,13 @@ ctl_stream(const struct ctl_ctx *ctx, const char *path, const char *body, ctl_li
 
     CURL *h = curl_easy_init();
     st.h = h;
+    interrupted = 0;
     snprintf(url, sizeof url, "http://localhost%s", path);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, ctx->socket);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    if (body != NULL)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_stream_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -214,4 +222,31 @@ ctl_stream(const struct ctl_ctx *ctx, const char *path, const char *body, ctl_li
     free(st.line.data);
     free(st.error_body.data);
     return rc;
+}
+
+char *
+ctl_escape(const char *s)
+{
+    char *e = curl_easy_escape(NULL, s, 0);
+    char *out = xstrdup(e ? e : "");
+    curl_free(e);
+    return out;
+}
+
+static bool
+print_line(const char *line, size_t len, void *arg)
+{
+    (void)arg;
+    fwrite(line, 1, len, stdout);
+    putchar('\n');
+    return true;
+}
+
+int
+ctl_print_body(const struct ctl_ctx *ctx, const char *path)
+{
+    int status = ctl_stream_get(ctx, path, print_line, NULL);
+    if (status < 0)
+        return -status;
+    return status >= 400 ? CTL_EXIT_ERROR : CTL_EXIT_OK;
 }

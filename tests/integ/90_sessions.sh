@@ -94,6 +94,39 @@ expect_contains "the stored history stays whole" "$out" '"content":"turn2'
 out=$(sess -X DELETE http://x/careti/v1/sessions/"$SMALL")
 expect_contains "DELETE removes the session" "$out" "{\"deleted\":\"$SMALL\"}"
 
+# caretictl: sessions, ask --session, and the chat REPL on a terminal.
+C=("$CARETICTL" --socket "$S")
+out=$("${C[@]}" sessions)
+expect_contains "caretictl sessions lists them" "$out" "$ID  Reading main.c"
+out=$("${C[@]}" sessions show "${ID:0:4}")
+expect_contains "caretictl sessions show prints the conversation" "$out" "explain main.c please"
+expect_contains "and marks interrupted replies" "$out" "assistant [interrupted]"
+expect_contains "caretictl sessions search" "$("${C[@]}" sessions search main.c)" "$ID"
+expect_contains "caretictl sessions export (Markdown)" "$("${C[@]}" sessions export "$ID")" $'## user\n\nexplain main.c please'
+expect_contains "caretictl sessions --json" "$("${C[@]}" sessions --json)" "\"id\": \"$ID\""
+out=$("${C[@]}" ask --session "$ID" follow up question)
+expect_eq "caretictl ask --session continues a session" "$out" "Hi! You said: follow up question"
+expect_contains "the turn is stored in the session" "$(sess http://x/careti/v1/sessions/"$ID")" '"content":"follow up question"'
+"${C[@]}" sessions show nosuch > /dev/null 2> "$T/err"
+expect_eq "an unknown session exits 1" "$?" 1
+expect_contains "naming it" "$(cat "$T/err")" 'no session "nosuch"'
+out=$(printf 'first question\n/title REPL test\n/exit\n' | XDG_STATE_HOME="$T/hist" \
+    "$ROOT/$BUILD/tools/ptyrun" 30 "you> " -- "${C[@]}" chat -m coder)
+expect_eq "chat exits 0 on /exit" "$?" 0
+expect_contains "chat creates a session" "$out" "new session "
+expect_contains "chat streams the reply" "$out" "Hi! You said: first question"
+expect_contains "/title renames" "$out" "title: REPL test"
+check "chat keeps a history file" test -s "$T/hist/careti/chat_history"
+NEWID=$(echo "$out" | sed -n 's/.*new session \([0-9a-f]*\).*/\1/p' | head -n1)
+emu "$O_PORT" /_emu/fault '{"slow_ms":400,"count":1}' > /dev/null
+out=$(printf 'one two three four five six\n@You said@^C\n/exit\n' | XDG_STATE_HOME="$T/hist" \
+    "$ROOT/$BUILD/tools/ptyrun" 30 "you> " -- "${C[@]}" chat "$NEWID")
+expect_eq "Ctrl-C in chat cancels the reply, not the REPL (exit 0 after /exit)" "$?" 0
+expect_contains "chat says the reply was cancelled" "$out" "(reply cancelled)"
+expect_contains "the cancelled reply is stored as interrupted" "$(sess http://x/careti/v1/sessions/"$NEWID")" '"status":"interrupted"'
+out=$("${C[@]}" sessions rm "$NEWID")
+expect_eq "caretictl sessions rm" "$out" "deleted $NEWID"
+
 # SIGKILL in the middle of a reply, then restart.
 emu "$O_PORT" /_emu/fault '{"slow_ms":500,"count":1}' > /dev/null
 sess http://x/careti/v1/sessions/"$ID"/messages -d '{"content":"w1 w2 w3 w4 w5 w6"}' > /dev/null &
