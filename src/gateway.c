@@ -128,14 +128,21 @@ not_found_message(struct gateway *g, const char *name, const char *suggest, char
                   size_t outlen)
 {
     char hint[320] = "";
+    char bare[256];
+    const char *at = strrchr(name, '@');
+    snprintf(bare, sizeof bare, "%.*s", at ? (int)(at - name) : (int)strlen(name), name);
+    /* name@provider: the hint is for that provider; else the first that
+     * can fetch models. */
     for (size_t i = 0; i < providers_count(g->providers); i++) {
         struct provider *p = providers_at(g->providers, i);
-        if (provider_reachable(p) && provider_type(p) != PROVIDER_OPENAI) {
-            provider_fetch_hint(p, name, hint, sizeof hint);
+        bool named = at != NULL && strcmp(provider_name(p), at + 1) == 0;
+        if (named || (at == NULL && provider_reachable(p) && provider_type(p) != PROVIDER_OPENAI)) {
+            provider_fetch_hint(p, bare, hint, sizeof hint);
             break;
         }
     }
-    snprintf(out, outlen, "model '%s' not found on any provider%s%s%s%s%s", name,
+    snprintf(out, outlen, "model '%s' not found on %s%s%s%s%s%s", bare,
+             at ? at + 1 : "any provider",
              suggest[0] ? "; closest: " : "", suggest, hint[0] ? "; get it with " : "", hint,
              "; `caretictl models` lists what is installed");
 }
@@ -303,6 +310,9 @@ list_openai(struct gateway *g, struct http_request *req)
     for (size_t p = 0; p < providers_count(g->providers); p++) {
         size_t i;
         json_t *e;
+        /* A provider that is down lists nothing, not its last list. */
+        if (!provider_reachable(providers_at(g->providers, p)))
+            continue;
         json_array_foreach((json_t *)provider_models(providers_at(g->providers, p)), i, e)
         {
             json_t *entry = json_deep_copy(e);
@@ -361,6 +371,8 @@ list_ollama(struct gateway *g, struct http_request *req)
     for (size_t p = 0; p < providers_count(g->providers); p++) {
         size_t i;
         json_t *e;
+        if (!provider_reachable(providers_at(g->providers, p)))
+            continue;
         json_array_foreach((json_t *)provider_models(providers_at(g->providers, p)), i, e)
             json_array_append_new(models,
                                   ollama_tag_entry(json_string_value(json_object_get(e, "name")), e));
@@ -529,7 +541,10 @@ on_catalogues(void *arg)
             char hint[300];
             struct provider *any = target ? target : providers_at(pd->g->providers, 0);
             if (any != NULL && provider_type(any) == PROVIDER_LMSTUDIO) {
-                provider_fetch_hint(any, pd->model, hint, sizeof hint);
+                char bare[256];
+                snprintf(bare, sizeof bare, "%.*s",
+                         at ? (int)(at - pd->model) : (int)strlen(pd->model), pd->model);
+                provider_fetch_hint(any, bare, hint, sizeof hint);
                 router_respond_error(req, 400,
                                      "pull works with Ollama providers only; for LM Studio run %s",
                                      hint);

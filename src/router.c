@@ -163,7 +163,7 @@ router_error_body(const char *path, int status, const char *message)
 void
 router_respond_error(struct http_request *req, int status, const char *fmt, ...)
 {
-    char msg[512];
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);

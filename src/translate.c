@@ -552,10 +552,24 @@ embed_request(enum wire to, const json_t *req, const struct translate_params *p,
     json_t *dims = json_object_get(req, "dimensions");
     if (json_is_integer(dims))
         json_object_set(out, "dimensions", dims);
-    if (to == WIRE_OPENAI)
+    if (to == WIRE_OPENAI) {
         json_object_set_new(out, "encoding_format", json_string("float"));
-    else if (p->num_ctx > 0)
-        json_object_set_new(out, "options", json_pack("{s:I}", "num_ctx", (json_int_t)p->num_ctx));
+        return out;
+    }
+    /* Ollama's own fields pass on; options get the alias's and num_ctx
+     * under the client's, as for chat. */
+    static const char *const ollama_fields[] = {"truncate", "keep_alive"};
+    for (size_t i = 0; i < sizeof ollama_fields / sizeof ollama_fields[0]; i++)
+        if (json_object_get(req, ollama_fields[i]) != NULL)
+            json_object_set(out, ollama_fields[i], json_object_get(req, ollama_fields[i]));
+    json_t *options = json_is_object(json_object_get(req, "options"))
+                          ? json_deep_copy(json_object_get(req, "options"))
+                          : json_object();
+    if (p->alias_options != NULL)
+        merge_under(options, p->alias_options);
+    if (p->num_ctx > 0 && json_object_get(options, "num_ctx") == NULL)
+        json_object_set_new(options, "num_ctx", json_integer(p->num_ctx));
+    json_object_set_new(out, "options", options);
     return out;
 }
 
@@ -584,6 +598,22 @@ translate_request(enum endpoint ep, enum wire from, enum wire to, const json_t *
             json_object_set_new(out, "stream_options", so);
         }
         json_object_set_new(so, "include_usage", json_true());
+        /* Alias options are Ollama names; those with an OpenAI field fill
+         * it when the client left it unset. */
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)p->alias_options, k, v)
+        {
+            for (size_t i = 0; i < N_OPTION_MAP; i++) {
+                const char *field = openai_option_map[i][0];
+                if (strcmp(openai_option_map[i][1], k) == 0 &&
+                    strcmp(field, "max_completion_tokens") != 0 &&
+                    json_object_get(out, field) == NULL)
+                    json_object_set(out, field, v);
+            }
+            if (strcmp(k, "stop") == 0 && json_object_get(out, "stop") == NULL)
+                json_object_set(out, "stop", v);
+        }
         return out;
     }
     json_t *options = json_object_get(out, "options");

@@ -1,7 +1,9 @@
 /*
  * The wire contract between caretid and its clients (caretictl, editor
  * plugins): version numbers, routes, exit codes.  Bump CARETI_API_VERSION
- * on every change to a route's request or response shape.
+ * when a route's request or response changes in a way an existing client
+ * would notice (a field removed, renamed or retyped, a route gone); new
+ * routes and new fields beside the old ones keep the version.
  */
 #ifndef CARETI_PROTO_H
 #define CARETI_PROTO_H

@@ -69,11 +69,22 @@ run_status(struct ctl_ctx *ctx, int argc, char **argv)
     json_t *p;
     json_array_foreach(json_object_get(st, "providers"), i, p)
     {
-        printf("%-12s%s (%s) %s\n", i == 0 ? "providers" : "",
+        json_t *reachable = json_object_get(p, "reachable");
+        printf("%-12s%s (%s) %s%s%s%s\n", i == 0 ? "providers" : "",
                json_string_value(json_object_get(p, "name")),
                json_string_value(json_object_get(p, "type")),
-               json_string_value(json_object_get(p, "base_url")));
+               json_string_value(json_object_get(p, "base_url")),
+               json_is_false(reachable) ? ctl_red(ctx) : "",
+               json_is_false(reachable) ? " unreachable" : "", json_is_false(reachable) ? r : "");
+        if (json_is_false(reachable))
+            printf("%-12s  %s\n", "", json_string_value(json_object_get(p, "error")));
     }
+    json_t *state = json_object_get(st, "state");
+    printf("%-12s%s%s%s\n", "state", json_string_value(json_object_get(state, "dir")),
+           json_is_false(json_object_get(state, "ready")) ? ": " : "",
+           json_is_false(json_object_get(state, "ready"))
+               ? json_string_value(json_object_get(state, "error"))
+               : "");
     printf("%-12s%lld open, %lld requests served\n", "connections",
            json_integer_value(json_object_get(st, "connections")),
            json_integer_value(json_object_get(st, "requests_served")));

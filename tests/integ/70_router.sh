@@ -25,7 +25,9 @@ write_config "$T/c.yaml" \
     "  coder: {provider: ollama, model: \"qwen3-coder:30b\", context_length: 65536, options: {temperature: 0.2}}" \
     "  fast: {provider: [dead, ollama], model: \"llama3.2\"}" \
     "  slowpoke: {provider: slow, model: \"llama3.2\"}" \
-    "  one: {provider: single, model: \"llama3.2\"}"
+    "  one: {provider: single, model: \"llama3.2\"}" \
+    "  lmtuned: {provider: lmstudio, model: \"gemma-3-12b\", options: {temperature: 0.3, num_predict: 77}}" \
+    "  embedder: {provider: ollama, model: \"nomic-embed-text\", context_length: 2048}"
 check "daemon starts" start_daemon "$T/d" "$T/c.yaml"
 S="$T/d/caretid.sock"
 USER_MSG='"messages":[{"role":"user","content":"hello there"}]'
@@ -71,6 +73,18 @@ out=$(api /v1/completions '{"model":"coder","prompt":"say hi"}')
 expect_contains "/v1/completions through /api/generate" "$out" '"text":"Hi! You said: say hi"'
 out=$(api /v1/embeddings '{"model":"nomic-embed-text","input":["a","b"]}')
 expect_contains "/v1/embeddings through /api/embed" "$out" '"object":"embedding","index":1'
+
+emu "$L_PORT" /_emu/reset '{}' > /dev/null
+api /v1/chat/completions "{\"model\":\"lmtuned\",$USER_MSG}" > /dev/null
+log=$(emu "$L_PORT" /_emu/log)
+expect_contains "alias options reach an OpenAI-compatible server as its fields" "$log" '"temperature":0.3'
+expect_contains "num_predict becomes max_tokens" "$log" '"max_tokens":77'
+emu "$O_PORT" /_emu/reset '{}' > /dev/null
+api /api/embed '{"model":"embedder","input":"x","truncate":false,"options":{"num_thread":2}}' > /dev/null
+log=$(emu "$O_PORT" /_emu/log)
+expect_contains "/api/embed keeps the client's options and Ollama fields" "$log" '"truncate":false'
+expect_contains "and adds the alias context" "$log" '"num_ctx":2048'
+expect_contains "without losing the client's options" "$log" '"num_thread":2'
 
 # --- Ollama client ---
 out=$(api /api/chat "{\"model\":\"qwen3-coder-30b-a3b-instruct\",$USER_MSG}")
@@ -194,6 +208,10 @@ if [ -n "$closed" ] && [ "$lag" -lt 100 ]; then ok "a client that leaves aborts 
 else not_ok "a client that leaves aborts the upstream within 100 ms" "lag ${lag:-none} ms: $log"; fi
 expect_contains "the upstream saw an unfinished response" "$log" '"finished":false'
 
+out=$(api_status /v1/chat/completions "{\"model\":\"gemma-3-4b@lmstudio\",$USER_MSG}")
+expect_contains "name@provider 404 names that provider" "$out" "model 'gemma-3-4b' not found on lmstudio"
+expect_contains "and its own fetch command" "$out" '`lms get gemma-3-4b`, then load it'
+
 # --- caretictl ---
 out=$("$CARETICTL" --socket "$S" models)
 expect_contains "caretictl models shows aliases" "$out" "alias of qwen3-coder:30b@ollama"
@@ -226,6 +244,16 @@ for _ in $(seq 1 40); do
     sleep 0.05
 done
 expect_contains "Ctrl-C aborts the upstream" "$log" '"finished":false'
+
+# A provider that goes down stops being listed (a miss refreshes all).
+kill "${EMU_PIDS[1]}"
+wait "${EMU_PIDS[1]}" 2> /dev/null
+api /v1/chat/completions "{\"model\":\"nothing-here\",$USER_MSG}" > /dev/null
+out=$(curl -s --unix-socket "$S" http://x/v1/models)
+expect_not_contains "an unreachable provider's models are not listed" "$out" '"id":"gemma-3-12b"'
+expect_contains "the others still are" "$out" '"id":"llama3.2:latest"'
+out=$("$CARETICTL" --socket "$S" status)
+expect_contains "caretictl status marks it unreachable" "$out" "lmstudio (lmstudio) http://127.0.0.1:$L_PORT unreachable"
 
 check "daemon stops cleanly" stop_daemon "$DPID"
 finish
