@@ -26,7 +26,19 @@
 
 struct turn;
 
+/* Sessions recently used, with their messages, so the next turn is
+ * planned from memory (this daemon is the database's only writer, so the
+ * copy stays true).  Keyed by full id. */
+#define SESSION_CACHE_SIZE 8
+
+struct cached_session {
+    json_t *session;
+    uint64_t used;
+};
+
 struct sessions_api {
+    struct cached_session cache[SESSION_CACHE_SIZE];
+    uint64_t cache_clock;
     uv_loop_t *loop;
     struct http_server *srv;
     struct store *store;
@@ -127,6 +139,77 @@ find_turn(struct sessions_api *api, const char *id_prefix)
         if (strncmp(t->session_id, id_prefix, strlen(id_prefix)) == 0)
             return t;
     return NULL;
+}
+
+static const char *
+session_id_of(const json_t *session)
+{
+    return json_string_value(json_object_get(session, "id"));
+}
+
+/* The cached session with exactly ID; borrowed, or NULL. */
+static json_t *
+cache_get(struct sessions_api *api, const char *id)
+{
+    for (size_t i = 0; i < SESSION_CACHE_SIZE; i++) {
+        json_t *s = api->cache[i].session;
+        if (s != NULL && strcmp(session_id_of(s), id) == 0) {
+            api->cache[i].used = ++api->cache_clock;
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static void
+cache_drop(struct sessions_api *api, const char *id)
+{
+    for (size_t i = 0; i < SESSION_CACHE_SIZE; i++) {
+        json_t *s = api->cache[i].session;
+        if (s != NULL && strcmp(session_id_of(s), id) == 0) {
+            json_decref(s);
+            api->cache[i].session = NULL;
+        }
+    }
+}
+
+/* Keep SESSION (a reference is taken), evicting the least recently used. */
+static void
+cache_put(struct sessions_api *api, json_t *session)
+{
+    cache_drop(api, session_id_of(session));
+    size_t victim = 0;
+    for (size_t i = 0; i < SESSION_CACHE_SIZE; i++) {
+        if (api->cache[i].session == NULL) {
+            victim = i;
+            break;
+        }
+        if (api->cache[i].used < api->cache[victim].used)
+            victim = i;
+    }
+    json_decref(api->cache[victim].session);
+    api->cache[victim].session = json_incref(session);
+    api->cache[victim].used = ++api->cache_clock;
+}
+
+/* Add MSG (a reference is taken) to the cached copy of session ID. */
+static void
+cache_append(struct sessions_api *api, const char *id, json_t *msg)
+{
+    json_t *s = cache_get(api, id);
+    if (s != NULL)
+        json_array_append(json_object_get(s, "messages"), msg);
+    json_decref(msg);
+}
+
+/* A turn's own view of a session: the message list is copied (shallowly)
+ * so appends to the cache do not show up in it. */
+static json_t *
+session_snapshot(const json_t *session)
+{
+    json_t *copy = json_copy((json_t *)session);
+    json_object_set_new(copy, "messages", json_copy(json_object_get(session, "messages")));
+    return copy;
 }
 
 static void
@@ -289,10 +372,12 @@ on_op_done(json_t *result, const struct cerr *err, void *arg)
             http_respond_json(req, 201, json_incref(result));
             break;
         case OP_PATCH:
+            cache_drop(api, session_id_of(result));
             publish(api, "session.updated", json_incref(result));
             http_respond_json(req, 200, json_incref(result));
             break;
         case OP_DELETE:
+            cache_drop(api, json_string_value(json_object_get(result, "deleted")));
             publish(api, "session.deleted", json_incref(result));
             http_respond_json(req, 200, json_incref(result));
             break;
@@ -522,6 +607,13 @@ turn_finish(struct turn *t, const char *status, const char *error)
                                                                           t->start_ns) /
                                                                          1000000)));
         store_update_message(api->store, t->assistant_id, f, on_write_logged, NULL);
+        json_t *cached = json_pack("{s:I, s:s, s:s, s:s, s:I}", "id", (json_int_t)t->assistant_id,
+                                   "role", "assistant", "content",
+                                   t->content.s ? t->content.s : "", "status", status, "tokens",
+                                   t->got_done ? t->completion_tokens
+                                               : (json_int_t)context_estimate(
+                                                     t->content.s ? t->content.s : ""));
+        cache_append(api, t->session_id, cached);
         if (t->got_done && strcmp(status, "complete") == 0)
             sse(t, "usage", json_pack("{s:I, s:I, s:O?, s:O?}", "prompt_tokens", t->prompt_tokens,
                                       "completion_tokens", t->completion_tokens, "ttft_ms",
@@ -677,6 +769,7 @@ on_user_stored(json_t *msg, const struct cerr *err, void *arg)
         return;
     }
     t->user_message = msg;
+    cache_append(t->api, t->session_id, json_incref(msg));
     publish(t->api, "message.created",
             json_pack("{s:s, s:O}", "session", t->session_id, "message", msg));
     sse(t, "message", json_incref(msg));
@@ -705,7 +798,10 @@ on_turn_session(json_t *session, const struct cerr *err, void *arg)
     struct turn *t = xcalloc(1, sizeof *t);
     t->api = api;
     snprintf(t->session_id, sizeof t->session_id, "%s", id);
-    t->session = session;
+    if (o->kind == OP_MESSAGE && session != cache_get(api, id))
+        cache_put(api, session);
+    t->session = session_snapshot(session);
+    json_decref(session);
     t->req = req;
     t->start_ns = uv_hrtime();
     const char *model = json_string_value(json_object_get(o->body, "model"));
@@ -848,6 +944,12 @@ on_message(struct http_request *req, void *arg)
     }
     struct op *o = op_new(api, req, OP_MESSAGE);
     o->body = body;
+    json_t *cached = cache_get(api, id);
+    if (cached != NULL) {
+        /* Planned from memory: no database read before the model is asked. */
+        on_turn_session(json_incref(cached), NULL, o);
+        return;
+    }
     store_get_session(api->store, id, true, on_turn_session, o);
 }
 
@@ -952,5 +1054,9 @@ sessions_api_abort_turns(struct sessions_api *api)
 void
 sessions_api_free(struct sessions_api *api)
 {
+    if (api == NULL)
+        return;
+    for (size_t i = 0; i < SESSION_CACHE_SIZE; i++)
+        json_decref(api->cache[i].session);
     free(api);
 }

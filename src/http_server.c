@@ -18,6 +18,7 @@
 
 #include "careti/http_server.h"
 #include "careti/log.h"
+#include "careti/sbuf.h"
 #include "careti/xmalloc.h"
 
 /* A request head larger than this is refused with 431. */
@@ -1016,12 +1017,12 @@ void
 http_respond_json_with(struct http_request *req, int status, const char *extra_headers,
                        json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    struct sbuf text = {0};
+    sbuf_add_json(&text, body);
+    sbuf_add(&text, "\n", 1);
     json_decref(body);
-    char *line = xasprintf("%s\n", text);
-    http_respond(req, status, "application/json", extra_headers, line, strlen(line));
-    free(line);
-    free(text);
+    http_respond(req, status, "application/json", extra_headers, text.s, text.len);
+    sbuf_free(&text);
 }
 
 int

@@ -322,7 +322,8 @@ start_transfer(struct relay *r)
         relay_free(r);
         return;
     }
-    char *text = json_dumps(ubody, JSON_COMPACT);
+    struct sbuf text = {0};
+    sbuf_add_json(&text, ubody);
     json_decref(ubody);
     char *url = provider_url(r->prov, r->raw_path ? r->raw_path : upstream_path(r->ep, r->upstream_wire));
     const struct config_timeouts *t = provider_timeouts(r->prov);
@@ -330,8 +331,8 @@ start_transfer(struct relay *r)
         .method = "POST",
         .url = url,
         .api_key = provider_api_key(r->prov),
-        .body = text,
-        .body_len = strlen(text),
+        .body = text.s,
+        .body_len = text.len,
         .connect_timeout_ms = t->connect_s * 1000,
         .first_byte_timeout_ms = t->first_byte_s * 1000,
         .idle_timeout_ms = t->idle_s * 1000,
@@ -352,7 +353,7 @@ start_transfer(struct relay *r)
     log_debug("%s -> %s %s (model %s)", r->what, provider_name(r->prov), url, c->model);
     r->ureq = upstream_start(r->up, &o, &relay_callbacks, r);
     free(url);
-    free(text);
+    sbuf_free(&text);
 }
 
 static void

@@ -587,8 +587,15 @@ translate_request(enum endpoint ep, enum wire from, enum wire to, const json_t *
         return openai_to_ollama(ep, req, p, err);
     if (from == WIRE_OLLAMA && to == WIRE_OPENAI)
         return ollama_to_openai(ep, req, p, err);
-    /* Same dialect: pass on, changed only where we must. */
-    json_t *out = json_deep_copy(req);
+    /* Same dialect: pass on, changed only where we must.  A shallow copy:
+     * the messages (the bulk of a long conversation) are shared, never
+     * changed; only top-level fields and the options object are. */
+    json_t *out = json_copy((json_t *)req);
+    if (json_is_object(json_object_get(out, "options")))
+        json_object_set_new(out, "options", json_deep_copy(json_object_get(out, "options")));
+    if (json_is_object(json_object_get(out, "stream_options")))
+        json_object_set_new(out, "stream_options",
+                            json_deep_copy(json_object_get(out, "stream_options")));
     json_object_set_new(out, "model", json_string(p->upstream_model));
     json_object_set_new(out, "stream", json_true());
     if (to == WIRE_OPENAI) {
