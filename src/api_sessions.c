@@ -84,6 +84,7 @@ struct turn {
     char error[512];
     uint64_t start_ns, first_token_ns;
     json_int_t prompt_tokens, completion_tokens, eval_duration_ns, load_duration_ns;
+    int64_t others_tokens; /* what the rest of the prompt was counted as */
 };
 
 static void turn_finish(struct turn *t, const char *status, const char *error);
@@ -614,6 +615,16 @@ turn_finish(struct turn *t, const char *status, const char *error)
                                                : (json_int_t)context_estimate(
                                                      t->content.s ? t->content.s : ""));
         cache_append(api, t->session_id, cached);
+        /* The server counted the whole prompt: what it counted beyond the
+         * rest is the new message's true size, kept for later plans. */
+        json_int_t user_tokens = t->prompt_tokens - t->others_tokens;
+        if (t->got_done && t->prompt_tokens > 0 && user_tokens > 0 && t->user_message != NULL) {
+            json_int_t user_id = json_integer_value(json_object_get(t->user_message, "id"));
+            json_t *uf = json_pack("{s:I}", "tokens", user_tokens);
+            store_update_message(api->store, user_id, uf, on_write_logged, NULL);
+            json_decref(uf);
+            json_object_set_new(t->user_message, "tokens", json_integer(user_tokens));
+        }
         if (t->got_done && strcmp(status, "complete") == 0)
             sse(t, "usage", json_pack("{s:I, s:I, s:O?, s:O?}", "prompt_tokens", t->prompt_tokens,
                                       "completion_tokens", t->completion_tokens, "ttft_ms",
@@ -703,6 +714,8 @@ on_assistant_stored(json_t *msg, const struct cerr *err, void *arg)
             json_object_set(out, "tool_call_id", json_object_get(m, "tool_call_id"));
         json_array_append_new(messages, out);
     }
+    t->others_tokens = plan.tokens - items[n - 1].tokens +
+                       (system ? context_estimate(system) : 0);
     free(items);
     free(keep);
     if (!plan.fits) {

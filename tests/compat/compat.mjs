@@ -93,7 +93,7 @@ for (const [tname, opts] of transports) {
       }
       assert(text === 'Hi! You said: ping', text);
       assert(finish === 'stop', finish);
-      assert(usage && usage.prompt_tokens === 12, JSON.stringify(usage));
+      assert(usage && usage.prompt_tokens === 5, JSON.stringify(usage));
     });
     await check(`${tag} openai: tool calls`, async () => {
       const r = await openai.chat.completions.create({ model, tools, messages: [{ role: 'user', content: 'read a.c' }] });

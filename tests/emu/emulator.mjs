@@ -50,6 +50,18 @@ function consumeFault() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// What a server would count for the prompt: about 4 bytes a token, plus a
+// few tokens of template per message, so counts grow with the prompt.
+function promptTokens(body) {
+  const parts = Array.isArray(body.messages) ? body.messages : [{ content: body.prompt || '' }];
+  let n = 0;
+  for (const m of parts) {
+    const text = typeof m.content === 'string' ? m.content : JSON.stringify(m.content || '');
+    n += Math.ceil(text.length / 4) + 4;
+  }
+  return n;
+}
+
 function readBody(req) {
   return new Promise((resolve) => {
     const chunks = [];
@@ -133,7 +145,7 @@ async function ollamaChatOrGenerate(req, res, body, isChat) {
   const finalObj = () => ({
     ...base(), ...(isChat ? { message: { role: 'assistant', content: '' } } : { response: '' }),
     done: true, done_reason: 'stop', total_duration: 5123456789, load_duration: 41234567,
-    prompt_eval_count: 12, prompt_eval_duration: 301234567, eval_count: replyPieces(text).length, eval_duration: 470000000,
+    prompt_eval_count: promptTokens(body), prompt_eval_duration: 301234567, eval_count: replyPieces(text).length, eval_duration: 470000000,
   });
   const toolCall = { id: 'call_k3j9x0qa', function: { index: 0, name: tool ? (body.tools?.[0]?.function?.name || 'read_file') : '', arguments: toolArgs } };
   if (!stream) {
@@ -176,7 +188,8 @@ async function openaiChatOrCompletion(req, res, body, isChat) {
   const tool = take('tool') || (isChat && Array.isArray(body.tools) && body.tools.length > 0);
   const id = 'chatcmpl-emu';
   const created = Math.floor(Date.now() / 1000);
-  const usage = { prompt_tokens: 12, completion_tokens: replyPieces(text).length, total_tokens: 12 + replyPieces(text).length };
+  const pt = promptTokens(body);
+  const usage = { prompt_tokens: pt, completion_tokens: replyPieces(text).length, total_tokens: pt + replyPieces(text).length };
   const toolName = body.tools?.[0]?.function?.name || 'read_file';
   if (!body.stream) {
     const message = { role: 'assistant', content: tool ? null : text };

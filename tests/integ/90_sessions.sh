@@ -23,8 +23,10 @@ expect_contains "then done" "$out" '"status":"complete"}'
 out=$(sess http://x/careti/v1/sessions/"$ID")
 expect_contains "both turns are stored" "$out" '"role":"assistant","content":"Hi! You said: explain main.c please"'
 expect_contains "the title comes from the first message" "$out" '"title":"explain main.c please"'
-expect_contains "totals count the tokens" "$out" '"totals":{"prompt_tokens":12'
+expect_contains "totals count the tokens" "$out" '"totals":{"prompt_tokens":10'
 expect_contains "the reply records its model and speed" "$out" '"model":"coder","provider":"ollama"'
+expect_contains "the user message takes the server's token count" "$out" '"content":"explain main.c please","created_at":'
+expect_contains "(10, as prompt_eval_count said, not the 6 estimated)" "$out" '"error":null,"tokens":10}'
 log=$(emu "$O_PORT" /_emu/log)
 expect_contains "the turn reaches Ollama with num_ctx" "$log" '"num_ctx":262144'
 out=$(sess -X PATCH http://x/careti/v1/sessions/"$ID" -d '{"title":"Reading main.c"}')
