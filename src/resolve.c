@@ -90,8 +90,10 @@ suggest_names(const char *name, const struct catalogue_view *views, size_t n_vie
     for (size_t k = 0; k < 3 && best[k].name != NULL; k++) {
         int w = snprintf(suggest + used, suggest_len - used, "%s%s (%s)", k ? ", " : "",
                          best[k].name, best[k].provider);
-        if (w < 0 || (size_t)w >= suggest_len - used)
+        if (w < 0 || (size_t)w >= suggest_len - used) {
+            suggest[used] = '\0'; /* whole entries only */
             break;
+        }
         used += (size_t)w;
     }
 }
@@ -148,6 +150,12 @@ resolve_model(const struct config *cfg, const char *name, const struct catalogue
         return RESOLVE_OK;
     if (!any_reachable)
         return RESOLVE_UNREACHABLE;
+    /* On a provider that is down now: say so, not "not found". */
+    for (size_t v = 0; v < n_views; v++) {
+        char found[256];
+        if (!views[v].reachable && catalogue_has(&views[v], name, found, sizeof found))
+            return RESOLVE_UNREACHABLE;
+    }
     suggest_names(name, views, n_views, suggest, suggest_len);
     return RESOLVE_NOT_FOUND;
 }

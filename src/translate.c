@@ -316,11 +316,18 @@ openai_to_ollama(enum endpoint ep, const json_t *req, const struct translate_par
         json_object_set(options, openai_option_map[i][1], v);
     }
     json_t *stop = json_object_get(req, "stop");
+    bool stop_ok = json_is_string(stop) || stop == NULL || json_is_null(stop);
+    if (json_is_array(stop)) {
+        size_t i;
+        json_t *v;
+        stop_ok = true;
+        json_array_foreach(stop, i, v) stop_ok &= json_is_string(v);
+    }
     if (json_is_string(stop))
         json_object_set_new(options, "stop", json_pack("[O]", stop));
-    else if (json_is_array(stop))
+    else if (json_is_array(stop) && stop_ok)
         json_object_set(options, "stop", stop);
-    else if (stop != NULL && !json_is_null(stop)) {
+    if (!stop_ok) {
         bad_field(err, "stop", "must be a string or an array of strings");
         goto fail;
     }
@@ -439,16 +446,26 @@ ollama_messages_to_openai(struct xlate *ids, const json_t *messages, struct cerr
             const char *tcid = jstr(m, "tool_call_id");
             const char *tname = jstr(m, "tool_name");
             /* Old Ollama clients name the tool but not the call: answer
-             * the latest call to that tool. */
+             * the first call to that tool, in the latest assistant turn,
+             * that no earlier result has answered. */
             for (size_t k = json_array_size(out) - 1; tcid == NULL && tname != NULL && k-- > 0;) {
                 json_t *pc = json_object_get(json_array_get(out, k), "tool_calls");
-                for (size_t j = json_array_size(pc); j-- > 0;) {
+                if (json_array_size(pc) == 0)
+                    continue;
+                for (size_t j = 0; j < json_array_size(pc) && tcid == NULL; j++) {
                     json_t *c = json_array_get(pc, j);
-                    if (strcmp(jstr(json_object_get(c, "function"), "name"), tname) == 0) {
-                        tcid = jstr(c, "id");
-                        break;
+                    const char *cid = jstr(c, "id");
+                    if (strcmp(jstr(json_object_get(c, "function"), "name"), tname) != 0)
+                        continue;
+                    bool answered = false;
+                    for (size_t a = k + 1; a + 1 < json_array_size(out); a++) {
+                        const char *done = jstr(json_array_get(out, a), "tool_call_id");
+                        answered |= done != NULL && strcmp(done, cid) == 0;
                     }
+                    if (!answered)
+                        tcid = cid;
                 }
+                break;
             }
             if (tcid == NULL) {
                 snprintf(field, sizeof field, "messages[%zu].tool_call_id", i);
@@ -613,8 +630,10 @@ translate_request(enum endpoint ep, enum wire from, enum wire to, const json_t *
         {
             for (size_t i = 0; i < N_OPTION_MAP; i++) {
                 const char *field = openai_option_map[i][0];
+                bool client_limited = strcmp(field, "max_tokens") == 0 &&
+                                      json_object_get(out, "max_completion_tokens") != NULL;
                 if (strcmp(openai_option_map[i][1], k) == 0 &&
-                    strcmp(field, "max_completion_tokens") != 0 &&
+                    strcmp(field, "max_completion_tokens") != 0 && !client_limited &&
                     json_object_get(out, field) == NULL)
                     json_object_set(out, field, v);
             }
@@ -1026,8 +1045,13 @@ handle_frame(struct xlate *x, const char *payload, size_t plen, const char *raw,
     json_t *obj = json_loadb(payload, plen, 0, &jerr);
     if (obj == NULL || !json_is_object(obj)) {
         json_decref(obj);
-        cerr_set(err, -EPROTO, 502, "the server sent something that is not JSON in its stream (%.60s)",
-                 payload);
+        size_t show = strcspn(payload, "\r\n");
+        if (show > plen)
+            show = plen;
+        if (show > 60)
+            show = 60;
+        cerr_set(err, -EPROTO, 502, "the server sent something that is not JSON in its stream (%.*s)",
+                 (int)show, payload);
         return XLATE_ERROR;
     }
     json_t *e = json_object_get(obj, "error");
@@ -1043,7 +1067,12 @@ handle_frame(struct xlate *x, const char *payload, size_t plen, const char *raw,
     enum xlate_status st = XLATE_MORE;
     if (same) {
         note_passthrough_usage(x, obj);
-        if (x->p.client_stream)
+        /* We ask OpenAI servers for usage; a client that did not gets no
+         * usage-only chunk. */
+        bool usage_only = x->p.upstream == WIRE_OPENAI && !x->p.include_usage &&
+                          json_is_array(json_object_get(obj, "choices")) &&
+                          json_array_size(json_object_get(obj, "choices")) == 0;
+        if (x->p.client_stream && !usage_only)
             sbuf_add(out, raw, rawlen);
         if (x->p.upstream == WIRE_OLLAMA && json_is_true(json_object_get(obj, "done"))) {
             if (!x->p.client_stream) {
@@ -1233,7 +1262,11 @@ embed_end(struct xlate *x, struct sbuf *out, struct cerr *err)
     return XLATE_END;
 bad:
     json_decref(in);
-    cerr_set(err, -EPROTO, 502, "the server's embedding answer is not in the expected shape");
+    char said[300];
+    if (translate_error_message(x->raw.s ? x->raw.s : "", x->raw.len, said, sizeof said))
+        cerr_set(err, -EIO, 502, "%s", said);
+    else
+        cerr_set(err, -EPROTO, 502, "the server's embedding answer is not in the expected shape");
     return XLATE_ERROR;
 }
 
@@ -1266,6 +1299,8 @@ xlate_end(struct xlate *x, uint64_t now_ns, struct sbuf *out, struct cerr *err)
                 json_object_set_new(res, "message", msg);
             } else {
                 json_object_set_new(res, "response", json_string(x->content.s ? x->content.s : ""));
+                if (x->thinking.len > 0)
+                    json_object_set_new(res, "thinking", json_string(x->thinking.s));
             }
         } else {
             res = ollama_final(x, now_ns, true);
