@@ -46,6 +46,11 @@ struct xlate {
     long prompt_tokens, completion_tokens;
     json_t *ollama_final; /* Ollama's done object, for its durations */
     struct sbuf raw;      /* pass-through of a non-streamed answer */
+    /* A leading <think>...</think> in content, from servers that do not
+     * separate reasoning: 0 undecided, 1 inside, 2 plain content. */
+    int think_state;
+    bool reasoning_field_seen;
+    struct sbuf think_pending;
     json_t *embed;        /* whole embedding answer */
 };
 
@@ -688,6 +693,7 @@ xlate_free(struct xlate *x)
     sbuf_free(&x->content);
     sbuf_free(&x->thinking);
     sbuf_free(&x->raw);
+    sbuf_free(&x->think_pending);
     json_decref(x->tool_calls_openai);
     json_decref(x->ollama_final);
     json_decref(x->embed);
@@ -927,6 +933,67 @@ ollama_final(struct xlate *x, uint64_t now_ns, bool aggregate)
     return obj;
 }
 
+/*
+ * Route CONTENT (may be NULL) through the <think> filter: reasoning a
+ * server left inline goes to THINK_OUT, the rest to TEXT_OUT.  Tags may
+ * be split across deltas, so undecided bytes wait in think_pending until
+ * FINAL.
+ */
+static void
+think_split(struct xlate *x, const char *content, bool final, struct sbuf *text_out,
+            struct sbuf *think_out)
+{
+    static const char open_tag[] = "<think>", close_tag[] = "</think>";
+    if (x->reasoning_field_seen)
+        x->think_state = 2;
+    if (content != NULL)
+        sbuf_adds(&x->think_pending, content);
+    struct sbuf *p = &x->think_pending;
+    for (;;) {
+        if (p->len == 0)
+            return;
+        if (x->think_state == 0) {
+            size_t lead = strspn(p->s, " \t\r\n");
+            const char *rest = p->s + lead;
+            size_t rl = p->len - lead;
+            if (rl >= sizeof open_tag - 1 && strncmp(rest, open_tag, sizeof open_tag - 1) == 0) {
+                x->think_state = 1;
+                size_t skip = lead + sizeof open_tag - 1;
+                memmove(p->s, p->s + skip, p->len - skip + 1);
+                p->len -= skip;
+                continue;
+            }
+            if (!final && rl < sizeof open_tag - 1 && strncmp(rest, open_tag, rl) == 0)
+                return; /* may still become <think> */
+            x->think_state = 2;
+            continue;
+        }
+        if (x->think_state == 2) {
+            sbuf_add(text_out, p->s, p->len);
+            sbuf_reset(p);
+            return;
+        }
+        char *end = strstr(p->s, close_tag);
+        if (end == NULL) {
+            /* Keep a possible partial close tag back. */
+            size_t keep = final ? 0 : sizeof close_tag - 2;
+            if (p->len <= keep)
+                return;
+            size_t n = p->len - keep;
+            sbuf_add(think_out, p->s, n);
+            memmove(p->s, p->s + n, p->len - n + 1);
+            p->len -= n;
+            return;
+        }
+        sbuf_add(think_out, p->s, (size_t)(end - p->s));
+        size_t skip = (size_t)(end - p->s) + sizeof close_tag - 1;
+        skip += strspn(p->s + skip, "\r\n");
+        memmove(p->s, p->s + skip, p->len - skip + 1);
+        p->len -= skip;
+        x->think_state = 2;
+    }
+}
+
 /* One SSE data payload from an OpenAI server, for an Ollama client. */
 static enum xlate_status
 openai_event_to_ollama(struct xlate *x, json_t *obj, uint64_t now_ns, struct sbuf *out)
@@ -940,10 +1007,18 @@ openai_event_to_ollama(struct xlate *x, json_t *obj, uint64_t now_ns, struct sbu
     if (choice == NULL)
         return XLATE_MORE;
     json_t *delta = x->p.ep == EP_CHAT ? json_object_get(choice, "delta") : choice;
-    const char *content = jstr(delta, x->p.ep == EP_CHAT ? "content" : "text");
-    const char *thinking = jstr(delta, "reasoning_content");
-    if (thinking == NULL)
-        thinking = jstr(delta, "reasoning");
+    const char *raw_content = jstr(delta, x->p.ep == EP_CHAT ? "content" : "text");
+    const char *reasoning = jstr(delta, "reasoning_content");
+    if (reasoning == NULL)
+        reasoning = jstr(delta, "reasoning");
+    if (nonempty(reasoning))
+        x->reasoning_field_seen = true;
+    struct sbuf text = {0}, think = {0};
+    think_split(x, raw_content, false, &text, &think);
+    if (nonempty(reasoning))
+        sbuf_adds(&think, reasoning);
+    const char *content = text.len ? text.s : NULL;
+    const char *thinking = think.len ? think.s : NULL;
     const char *finish = jstr(choice, "finish_reason");
     if (finish != NULL)
         snprintf(x->finish, sizeof x->finish, "%s", finish);
@@ -989,13 +1064,39 @@ openai_event_to_ollama(struct xlate *x, json_t *obj, uint64_t now_ns, struct sbu
         if (jstr(fn, "arguments") != NULL)
             sbuf_adds(&t->args, jstr(fn, "arguments"));
     }
+    sbuf_free(&text);
+    sbuf_free(&think);
     return XLATE_MORE;
 }
 
-/* [DONE] from an OpenAI server, for an Ollama client. */
+/* [DONE] from an OpenAI server: flush the <think> filter; for a streaming
+ * Ollama client, also send the tool calls and the final object. */
 static void
 openai_done_to_ollama(struct xlate *x, uint64_t now_ns, struct sbuf *out)
 {
+    /* Whatever the <think> filter still holds is said now. */
+    struct sbuf text = {0}, think = {0};
+    think_split(x, NULL, true, &text, &think);
+    if (!x->p.client_stream) {
+        sbuf_add(&x->content, text.s ? text.s : "", text.len);
+        sbuf_add(&x->thinking, think.s ? think.s : "", think.len);
+    } else if (text.len > 0 || think.len > 0) {
+        json_t *o = ollama_base(x, now_ns);
+        json_t *msg = json_pack("{s:s, s:s}", "role", "assistant", "content",
+                                text.s ? text.s : "");
+        if (think.len > 0)
+            json_object_set_new(msg, "thinking", json_string(think.s));
+        if (x->p.ep == EP_CHAT) {
+            json_object_set_new(o, "message", msg);
+        } else {
+            json_object_set(o, "response", json_object_get(msg, "content"));
+            json_decref(msg);
+        }
+        json_object_set_new(o, "done", json_false());
+        emit_line(out, o);
+    }
+    sbuf_free(&text);
+    sbuf_free(&think);
     if (!x->p.client_stream)
         return; /* the aggregate goes out in xlate_end */
     if (x->n_tools > 0 && x->p.ep == EP_CHAT) {
@@ -1037,7 +1138,7 @@ handle_frame(struct xlate *x, const char *payload, size_t plen, const char *raw,
     if (x->p.upstream == WIRE_OPENAI && plen == 6 && memcmp(payload, "[DONE]", 6) == 0) {
         if (same && x->p.client_stream)
             sbuf_add(out, raw, rawlen);
-        else if (!same)
+        else /* translated, or gathered into one answer */
             openai_done_to_ollama(x, now_ns, out);
         return XLATE_END;
     }
