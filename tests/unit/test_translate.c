@@ -5,8 +5,7 @@
  * faults (garbage, in-band errors, truncation, oversized frames) and
  * translate_error_message().
  *
- * Tests that show known bugs are in the "known_bugs" TCase, which runs
- * only with CARETI_KNOWN_BUGS=1 in the environment. */
+ * The "fixed_bugs" TCase keeps the tests that found bugs, as regressions. */
 #include <check.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -1974,7 +1973,7 @@ START_TEST(test_error_message_parsing)
 END_TEST
 
 /* ------------------------------------------------------------------ */
-/* Known bugs: not in the suite unless CARETI_KNOWN_BUGS is set        */
+/* Bugs these tests found, since fixed: kept as regression tests      */
 /* ------------------------------------------------------------------ */
 
 /* BUG: an Ollama client's non-streamed /api/generate relayed to Ollama
@@ -2155,13 +2154,6 @@ add_fixed_bugs(Suite *s)
     tcase_add_test(tc, test_bug_alias_num_predict_overrides_max_completion_tokens);
     tcase_add_test(tc, test_bug_embed_error_body_message_lost);
     tcase_add_test(tc, test_bug_garbage_message_runs_past_the_line);
-    suite_add_tcase(s, tc);
-}
-
-static void
-add_known_bugs(Suite *s)
-{
-    TCase *tc = tcase_create("inline_think");
     tcase_add_test(tc, test_bug_inline_think_not_extracted);
     suite_add_tcase(s, tc);
 }
@@ -2223,7 +2215,6 @@ main(void)
     suite_add_tcase(s, tc);
 
     add_fixed_bugs(s);
-    add_known_bugs(s);
 
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
