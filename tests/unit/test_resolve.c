@@ -522,7 +522,7 @@ END_TEST
 
 /* Regression tests for bugs found by these tests and since fixed. */
 static void
-add_known_bugs(Suite *s)
+add_fixed_bugs(Suite *s)
 {
     TCase *tc = tcase_create("fixed_bugs");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -560,7 +560,7 @@ main(void)
     tcase_add_test(tc, test_strdist);
     suite_add_tcase(s, tc);
 
-    add_known_bugs(s);
+    add_fixed_bugs(s);
 
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
