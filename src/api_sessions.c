@@ -108,18 +108,18 @@ find_req(struct sessions_api *api, uint64_t id)
     return http_server_find_request(api->srv, id);
 }
 
-/* "/careti/v1/sessions/ID/..." -> ID in OUT; false when the path has none. */
+/* "/careti/v1/sessions/ID/..." -> ID in OUT; answers 400 and returns false
+ * when the path has no usable id. */
 static bool
-path_session_id(const char *path, char *out, size_t outlen)
+path_session_id(struct http_request *req, char *out, size_t outlen)
 {
-    const char *p = path + strlen(SESSIONS_PREFIX);
-    if (*p != '/')
+    const char *p = http_request_path(req) + strlen(SESSIONS_PREFIX);
+    size_t n = *p == '/' ? strcspn(p + 1, "/") : 0;
+    if (n == 0 || n >= outlen) {
+        router_respond_error(req, 400, "the session id in the path is missing or too long");
         return false;
-    p++;
-    size_t n = strcspn(p, "/");
-    if (n == 0 || n >= outlen)
-        return false;
-    memcpy(out, p, n);
+    }
+    memcpy(out, p + 1, n);
     out[n] = '\0';
     return true;
 }
@@ -872,7 +872,7 @@ on_get(struct http_request *req, void *arg)
 {
     struct sessions_api *api = arg;
     char id[64];
-    if (!store_usable(api, req) || !path_session_id(http_request_path(req), id, sizeof id))
+    if (!store_usable(api, req) || !path_session_id(req, id, sizeof id))
         return;
     store_get_session(api->store, id, true, on_op_done, op_new(api, req, OP_GET));
 }
@@ -883,7 +883,7 @@ on_patch(struct http_request *req, void *arg)
     struct sessions_api *api = arg;
     char id[64];
     json_t *body;
-    if (!store_usable(api, req) || !path_session_id(http_request_path(req), id, sizeof id) ||
+    if (!store_usable(api, req) || !path_session_id(req, id, sizeof id) ||
         !parse_object(req, true, &body))
         return;
     if (!check_session_fields(req, body)) {
@@ -900,7 +900,7 @@ on_delete(struct http_request *req, void *arg)
 {
     struct sessions_api *api = arg;
     char id[64];
-    if (!store_usable(api, req) || !path_session_id(http_request_path(req), id, sizeof id))
+    if (!store_usable(api, req) || !path_session_id(req, id, sizeof id))
         return;
     store_get_session(api->store, id, false, on_op_session_found, op_new(api, req, OP_DELETE));
 }
@@ -910,7 +910,7 @@ on_export(struct http_request *req, void *arg)
 {
     struct sessions_api *api = arg;
     char id[64], format[8] = "md";
-    if (!store_usable(api, req) || !path_session_id(http_request_path(req), id, sizeof id))
+    if (!store_usable(api, req) || !path_session_id(req, id, sizeof id))
         return;
     http_request_query_param(req, "format", format, sizeof format);
     if (strcmp(format, "md") != 0 && strcmp(format, "json") != 0) {
@@ -928,7 +928,7 @@ on_message(struct http_request *req, void *arg)
     struct sessions_api *api = arg;
     char id[64];
     json_t *body;
-    if (!store_usable(api, req) || !path_session_id(http_request_path(req), id, sizeof id) ||
+    if (!store_usable(api, req) || !path_session_id(req, id, sizeof id) ||
         !parse_object(req, true, &body))
         return;
     json_t *content = json_object_get(body, "content");
@@ -971,7 +971,7 @@ on_cancel(struct http_request *req, void *arg)
 {
     struct sessions_api *api = arg;
     char id[64];
-    if (!path_session_id(http_request_path(req), id, sizeof id))
+    if (!path_session_id(req, id, sizeof id))
         return;
     struct turn *t = find_turn(api, id);
     if (t == NULL) {

@@ -35,6 +35,8 @@ out=$(sess -w '\n%{http_code}' -X PATCH http://x/careti/v1/sessions/"$ID" -d '{"
 expect_contains "PATCH refuses unknown fields (400)" "$out" 'unknown field \"colour\"'
 out=$(sess -w '\n%{http_code}' http://x/careti/v1/sessions/ffffffff)
 expect_contains "an unknown session is 404" "$out" $'\n404'
+out=$(sess -w '\n%{http_code}' http://x/careti/v1/sessions/"$(head -c 100 /dev/zero | tr '\0' a)")
+expect_contains "an overlong session id is 400, never left unanswered" "$out" $'\n400'
 out=$(sess "http://x/careti/v1/sessions?q=main.c")
 expect_contains "full-text search finds the session" "$out" "\"id\":\"$ID\""
 expect_contains "with a snippet" "$out" '"match":'
