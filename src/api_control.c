@@ -36,6 +36,16 @@ on_status(struct http_request *req, void *arg)
 }
 
 static void
+on_metrics(struct http_request *req, void *arg)
+{
+    struct control *ctl = arg;
+    struct sbuf out = {0};
+    daemon_metrics(ctl->daemon, &out);
+    http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, out.s, out.len);
+    sbuf_free(&out);
+}
+
+static void
 on_reloaded(struct daemon *d, const struct cerr *err, void *arg)
 {
     struct reload_wait *w = arg;
@@ -67,4 +77,5 @@ api_control_register(struct router *r, struct daemon *d, struct http_server *srv
     router_add(r, "GET", CARETI_ROUTE_HEALTH, on_health, &control_ctx);
     router_add(r, "GET", CARETI_ROUTE_STATUS, on_status, &control_ctx);
     router_add(r, "POST", CARETI_ROUTE_RELOAD, on_reload, &control_ctx);
+    router_add(r, "GET", "/metrics", on_metrics, &control_ctx);
 }

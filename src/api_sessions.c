@@ -37,6 +37,7 @@ struct cached_session {
 };
 
 struct sessions_api {
+    struct metrics *metrics;
     struct cached_session cache[SESSION_CACHE_SIZE];
     uint64_t cache_clock;
     uv_loop_t *loop;
@@ -745,6 +746,7 @@ on_assistant_stored(json_t *msg, const struct cerr *err, void *arg)
         .client_stream = true,
         .body = body,
         .config_path = api->cfg->path,
+        .metrics = api->metrics,
     };
     uv_timer_init(api->loop, &t->checkpoint);
     t->checkpoint.data = t;
@@ -1002,9 +1004,10 @@ on_events(struct http_request *req, void *arg)
 struct sessions_api *
 sessions_api_new(uv_loop_t *loop, struct http_server *srv, struct store *store,
                  struct gateway *gw, struct events *events, struct upstream *up,
-                 struct providers *providers)
+                 struct providers *providers, struct metrics *metrics)
 {
     struct sessions_api *api = xcalloc(1, sizeof *api);
+    api->metrics = metrics;
     api->loop = loop;
     api->srv = srv;
     api->store = store;

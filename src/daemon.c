@@ -21,6 +21,7 @@
 #include "careti/gateway.h"
 #include "careti/http_server.h"
 #include "careti/log.h"
+#include "careti/metrics.h"
 #include "careti/proto.h"
 #include "careti/provider.h"
 #include "careti/router.h"
@@ -51,6 +52,7 @@ struct daemon {
     struct store *store;
     struct events *events;
     struct sessions_api *sessions;
+    struct metrics *metrics;
     uv_signal_t sig_hup, sig_term, sig_int;
     uv_timer_t grace_timer;
     bool stopping;
@@ -235,6 +237,13 @@ daemon_reload(struct daemon *d, daemon_reload_cb cb, void *arg)
     }
 }
 
+void
+daemon_metrics(struct daemon *d, struct sbuf *out)
+{
+    metrics_render(d->metrics, d->providers ? providers_queued(d->providers) : 0,
+                   http_server_open_connections(d->srv), out);
+}
+
 json_t *
 daemon_status(struct daemon *d)
 {
@@ -397,11 +406,12 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     d->srv = http_server_new(&d->loop, router_dispatch, d->router, router_error_body);
     d->up = upstream_new(&d->loop);
     d->providers = providers_new(&d->loop, d->up);
-    d->gateway = gateway_new(d->srv, d->up, d->providers);
+    d->metrics = metrics_new();
+    d->gateway = gateway_new(d->srv, d->up, d->providers, d->metrics);
     d->store = store_new(&d->loop);
     d->events = events_new();
     d->sessions = sessions_api_new(&d->loop, d->srv, d->store, d->gateway, d->events, d->up,
-                                   d->providers);
+                                   d->providers, d->metrics);
     api_control_register(d->router, d, d->srv);
     gateway_register(d->gateway, d->router);
     sessions_api_register(d->sessions, d->router);
@@ -443,6 +453,7 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     sessions_api_free(d->sessions);
     events_free(d->events);
     gateway_free(d->gateway);
+    metrics_free(d->metrics);
     router_free(d->router);
     config_free(d->cfg);
     config_free(d->reload_result);

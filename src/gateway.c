@@ -41,6 +41,7 @@ struct bound_route {
 
 struct gateway {
     struct bound_route bound[16];
+    struct metrics *metrics;
     struct http_server *srv;
     struct upstream *up;
     struct providers *providers;
@@ -80,9 +81,11 @@ static const struct route_def gateway_routes[] = {
 static void on_catalogues(void *arg);
 
 struct gateway *
-gateway_new(struct http_server *srv, struct upstream *up, struct providers *providers)
+gateway_new(struct http_server *srv, struct upstream *up, struct providers *providers,
+            struct metrics *metrics)
 {
     struct gateway *g = xcalloc(1, sizeof *g);
+    g->metrics = metrics;
     g->srv = srv;
     g->up = up;
     g->providers = providers;
@@ -252,6 +255,18 @@ on_model_resolved(int status, const struct resolution *res, const char *error, v
         return;
     }
     if (status != 0) {
+        /* Unresolved names are not series of their own: a client could
+         * invent any number of them. */
+        struct metrics_sample smp = {
+            .provider = "",
+            .model = "",
+            .status = status,
+            .error_kind = status == 404 ? "model_not_found" : "unreachable",
+            .ttft_s = -1,
+            .prompt_tokens = -1,
+            .completion_tokens = -1,
+        };
+        metrics_record(g->metrics, &smp);
         router_respond_error(req, status, "%s", error);
     } else if (pd->kind != RK_SHOW || !show_from_catalogue(g, req, res)) {
         struct relay_spec spec = {
@@ -265,6 +280,7 @@ on_model_resolved(int status, const struct resolution *res, const char *error, v
             .body = pd->body,
             .config_path = g->cfg->path,
             .raw_path = pd->kind == RK_SHOW ? "/api/show" : NULL,
+            .metrics = g->metrics,
         };
         relay_start(&spec, req);
     }
@@ -570,6 +586,7 @@ on_catalogues(void *arg)
             .body = pd->body,
             .config_path = pd->g->cfg->path,
             .raw_path = "/api/pull",
+            .metrics = pd->g->metrics,
         };
         relay_start(&spec, req);
         break;

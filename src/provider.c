@@ -601,6 +601,15 @@ providers_refresh(struct providers *reg, bool force, providers_refreshed_cb cb, 
     notify_waiters_if_idle(reg);
 }
 
+size_t
+providers_queued(const struct providers *reg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < reg->n; i++)
+        n += reg->list[i]->queued;
+    return n;
+}
+
 const json_t *
 provider_models(const struct provider *p)
 {

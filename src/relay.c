@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "careti/log.h"
+#include "careti/metrics.h"
 #include "careti/relay.h"
 #include "careti/router.h"
 #include "careti/sbuf.h"
@@ -25,6 +26,7 @@
 #define RELAY_MAX_AGGREGATE (64 * 1024 * 1024)
 
 struct relay {
+    struct metrics *metrics;
     const struct relay_sink *sink;
     void *sink_arg;
     char what[64]; /* "POST /api/chat", for logs */
@@ -74,13 +76,40 @@ relay_free(struct relay *r)
     free(r);
 }
 
-/* End the request after a failure, in whichever form fits now. */
 static void
-fail(struct relay *r, int status, const char *msg)
+record(struct relay *r, int status, const char *kind)
+{
+    if (r->metrics == NULL)
+        return;
+    long prompt = -1, completion = -1;
+    uint64_t first = 0;
+    if (r->x != NULL) {
+        xlate_usage(r->x, &prompt, &completion);
+        first = xlate_first_token_ns(r->x);
+    }
+    struct metrics_sample smp = {
+        .provider = r->prov ? provider_name(r->prov) : "",
+        .model = r->res.name,
+        .status = status,
+        .error_kind = kind,
+        .ttft_s = first ? (double)(first - r->start_ns) / 1e9 : -1,
+        .prompt_tokens = prompt,
+        .completion_tokens = completion,
+        .duration_s = (double)(uv_hrtime() - r->start_ns) / 1e9,
+    };
+    metrics_record(r->metrics, &smp);
+    if (r->started)
+        metrics_stream_close(r->metrics);
+}
+
+/* End the request after a failure of KIND, in whichever form fits now. */
+static void
+fail(struct relay *r, int status, const char *kind, const char *msg)
 {
     if (r->finished)
         return;
     r->finished = true;
+    record(r, status, kind);
     log_warn("%s: %s", r->what, msg);
     if (!r->started) {
         r->sink->fail(r->sink_arg, status, msg);
@@ -95,6 +124,8 @@ fail(struct relay *r, int status, const char *msg)
 void
 relay_cancel(struct relay *r)
 {
+    if (!r->finished)
+        record(r, 499, "client_gone");
     r->finished = true;
     /* The provider must stop generating now, not when it next writes. */
     if (r->ureq != NULL) {
@@ -134,6 +165,8 @@ on_head(int status, const char *content_type, void *arg)
     }
     if (r->client_stream && r->ep != EP_EMBED) {
         r->started = true;
+        if (r->metrics != NULL)
+            metrics_stream_open(r->metrics);
         r->sink->start(r->sink_arg, client_content_type(r));
     }
 }
@@ -149,6 +182,7 @@ static void
 finish_ok(struct relay *r)
 {
     r->finished = true;
+    record(r, 200, NULL);
     if (r->started) {
         if (r->out.len > 0)
             r->sink->write(r->sink_arg, r->out.s, r->out.len);
@@ -196,10 +230,11 @@ on_data(const char *data, size_t len, void *arg)
         if (err.code == 1 && r->started) {
             /* The provider's own in-band error was passed on as is. */
             r->finished = true;
+            record(r, 200, "upstream_error");
             r->sink->write(r->sink_arg, r->out.s, r->out.len);
             r->sink->end(r->sink_arg, NULL, 0);
         } else {
-            fail(r, 502, msg);
+            fail(r, 502, err.code == -EMSGSIZE ? "too_large" : "bad_stream", msg);
         }
     } else {
         if (!r->client_stream) {
@@ -209,6 +244,29 @@ on_data(const char *data, size_t len, void *arg)
         finish_ok(r);
     }
     relay_free(r);
+}
+
+static const char *
+failure_kind(enum upstream_failure f)
+{
+    switch (f) {
+    case UPSTREAM_CONNECT_REFUSED:
+        return "connect_refused";
+    case UPSTREAM_DNS:
+        return "dns";
+    case UPSTREAM_CONNECT_TIMEOUT:
+        return "connect_timeout";
+    case UPSTREAM_FIRST_BYTE_TIMEOUT:
+        return "first_byte_timeout";
+    case UPSTREAM_IDLE_TIMEOUT:
+        return "idle_timeout";
+    case UPSTREAM_DROPPED:
+        return "dropped";
+    case UPSTREAM_OK:
+    case UPSTREAM_OTHER:
+        break;
+    }
+    return "transport";
 }
 
 static bool
@@ -244,7 +302,7 @@ on_done(enum upstream_failure failure, const struct cerr *uerr, void *arg)
             size_t used = strlen(msg);
             snprintf(msg + used, sizeof msg - used, " (also unreachable: %s)", r->tried);
         }
-        fail(r, status, msg);
+        fail(r, status, failure_kind(failure), msg);
         relay_free(r);
         return;
     }
@@ -256,7 +314,8 @@ on_done(enum upstream_failure failure, const struct cerr *uerr, void *arg)
                      r->errbody.len ? "a body that is not an error object" : "no body");
         snprintf(msg, sizeof msg, "%s (%s) answered: %s", provider_name(r->prov),
                  provider_base(r->prov), upstream_msg);
-        fail(r, r->status >= 400 ? r->status : 502, msg);
+        fail(r, r->status >= 400 ? r->status : 502,
+             r->status >= 500 || r->status < 400 ? "upstream_5xx" : "upstream_4xx", msg);
         relay_free(r);
         return;
     }
@@ -275,7 +334,7 @@ on_done(enum upstream_failure failure, const struct cerr *uerr, void *arg)
     } else {
         snprintf(msg, sizeof msg, "%s (%s): %s", provider_name(r->prov), provider_base(r->prov),
                  err.msg);
-        fail(r, 502, msg);
+        fail(r, 502, "truncated", msg);
     }
     relay_free(r);
 }
@@ -318,7 +377,7 @@ start_transfer(struct relay *r)
         ubody = translate_request(r->ep, r->client, r->upstream_wire, r->body, &tp, &err);
     }
     if (ubody == NULL) {
-        fail(r, err.http_status ? err.http_status : 400, err.msg);
+        fail(r, err.http_status ? err.http_status : 400, "bad_request", err.msg);
         relay_free(r);
         return;
     }
@@ -362,7 +421,7 @@ on_slot(bool ok, void *arg)
     struct relay *r = arg;
     r->wait = NULL;
     if (!ok) {
-        fail(r, 503, "the provider's queue was closed");
+        fail(r, 503, "queue_closed", "the provider's queue was closed");
         relay_free(r);
         return;
     }
@@ -383,7 +442,7 @@ try_candidate(struct relay *r)
     if (r->prov == NULL) {
         char msg[256];
         snprintf(msg, sizeof msg, "provider \"%s\" is not configured", c->provider);
-        fail(r, 500, msg);
+        fail(r, 500, "internal", msg);
         relay_free(r);
         return;
     }
@@ -395,7 +454,7 @@ try_candidate(struct relay *r)
         snprintf(msg, sizeof msg,
                  "%s is busy: its queue of waiting requests is full (max_queue); retry shortly",
                  provider_name(r->prov));
-        fail(r, 429, msg);
+        fail(r, 429, "queue_full", msg);
         relay_free(r);
         return;
     }
@@ -411,6 +470,7 @@ relay_new(const struct relay_spec *spec, const struct relay_sink *sink, void *si
     struct relay *r = xcalloc(1, sizeof *r);
     r->sink = sink;
     r->sink_arg = sink_arg;
+    r->metrics = spec->metrics;
     snprintf(r->what, sizeof r->what, "%s", spec->what ? spec->what : "request");
     r->up = spec->up;
     r->providers = spec->providers;

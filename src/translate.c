@@ -701,6 +701,12 @@ xlate_free(struct xlate *x)
     free(x);
 }
 
+uint64_t
+xlate_first_token_ns(const struct xlate *x)
+{
+    return x->first_token_seen ? x->first_token_ns : 0;
+}
+
 void
 xlate_usage(const struct xlate *x, long *prompt_tokens, long *completion_tokens)
 {

@@ -10,6 +10,7 @@
 #include "careti/events.h"
 #include "careti/gateway.h"
 #include "careti/http_server.h"
+#include "careti/metrics.h"
 #include "careti/provider.h"
 #include "careti/router.h"
 #include "careti/session_store.h"
@@ -21,7 +22,7 @@ struct sessions_api;
 struct sessions_api *sessions_api_new(uv_loop_t *loop, struct http_server *srv,
                                       struct store *store, struct gateway *gw,
                                       struct events *events, struct upstream *up,
-                                      struct providers *providers);
+                                      struct providers *providers, struct metrics *metrics);
 /* The config in force (borrowed; call again after every reload). */
 void sessions_api_set_config(struct sessions_api *api, const struct config *cfg);
 void sessions_api_register(struct sessions_api *api, struct router *r);

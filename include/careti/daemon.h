@@ -10,6 +10,7 @@
 
 #include "careti/cerr.h"
 #include "careti/config.h"
+#include "careti/sbuf.h"
 
 struct daemon;
 
@@ -22,6 +23,9 @@ struct daemon_options {
 /* Run the daemon until SIGTERM/SIGINT.  Takes ownership of CFG (already
  * loaded and validated).  Returns the process exit code. */
 int daemon_run(const struct daemon_options *opts, struct config *cfg);
+
+/* Append the Prometheus text exposition of the daemon's metrics to OUT. */
+void daemon_metrics(struct daemon *d, struct sbuf *out);
 
 /* A new JSON object describing the running daemon (GET /careti/v1/status). */
 json_t *daemon_status(struct daemon *d);

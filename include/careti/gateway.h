@@ -9,6 +9,7 @@
 
 #include "careti/config.h"
 #include "careti/http_server.h"
+#include "careti/metrics.h"
 #include "careti/provider.h"
 #include "careti/resolve.h"
 #include "careti/router.h"
@@ -16,10 +17,10 @@
 
 struct gateway;
 
-/* A gateway using SRV (for request lookups), UP and PROVIDERS, which must
- * outlive it.  Never NULL; free with gateway_free(). */
+/* A gateway using SRV (for request lookups), UP, PROVIDERS and METRICS,
+ * which must outlive it.  Never NULL; free with gateway_free(). */
 struct gateway *gateway_new(struct http_server *srv, struct upstream *up,
-                            struct providers *providers);
+                            struct providers *providers, struct metrics *metrics);
 void gateway_free(struct gateway *g);
 
 /* The config in force (borrowed; call again after every reload). */

@@ -82,6 +82,9 @@ typedef void (*provider_json_cb)(json_t *body, const char *error, void *arg);
  * from the loop (also at shutdown, with an error). */
 void provider_get_json(struct provider *p, const char *path, provider_json_cb cb, void *arg);
 
+/* Requests waiting in every provider's queue. */
+size_t providers_queued(const struct providers *reg);
+
 /* A new JSON array describing every provider for status. */
 json_t *providers_status_json(const struct providers *reg);
 

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "careti/http_server.h"
+#include "careti/metrics.h"
 #include "careti/provider.h"
 #include "careti/resolve.h"
 #include "careti/translate.h"
@@ -34,6 +35,7 @@ struct relay_spec {
      * the body goes to RAW_PATH with only "model" changed, and the answer
      * comes back unchanged.  NULL for translated endpoints. */
     const char *raw_path;
+    struct metrics *metrics; /* where the outcome is counted; may be NULL */
 };
 
 /* Where the answer goes.  Exactly one of end and fail is called, once. */

@@ -79,6 +79,9 @@ enum xlate_status xlate_end(struct xlate *x, uint64_t now_ns, struct sbuf *out,
  * line.  The stream must end after it. */
 void xlate_error(struct xlate *x, const char *message, struct sbuf *out);
 
+/* When the first token arrived (the clock of xlate_feed), 0 if none yet. */
+uint64_t xlate_first_token_ns(const struct xlate *x);
+
 /* Usage seen so far (-1 when unknown), for metrics and sessions. */
 void xlate_usage(const struct xlate *x, long *prompt_tokens, long *completion_tokens);
 

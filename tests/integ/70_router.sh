@@ -212,6 +212,16 @@ out=$(api_status /v1/chat/completions "{\"model\":\"gemma-3-4b@lmstudio\",$USER_
 expect_contains "name@provider 404 names that provider" "$out" "model 'gemma-3-4b' not found on lmstudio"
 expect_contains "and its own fetch command" "$out" '`lms get gemma-3-4b`, then load it'
 
+# --- metrics ---
+out=$(curl -s --unix-socket "$S" http://x/metrics)
+check "/metrics parses as Prometheus text" bash -c "node '$ROOT/tests/tools/promcheck.mjs' <<< \"\$1\"" _ "$out"
+expect_contains "/metrics counts successful requests" "$out" 'careti_requests_total{provider="ollama",model="coder",outcome="ok"}'
+expect_contains "/metrics counts errors by kind" "$out" 'kind="connect_refused"} '
+expect_contains "/metrics counts unresolved models without a series each" "$out" 'careti_errors_total{provider="",model="",kind="model_not_found"}'
+expect_contains "/metrics has the first-token histogram" "$out" 'careti_time_to_first_token_seconds_bucket{provider="ollama",model="coder",le="+Inf"}'
+expect_contains "/metrics has the queue gauge" "$out" 'careti_queue_depth 0'
+expect_contains "/metrics counts tokens" "$out" 'careti_tokens_total{provider="ollama",model="coder",type="prompt"}'
+
 # --- caretictl ---
 out=$("$CARETICTL" --socket "$S" models)
 expect_contains "caretictl models shows aliases" "$out" "alias of qwen3-coder:30b@ollama"
