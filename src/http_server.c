@@ -24,6 +24,9 @@
 /* A request head larger than this is refused with 431. */
 #define HTTP_MAX_HEAD_BYTES (32 * 1024)
 #define HTTP_MAX_HEADERS 100
+/* Pending connections the kernel queues: bursts of hundreds of clients
+ * (an editor opening many streams) must not see "try again". */
+#define HTTP_LISTEN_BACKLOG 511
 /* Input read ahead of the request being served (pipelining); reading
  * pauses beyond it, so a client cannot queue unbounded requests. */
 #define HTTP_MAX_PENDING_INPUT (64 * 1024)
@@ -249,7 +252,7 @@ http_server_listen_unix(struct http_server *srv, const char *path, struct cerr *
     umask(old);
     if (rc == 0) {
         l->unlink_on_free = true;
-        rc = uv_listen(&l->h.stream, 128, on_connection);
+        rc = uv_listen(&l->h.stream, HTTP_LISTEN_BACKLOG, on_connection);
     }
     if (rc != 0) {
         cerr_set(err, rc, 500, "error listening on %s (%s)", path, uv_strerror(rc));
@@ -267,7 +270,7 @@ http_server_adopt_unix(struct http_server *srv, int fd, const char *path, struct
     if (rc == 0)
         rc = uv_pipe_open(&l->h.pipe, fd);
     if (rc == 0)
-        rc = uv_listen(&l->h.stream, 128, on_connection);
+        rc = uv_listen(&l->h.stream, HTTP_LISTEN_BACKLOG, on_connection);
     if (rc != 0) {
         cerr_set(err, rc, 500, "error using the inherited socket %s (%s)", path,
                  uv_strerror(rc));
@@ -300,7 +303,7 @@ http_server_listen_tcp(struct http_server *srv, const char *host, int port, stru
     }
     rc = uv_tcp_bind(&l->h.tcp, &addr.sa, 0);
     if (rc == 0)
-        rc = uv_listen(&l->h.stream, 128, on_connection);
+        rc = uv_listen(&l->h.stream, HTTP_LISTEN_BACKLOG, on_connection);
     if (rc != 0) {
         cerr_set(err, rc, 500, "error listening on %s:%d (%s)", host, port, uv_strerror(rc));
         listener_close(l);
@@ -899,7 +902,10 @@ accept_one(struct listener *l)
         return;
     }
     conn_attach(srv, c, l->tcp);
-    if (!l->tcp) {
+    if (l->tcp) {
+        /* Stream chunks are small and must go out as they come. */
+        uv_tcp_nodelay(&c->h.tcp, 1);
+    } else {
         uv_os_fd_t fd;
         struct ucred cred;
         socklen_t len = sizeof cred;

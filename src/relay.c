@@ -221,9 +221,10 @@ on_data(const char *data, size_t len, void *arg)
             r->sink->write(r->sink_arg, r->out.s, r->out.len);
         return;
     }
-    upstream_cancel(r->ureq); /* the answer is complete or broken: stop here */
-    r->ureq = NULL;
     if (st == XLATE_ERROR) {
+        /* A broken stream: stop reading it; the connection is not reused. */
+        upstream_cancel(r->ureq);
+        r->ureq = NULL;
         char msg[512];
         snprintf(msg, sizeof msg, "%s (%s): %s", provider_name(r->prov), provider_base(r->prov),
                  err.msg);
@@ -236,14 +237,17 @@ on_data(const char *data, size_t len, void *arg)
         } else {
             fail(r, 502, err.code == -EMSGSIZE ? "too_large" : "bad_stream", msg);
         }
-    } else {
-        if (!r->client_stream) {
-            sbuf_reset(&r->out);
-            xlate_end(r->x, uv_hrtime(), &r->out, &err);
-        }
-        finish_ok(r);
+        relay_free(r);
+        return;
     }
-    relay_free(r);
+    if (!r->client_stream) {
+        sbuf_reset(&r->out);
+        xlate_end(r->x, uv_hrtime(), &r->out, &err);
+    }
+    /* The client has its whole answer now; the transfer is left to end on
+     * its own, so curl can keep the connection for the next request.  The
+     * relay is freed in on_done. */
+    finish_ok(r);
 }
 
 static const char *

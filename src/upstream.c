@@ -142,10 +142,13 @@ on_curl_timeout(CURLM *multi, long ms, void *userp)
 {
     struct upstream *up = userp;
     (void)multi;
+    /* 0 means "act now": a 0 ms timer fires on the next loop iteration,
+     * outside this callback, without the millisecond a 1 ms timer costs
+     * every request. */
     if (ms < 0)
         uv_timer_stop(&up->timer);
     else
-        uv_timer_start(&up->timer, on_curl_timer, ms == 0 ? 1 : (uint64_t)ms, 0);
+        uv_timer_start(&up->timer, on_curl_timer, (uint64_t)ms, 0);
     return 0;
 }
 
