@@ -74,6 +74,17 @@ $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) -lutil
 
+# Benchmarks link the real modules, like the unit tests.
+$(BUILD)/bench/bench_sessions: bench/bench_sessions.c $(TEST_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(TEST_OBJS) $(PKG_LIBS) $(LDFLAGS)
+
+# Not part of check: timings belong in docs/BENCHMARKS.md, not in tests.
+bench: deps node-deps
+	$(MAKE) all $(BUILD)/bench/bench_sessions
+	bench/run.sh
+	bench/sessions.sh
+
 check-build: all $(UNIT_TESTS:%=$(BUILD)/tests/%) $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 
 # Install whatever Debian packages are missing (apt-get; sudo when not root).
