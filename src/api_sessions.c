@@ -86,9 +86,14 @@ struct turn {
     uint64_t start_ns, first_token_ns;
     json_int_t prompt_tokens, completion_tokens, eval_duration_ns, load_duration_ns;
     int64_t others_tokens; /* what the rest of the prompt was counted as */
+    /* One for the turn itself, one per callback in flight (store writes,
+     * model resolution): a turn cancelled while one is pending is freed
+     * only when the last comes back. */
+    int refs;
 };
 
 static void turn_finish(struct turn *t, const char *status, const char *error);
+static void turn_release(struct turn *t);
 
 /* Checkpoints and final writes have no client waiting on them; a failure
  * (disk full, read-only) must still be seen. */
@@ -128,7 +133,9 @@ path_session_id(struct http_request *req, char *out, size_t outlen)
 static bool
 store_usable(struct sessions_api *api, struct http_request *req)
 {
-    if (store_ready(api->store))
+    /* While the store is still opening, requests queue behind the open
+     * (the first request of a socket-activated daemon arrives then). */
+    if (!store_failed(api->store))
         return true;
     router_respond_error(req, 503, "%s; model routes keep working", store_error(api->store));
     return false;
@@ -294,8 +301,9 @@ check_session_fields(struct http_request *req, const json_t *body)
         for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
             if (strcmp(key, strings[i]) == 0) {
                 known = true;
-                if (!json_is_string(v) && !json_is_null(v)) {
-                    router_respond_error(req, 400, "%s must be a string", key);
+                if (!json_is_string(v) && !(json_is_null(v) && strcmp(key, "title") != 0)) {
+                    router_respond_error(req, 400, "%s must be a string%s", key,
+                                         strcmp(key, "title") != 0 ? " or null" : "");
                     return false;
                 }
             }
@@ -646,8 +654,17 @@ turn_finish(struct turn *t, const char *status, const char *error)
         t->req = NULL;
     }
     turn_unlink(t);
-    if (t->timer_started) {
+    if (t->timer_started)
         uv_timer_stop(&t->checkpoint);
+    turn_release(t);
+}
+
+static void
+turn_release(struct turn *t)
+{
+    if (--t->refs > 0)
+        return;
+    if (t->timer_started) {
         uv_close((uv_handle_t *)&t->checkpoint, on_turn_timer_closed);
     } else {
         t->checkpoint.data = t;
@@ -655,18 +672,38 @@ turn_finish(struct turn *t, const char *status, const char *error)
     }
 }
 
+/* A callback the turn was waiting for came back: drop its reference.
+ * True when the turn has ended meanwhile (the callback must stop). */
+static bool
+turn_callback_done(struct turn *t)
+{
+    bool ended = t->finished;
+    turn_release(t);
+    return ended;
+}
+
 static void
 on_assistant_stored(json_t *msg, const struct cerr *err, void *arg)
 {
     struct turn *t = arg;
     struct sessions_api *api = t->api;
-    if (err != NULL || api->stopping) {
-        turn_finish(t, "error", err ? err->msg : "the daemon is stopping");
-        json_decref(msg);
+    int64_t id = (int64_t)json_integer_value(json_object_get(msg, "id"));
+    json_decref(msg);
+    if (turn_callback_done(t)) {
+        /* Cancelled while the placeholder was being written. */
+        if (err == NULL) {
+            json_t *f = json_pack("{s:s}", "status", "interrupted");
+            store_update_message(api->store, id, f, on_write_logged, NULL);
+            json_decref(f);
+        }
         return;
     }
-    t->assistant_id = (int64_t)json_integer_value(json_object_get(msg, "id"));
-    json_decref(msg);
+    if (err != NULL || api->stopping) {
+        t->assistant_id = err == NULL ? id : 0;
+        turn_finish(t, err ? "error" : "interrupted", err ? err->msg : "the daemon is stopping");
+        return;
+    }
+    t->assistant_id = id;
     /* Build the request from the history that fits the window. */
     json_t *history = json_object_get(t->session, "messages");
     size_t n = json_array_size(history) + 1;
@@ -762,6 +799,8 @@ on_turn_resolved(int status, const struct resolution *res, const char *error, vo
 {
     struct turn *t = arg;
     (void)status;
+    if (turn_callback_done(t))
+        return;
     if (error != NULL && *error != '\0') {
         turn_finish(t, "error", error);
         return;
@@ -770,6 +809,7 @@ on_turn_resolved(int status, const struct resolution *res, const char *error, vo
     json_t *msg = json_pack("{s:s, s:s, s:s, s:s}", "role", "assistant", "content", "", "status",
                             "streaming", "model", res->name);
     json_object_set_new(msg, "provider", json_string(res->cand[0].provider));
+    t->refs++;
     store_add_message(t->api->store, t->session_id, msg, on_assistant_stored, t);
     json_decref(msg);
 }
@@ -778,6 +818,10 @@ static void
 on_user_stored(json_t *msg, const struct cerr *err, void *arg)
 {
     struct turn *t = arg;
+    if (turn_callback_done(t)) {
+        json_decref(msg);
+        return;
+    }
     if (err != NULL) {
         turn_finish(t, "error", err->msg);
         json_decref(msg);
@@ -788,6 +832,7 @@ on_user_stored(json_t *msg, const struct cerr *err, void *arg)
     publish(t->api, "message.created",
             json_pack("{s:s, s:O}", "session", t->session_id, "message", msg));
     sse(t, "message", json_incref(msg));
+    t->refs++;
     gateway_resolve(t->api->gw, t->model, on_turn_resolved, t);
 }
 
@@ -829,6 +874,7 @@ on_turn_session(json_t *session, const struct cerr *err, void *arg)
     http_response_start(req, 200, "text/event-stream", "Cache-Control: no-cache\r\n");
     const char *content = json_string_value(json_object_get(o->body, "content"));
     json_t *msg = json_pack("{s:s, s:s}", "role", "user", "content", content);
+    t->refs = 2; /* the turn, and the store write below */
     store_add_message(api->store, id, msg, on_user_stored, t);
     json_decref(msg);
     op_free(o);
@@ -938,8 +984,10 @@ on_message(struct http_request *req, void *arg)
     if (!json_is_string(content) || *json_string_value(content) == '\0' ||
         (model != NULL && !json_is_string(model))) {
         json_decref(body);
-        router_respond_error(req, 400, "content must be a non-empty string%s",
-                             model != NULL && !json_is_string(model) ? ", model a string" : "");
+        router_respond_error(req, 400, "%s",
+                             !json_is_string(content) || *json_string_value(content) == '\0'
+                                 ? "content must be a non-empty string"
+                                 : "model must be a string");
         return;
     }
     if (api->stopping) {
@@ -976,6 +1024,14 @@ on_cancel(struct http_request *req, void *arg)
     if (!path_session_id(req, id, sizeof id))
         return;
     struct turn *t = find_turn(api, id);
+    size_t matches = 0;
+    for (struct turn *u = api->turns; u != NULL; u = u->next)
+        matches += strncmp(u->session_id, id, strlen(id)) == 0;
+    if (matches > 1) {
+        router_respond_error(req, 400, "session id \"%s\" matches several replies in progress; "
+                                       "give more characters", id);
+        return;
+    }
     if (t == NULL) {
         router_respond_error(req, 409, "session %s has no reply in progress", id);
         return;

@@ -53,6 +53,7 @@ struct daemon {
     struct events *events;
     struct sessions_api *sessions;
     struct metrics *metrics;
+    char *state_dir; /* the one opened at start; a reload does not move it */
     uv_signal_t sig_hup, sig_term, sig_int;
     uv_timer_t grace_timer;
     bool stopping;
@@ -164,9 +165,9 @@ reload_done(uv_work_t *w, int status)
         struct config *old = d->cfg;
         d->cfg = fresh;
         apply_config(d);
-        if (strcmp(old->daemon.state_dir, fresh->daemon.state_dir) != 0)
-            log_warn("daemon.state_dir changed to %s; sessions stay in %s until restarted",
-                     fresh->daemon.state_dir, old->daemon.state_dir);
+        if (strcmp(d->state_dir, fresh->daemon.state_dir) != 0)
+            log_warn("daemon.state_dir is now %s; sessions stay in %s until restarted",
+                     fresh->daemon.state_dir, d->state_dir);
         if (strcmp(old->daemon.socket, fresh->daemon.socket) != 0 && !d->opts->socket_override)
             log_warn("daemon.socket changed to %s; the daemon keeps serving %s until restarted",
                      fresh->daemon.socket, d->socket_path);
@@ -259,7 +260,7 @@ daemon_status(struct daemon *d)
     }
     json_object_set_new(reload, "error",
                         d->last_reload_error[0] ? json_string(d->last_reload_error) : json_null());
-    json_t *state = json_pack("{s:s, s:b}", "dir", d->cfg->daemon.state_dir, "ready",
+    json_t *state = json_pack("{s:s, s:b}", "dir", d->state_dir, "ready",
                               d->store != NULL && store_ready(d->store));
     if (d->store != NULL && !store_ready(d->store))
         json_object_set_new(state, "error", json_string(store_error(d->store)));
@@ -415,7 +416,8 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     api_control_register(d->router, d, d->srv);
     gateway_register(d->gateway, d->router);
     sessions_api_register(d->sessions, d->router);
-    store_open(d->store, cfg->daemon.state_dir, on_store_opened, d);
+    d->state_dir = xstrdup(cfg->daemon.state_dir);
+    store_open(d->store, d->state_dir, on_store_opened, d);
     apply_config(d);
 
     uv_timer_init(&d->loop, &d->grace_timer);
@@ -460,6 +462,7 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     if (d->lock_fd >= 0)
         close(d->lock_fd);
     free(d->socket_path);
+    free(d->state_dir);
     free(d);
     return code;
 }

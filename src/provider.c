@@ -85,6 +85,7 @@ struct providers {
     size_t fetches_running;
     struct fetch *fetches;
     char *config_path; /* for messages */
+    bool closing;
     struct refresh_waiter *waiters;
     bool freed;
 };
@@ -184,6 +185,16 @@ providers_free(struct providers *reg)
 {
     if (reg == NULL)
         return;
+    /* Whoever waits for a refresh is told now (with what is cached), so
+     * nothing waiting is left holding memory; a refresh asked for from
+     * here on answers at once. */
+    reg->closing = true;
+    while (reg->waiters != NULL) {
+        struct refresh_waiter *w = reg->waiters;
+        reg->waiters = w->next;
+        w->cb(w->arg);
+        free(w);
+    }
     for (size_t i = 0; i < reg->n; i++)
         provider_unref(reg->list[i]);
     free(reg->list);
@@ -582,6 +593,10 @@ provider_get_json(struct provider *p, const char *path, provider_json_cb cb, voi
 void
 providers_refresh(struct providers *reg, bool force, providers_refreshed_cb cb, void *arg)
 {
+    if (reg->closing) {
+        cb(arg);
+        return;
+    }
     uint64_t now = uv_now(reg->loop);
     struct refresh_waiter *w = xmalloc(sizeof *w);
     *w = (struct refresh_waiter){cb, arg, reg->waiters};

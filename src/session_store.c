@@ -513,6 +513,11 @@ job_update_session(struct store *st, struct job *j)
 {
     static const char *const columns[] = {"title", "model", "provider", "workspace", "settings"};
     int64_t now = now_ms();
+    /* All fields or none. */
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "updating the session");
+        return;
+    }
     for (size_t i = 0; i < sizeof columns / sizeof columns[0]; i++) {
         json_t *v = json_object_get(j->in, columns[i]);
         if (v == NULL)
@@ -523,6 +528,7 @@ job_update_session(struct store *st, struct job *j)
         sqlite3_stmt *q;
         if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) {
             db_fail(st->db, &j->err, "updating the session");
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
             return;
         }
         char *text = json_is_string(v) ? xstrdup(json_string_value(v))
@@ -536,8 +542,14 @@ job_update_session(struct store *st, struct job *j)
         free(text);
         if (rc != SQLITE_DONE) {
             db_fail(st->db, &j->err, "updating the session");
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
             return;
         }
+    }
+    if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "committing the session update");
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return;
     }
     j->out = load_session(st->db, j->text, false, &j->err);
 }
@@ -848,6 +860,12 @@ bool
 store_ready(const struct store *st)
 {
     return st->ready;
+}
+
+bool
+store_failed(const struct store *st)
+{
+    return !st->ready && !st->opening;
 }
 
 const char *

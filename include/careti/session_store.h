@@ -34,8 +34,10 @@ struct store *store_new(uv_loop_t *loop);
  * stays unusable and every later call fails with the same message. */
 void store_open(struct store *st, const char *state_dir, store_cb cb, void *arg);
 
-/* Whether store_open succeeded; the reason when it did not. */
+/* Whether store_open succeeded; whether it finished and failed (false
+ * while it is still opening); the reason when it did not succeed. */
 bool store_ready(const struct store *st);
+bool store_failed(const struct store *st);
 const char *store_error(const struct store *st);
 
 /* Finish queued work, close the database, then call CB (may be NULL)

@@ -145,6 +145,31 @@ expect_contains "marked interrupted" "$(echo "$out" | tail -c 400)" '"status":"i
 expect_contains "the restart says what it recovered" "$(cat "$T/d/log")" "1 interrupted replies recovered"
 check "daemon stops cleanly" stop_daemon "$DPID"
 
+# Cancel while the model is still being looked up (a server that accepts
+# and never answers), then stop: nothing waiting may outlive its turn.
+node -e 'const s=require("net").createServer(()=>{}).listen(0,"127.0.0.1",()=>console.log("port "+s.address().port))' > "$T/hole.out" &
+HOLE=$!
+DAEMON_PIDS+=("$HOLE")
+for _ in $(seq 1 100); do grep -q port "$T/hole.out" && break; sleep 0.05; done
+HOLE_PORT=$(awk '{print $2}' "$T/hole.out")
+write_config "$T/hole.yaml" "daemon:" "  state_dir: $T/state" "  shutdown_grace_s: 1" \
+    "providers:" "  - {name: hole, type: ollama, base_url: \"http://127.0.0.1:$HOLE_PORT\"}"
+check "daemon starts with a provider that never answers" start_daemon "$T/h" "$T/hole.yaml"
+S="$T/h/caretid.sock"
+out=$(sess http://x/careti/v1/sessions -d '{"model":"m@hole"}')
+HID=$(echo "$out" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' | head -n1)
+sess http://x/careti/v1/sessions/"$HID"/messages -d '{"content":"hello?"}' > "$T/hole-turn.out" &
+HT=$!
+sleep 0.5
+out=$(sess -X POST http://x/careti/v1/sessions/"$HID"/cancel)
+expect_contains "a turn waiting for its model can be cancelled" "$out" '"status":"interrupted"'
+wait "$HT"
+expect_contains "its stream ends with done" "$(cat "$T/hole-turn.out")" '"status":"interrupted"'
+sess http://x/careti/v1/sessions/"$HID"/messages -d '{"content":"again"}' > /dev/null &
+sleep 0.5
+check "stopping with a turn still waiting exits 0" stop_daemon "$DPID"
+S="$T/d/caretid.sock"
+
 # A state_dir that cannot be used: sessions say why, models keep working.
 echo "not a directory" > "$T/blocker"
 write_config "$T/bad.yaml" "daemon:" "  state_dir: $T/blocker/state" \
