@@ -388,7 +388,8 @@ on_op_done(json_t *result, const struct cerr *err, void *arg)
             break;
         case OP_DELETE:
             cache_drop(api, json_string_value(json_object_get(result, "deleted")));
-            publish(api, "session.deleted", json_incref(result));
+            publish(api, "session.deleted",
+                    json_pack("{s:O}", "id", json_object_get(result, "deleted")));
             http_respond_json(req, 200, json_incref(result));
             break;
         case OP_EXPORT:
@@ -596,8 +597,9 @@ turn_finish(struct turn *t, const char *status, const char *error)
     uint64_t now = uv_hrtime();
     json_int_t duration_ms = (json_int_t)((now - t->start_ns) / 1000000);
     if (t->assistant_id != 0) {
-        json_t *f = json_pack("{s:s, s:s, s:I}", "content", t->content.s ? t->content.s : "",
-                              "status", status, "duration_ms", duration_ms);
+        json_t *f = json_pack("{s:s, s:s, s:I, s:I}", "content", t->content.s ? t->content.s : "",
+                              "status", status, "duration_ms", duration_ms, "tokens",
+                              (json_int_t)context_estimate(t->content.s ? t->content.s : ""));
         if (t->thinking.len > 0)
             json_object_set_new(f, "thinking", json_string(t->thinking.s));
         if (error != NULL)
@@ -648,6 +650,8 @@ turn_finish(struct turn *t, const char *status, const char *error)
     publish(api, "message.done",
             json_pack("{s:s, s:I, s:s}", "session", t->session_id, "message",
                       (json_int_t)t->assistant_id, "status", status));
+    /* Its title (first message), totals and update time have changed. */
+    publish(api, "session.updated", json_pack("{s:s}", "id", t->session_id));
     if (t->req != NULL) {
         http_request_on_abort(t->req, NULL, NULL);
         http_response_end(t->req);
@@ -704,6 +708,9 @@ on_assistant_stored(json_t *msg, const struct cerr *err, void *arg)
         return;
     }
     t->assistant_id = id;
+    publish(api, "message.created",
+            json_pack("{s:s, s:{s:I, s:s, s:s}}", "session", t->session_id, "message", "id",
+                      (json_int_t)id, "role", "assistant", "status", "streaming"));
     /* Build the request from the history that fits the window. */
     json_t *history = json_object_get(t->session, "messages");
     size_t n = json_array_size(history) + 1;
@@ -718,6 +725,10 @@ on_assistant_stored(json_t *msg, const struct cerr *err, void *arg)
     items[n - 1].tokens = json_integer_value(json_object_get(t->user_message, "tokens"));
     json_t *settings = json_object_get(t->session, "settings");
     json_int_t window = json_integer_value(json_object_get(settings, "context_length"));
+    /* OpenAI-compatible servers fix the window when they load the model:
+     * their catalogue says how large it is (LM Studio's loaded context). */
+    if (window <= 0)
+        window = gateway_loaded_context(api->gw, t->res.cand[0].provider, t->res.cand[0].model);
     if (window <= 0)
         window = t->res.context_length;
     struct context_plan plan;

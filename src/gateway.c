@@ -229,6 +229,23 @@ on_resolve_catalogues(void *arg)
     free(w);
 }
 
+long
+gateway_loaded_context(struct gateway *g, const char *provider, const char *model)
+{
+    struct provider *p = providers_find(g->providers, provider);
+    if (p == NULL || provider_type(p) == PROVIDER_OLLAMA)
+        return 0; /* Ollama takes num_ctx per request */
+    size_t i;
+    json_t *e;
+    json_array_foreach((json_t *)provider_models(p), i, e)
+    {
+        const char *n = json_string_value(json_object_get(e, "name"));
+        if (n != NULL && strcmp(n, model) == 0)
+            return (long)json_integer_value(json_object_get(e, "context_length"));
+    }
+    return 0;
+}
+
 void
 gateway_resolve(struct gateway *g, const char *model, gateway_resolved_cb cb, void *arg)
 {

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/time.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <sqlite3.h>
@@ -253,8 +255,11 @@ message_row(sqlite3_stmt *q)
     if (sqlite3_column_type(q, 11) != SQLITE_NULL)
         json_object_set_new(
             m, "timings",
-            json_pack("{s:o, s:f, s:o}", "ttft_ms", col_int_or_null(q, 11), "tokens_per_s",
-                      sqlite3_column_double(q, 12), "load_ms", col_int_or_null(q, 13)));
+            json_pack("{s:o, s:o, s:o}", "ttft_ms", col_int_or_null(q, 11), "tokens_per_s",
+                      sqlite3_column_type(q, 12) == SQLITE_NULL
+                          ? json_null()
+                          : json_real(sqlite3_column_double(q, 12)),
+                      "load_ms", col_int_or_null(q, 13)));
     return m;
 }
 
@@ -341,6 +346,11 @@ job_open(struct store *st, struct job *j)
                  "agent state: cannot use daemon.state_dir %s: %s", j->text, msg);
         goto out;
     }
+    /* The database holds conversations: private from the start, whatever
+     * the umask (SQLite gives its WAL files the database's mode). */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
     if (sqlite3_open_v2(path, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {

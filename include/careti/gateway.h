@@ -36,6 +36,11 @@ typedef void (*gateway_resolved_cb)(int status, const struct resolution *res, co
  * miss.  CB runs from the loop, possibly before this returns. */
 void gateway_resolve(struct gateway *g, const char *model, gateway_resolved_cb cb, void *arg);
 
+/* The context window MODEL was loaded with on an OpenAI-compatible
+ * PROVIDER, from its catalogue; 0 when unknown or for Ollama (which takes
+ * num_ctx per request). */
+long gateway_loaded_context(struct gateway *g, const char *provider, const char *model);
+
 /* Add the model routes to R. */
 void gateway_register(struct gateway *g, struct router *r);
 

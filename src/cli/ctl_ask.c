@@ -151,6 +151,12 @@ run_ask(struct ctl_ctx *ctx, int argc, char **argv)
                         "give a prompt, or pipe text into it\n");
         return CTL_EXIT_USAGE;
     }
+    if (session != NULL && (system != NULL || verbose)) {
+        free(prompt);
+        fprintf(stderr, "caretictl: -s and -v do not apply with --session (the session's "
+                        "settings.system is its system prompt)\n");
+        return CTL_EXIT_USAGE;
+    }
     if (session != NULL) {
         /* Continue a session: the daemon keeps the history and the reply. */
         int code = ctl_turn(ctx, session, prompt, model);

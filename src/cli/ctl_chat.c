@@ -141,6 +141,12 @@ run_chat(struct ctl_ctx *ctx, int argc, char **argv)
             return code;
         }
         snprintf(ch.session, sizeof ch.session, "%s", json_string_value(json_object_get(ans, "id")));
+        if (ch.model != NULL && patch(&ch, "model", ch.model) != CTL_EXIT_OK) {
+            json_decref(ans);
+            free(args);
+            free(ch.model);
+            return CTL_EXIT_ERROR;
+        }
         printf("session %s: %s (%lld messages)\n", ch.session,
                json_string_value(json_object_get(ans, "title")),
                json_integer_value(json_object_get(json_object_get(ans, "totals"), "messages")));

@@ -29,6 +29,9 @@ expect_contains "the user message takes the server's token count" "$out" '"conte
 expect_contains "(10, as prompt_eval_count said, not the 6 estimated)" "$out" '"error":null,"tokens":10}'
 log=$(emu "$O_PORT" /_emu/log)
 expect_contains "the turn reaches Ollama with num_ctx" "$log" '"num_ctx":262144'
+expect_eq "the database is private whatever the umask" "$(stat -c %a "$T/state/careti.db")" 600
+out=$(sess -w '\n%{http_code}' -X PATCH http://x/careti/v1/sessions/"$ID" -d '{"title":null}')
+expect_contains "a null title is refused (400), not a 500" "$out" $'\n400'
 out=$(sess -X PATCH http://x/careti/v1/sessions/"$ID" -d '{"title":"Reading main.c"}')
 expect_contains "PATCH renames" "$out" '"title":"Reading main.c"'
 out=$(sess -w '\n%{http_code}' -X PATCH http://x/careti/v1/sessions/"$ID" -d '{"colour":"red"}')
@@ -66,6 +69,7 @@ ev=$(cat "$T/events.out")
 expect_contains "a watcher sees the user message" "$ev" 'event: message.created'
 expect_contains "a watcher sees the reply's deltas" "$ev" "\"session\":\"$ID\""
 expect_contains "a watcher sees the reply finish" "$ev" 'event: message.done'
+expect_contains "a watcher hears the session changed" "$ev" "event: session.updated"
 
 # Cancel keeps what arrived, marked interrupted.
 emu "$O_PORT" /_emu/fault '{"slow_ms":400,"count":1}' > /dev/null
@@ -111,6 +115,8 @@ expect_contains "caretictl sessions --json" "$("${C[@]}" sessions --json)" "\"id
 out=$("${C[@]}" ask --session "$ID" follow up question)
 expect_eq "caretictl ask --session continues a session" "$out" "Hi! You said: follow up question"
 expect_contains "the turn is stored in the session" "$(sess http://x/careti/v1/sessions/"$ID")" '"content":"follow up question"'
+"${C[@]}" ask --session "$ID" -s "be terse" hi > /dev/null 2> "$T/err"
+expect_eq "ask --session refuses -s (exit 2)" "$?" 2
 "${C[@]}" sessions show nosuch > /dev/null 2> "$T/err"
 expect_eq "an unknown session exits 1" "$?" 1
 expect_contains "naming it" "$(cat "$T/err")" 'no session "nosuch"'
