@@ -79,5 +79,7 @@ extern const struct ctl_cmd ctl_models_entry;
 extern const struct ctl_cmd ctl_ask_entry;
 extern const struct ctl_cmd ctl_sessions_entry;
 extern const struct ctl_cmd ctl_chat_entry;
+extern const struct ctl_cmd ctl_ps_entry;
+extern const struct ctl_cmd ctl_pull_entry;
 
 #endif

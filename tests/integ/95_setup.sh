@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The setup guide as commands (issue 6): metrics for Prometheus,
+# caretictl ps and pull.
+. "$(dirname "$0")/lib.sh"
+
+start_emu ollama O || exit 1
+start_emu lmstudio L || exit 1
+write_config "$T/c.yaml" "daemon:" "  state_dir: $T/state" \
+    "providers:" \
+    "  - {name: ollama, type: ollama, base_url: \"http://127.0.0.1:$O_PORT\"}" \
+    "  - {name: lmstudio, type: lmstudio, base_url: \"http://127.0.0.1:$L_PORT\"}"
+check "daemon starts" start_daemon "$T/d" "$T/c.yaml"
+S="$T/d/caretid.sock"
+C=("$CARETICTL" --socket "$S")
+
+out=$("${C[@]}" ps)
+expect_contains "ps lists Ollama's loaded model with its VRAM share and context" "$out" "qwen3-coder:30b"
+expect_contains "ps shows context length" "$out" "32768"
+expect_contains "ps shows the share in VRAM" "$out" "100%"
+expect_contains "ps lists LM Studio's loaded models" "$out" "qwen3-coder-30b-a3b-instruct         lmstudio"
+expect_contains "ps --json" "$("${C[@]}" ps --json)" '"size_vram": 19000000000'
+
+out=$("${C[@]}" pull tinyllama)
+expect_eq "pull exits 0" "$?" 0
+expect_contains "pull prints plain progress lines when not on a terminal" "$out" "3f2a9c0d1e4b  50.0%"
+expect_contains "pull says when it is done" "$out" "pulled tinyllama"
+out=$("${C[@]}" pull --json tinyllama)
+expect_contains "pull --json passes Ollama's events through" "$out" '{"status":"pulling 3f2a9c0d1e4b","digest":"sha256:3f2a9c0d1e4b","total":1000,"completed":500}'
+out=$(printf 'x\n' | "$ROOT/$BUILD/tools/ptyrun" 20 "never-typed" -- "${C[@]}" pull tinyllama)
+expect_contains "pull draws a progress bar on a terminal" "$out" "#################### 100.0%"
+expect_contains "and redraws in place" "$out" $'\033[2A'
+"${C[@]}" pull nope > /dev/null 2> "$T/err"
+expect_eq "a failed pull exits 1" "$?" 1
+expect_contains "with Ollama's message" "$(cat "$T/err")" "pull model manifest: file does not exist"
+"${C[@]}" pull gemma@lmstudio > /dev/null 2> "$T/err"
+expect_eq "pull on LM Studio exits 1" "$?" 1
+expect_contains "and says which lms command to run" "$(cat "$T/err")" '`lms get gemma`'
+emu "$O_PORT" /_emu/reset '{}' > /dev/null
+emu "$O_PORT" /_emu/fault '{"slow_ms":400}' > /dev/null
+"${C[@]}" pull tinyllama > /dev/null 2> "$T/err" &
+PULL=$!
+sleep 0.9
+kill -INT "$PULL"
+wait "$PULL"
+expect_eq "Ctrl-C cancels a pull (exit 130)" "$?" 130
+for _ in $(seq 1 40); do
+    log=$(emu "$O_PORT" /_emu/log)
+    [[ "$log" == *'"closed_at":1'* ]] && break
+    sleep 0.05
+done
+expect_contains "and stops the download at Ollama" "$log" '"finished":false'
+emu "$O_PORT" /_emu/reset '{}' > /dev/null
+
+out=$(curl -s --unix-socket "$S" http://x/metrics)
+check "/metrics parses as Prometheus text" bash -c "node '$ROOT/tests/tools/promcheck.mjs' <<< \"\$1\"" _ "$out"
+expect_contains "/metrics counts the cancelled pull" "$out" 'kind="client_gone"'
+
+check "daemon stops cleanly" stop_daemon "$DPID"
+finish
