@@ -54,6 +54,8 @@ struct daemon {
     struct sessions_api *sessions;
     struct metrics *metrics;
     char *state_dir; /* the one opened at start; a reload does not move it */
+    json_t *pending_requests; /* request records waiting for the next flush */
+    uv_timer_t flush_timer;
     uv_signal_t sig_hup, sig_term, sig_int;
     uv_timer_t grace_timer;
     bool stopping;
@@ -281,6 +283,74 @@ daemon_status(struct daemon *d)
                      log_level_name(log_get_level()));
 }
 
+/* Request records are written once a second in one transaction, so a
+ * busy router costs the store one write per second, not one per request. */
+#define REQUEST_FLUSH_MS 1000
+
+static void
+on_requests_written(json_t *result, const struct cerr *err, void *arg)
+{
+    (void)arg;
+    if (err != NULL)
+        log_warn("request log: %s", err->msg);
+    json_decref(result);
+}
+
+static void
+flush_requests(struct daemon *d)
+{
+    if (json_array_size(d->pending_requests) == 0 || d->store == NULL)
+        return;
+    /* No usable store: the records cannot be kept (status says why). */
+    if (store_failed(d->store)) {
+        json_array_clear(d->pending_requests);
+        return;
+    }
+    store_add_requests(d->store, d->pending_requests, on_requests_written, NULL);
+    json_array_clear(d->pending_requests);
+}
+
+static void
+on_flush_timer(uv_timer_t *t)
+{
+    flush_requests(t->data);
+}
+
+static void
+on_request_sample(const struct metrics_sample *smp, void *arg)
+{
+    struct daemon *d = arg;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    json_t *r = json_pack("{s:I, s:s, s:s, s:i, s:I}", "at",
+                          (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, "provider",
+                          smp->provider ? smp->provider : "", "model",
+                          smp->model ? smp->model : "", "status", smp->status, "duration_ms",
+                          (json_int_t)(smp->duration_s * 1000));
+    if (smp->error_kind != NULL)
+        json_object_set_new(r, "error_kind", json_string(smp->error_kind));
+    if (smp->ttft_s >= 0)
+        json_object_set_new(r, "ttft_ms", json_integer((json_int_t)(smp->ttft_s * 1000)));
+    if (smp->prompt_tokens >= 0)
+        json_object_set_new(r, "prompt_tokens", json_integer(smp->prompt_tokens));
+    if (smp->completion_tokens >= 0)
+        json_object_set_new(r, "completion_tokens", json_integer(smp->completion_tokens));
+    double gen_s = smp->duration_s - (smp->ttft_s > 0 ? smp->ttft_s : 0);
+    if (smp->completion_tokens > 0 && gen_s > 0)
+        json_object_set_new(r, "tokens_per_s", json_real((double)smp->completion_tokens / gen_s));
+    json_array_append_new(d->pending_requests, r);
+    /* A burst is written at once rather than held in memory. */
+    if (json_array_size(d->pending_requests) >= 1000)
+        flush_requests(d);
+}
+
+void
+daemon_request_stats(struct daemon *d, int64_t since_ms, store_cb cb, void *arg)
+{
+    flush_requests(d);
+    store_request_stats(d->store, since_ms, cb, arg);
+}
+
 static void
 on_store_opened(json_t *result, const struct cerr *err, void *arg)
 {
@@ -308,12 +378,14 @@ on_server_closed(struct http_server *srv, void *arg)
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     /* Turns past the grace period are stored as interrupted; then the
      * catalogue fetches stop, then curl, then the store closes once its
-     * queued writes are done. */
+     * queued writes (the last request records among them) are done. */
     sessions_api_abort_turns(d->sessions);
+    uv_close((uv_handle_t *)&d->flush_timer, NULL);
     providers_free(d->providers);
     d->providers = NULL;
     upstream_close(d->up);
     d->up = NULL;
+    flush_requests(d);
     store_close(d->store, NULL, NULL);
     d->store = NULL;
 }
@@ -408,6 +480,11 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     d->up = upstream_new(&d->loop);
     d->providers = providers_new(&d->loop, d->up);
     d->metrics = metrics_new();
+    d->pending_requests = json_array();
+    metrics_set_recorder(d->metrics, on_request_sample, d);
+    uv_timer_init(&d->loop, &d->flush_timer);
+    d->flush_timer.data = d;
+    uv_timer_start(&d->flush_timer, on_flush_timer, REQUEST_FLUSH_MS, REQUEST_FLUSH_MS);
     d->gateway = gateway_new(d->srv, d->up, d->providers, d->metrics);
     d->store = store_new(&d->loop);
     d->events = events_new();
@@ -463,6 +540,7 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
         close(d->lock_fd);
     free(d->socket_path);
     free(d->state_dir);
+    json_decref(d->pending_requests);
     free(d);
     return code;
 }

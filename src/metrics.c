@@ -38,6 +38,8 @@ struct series {
 };
 
 struct metrics {
+    metrics_recorder_cb recorder;
+    void *recorder_arg;
     struct series *series;
     size_t n;
     long active_streams;
@@ -76,8 +78,17 @@ find_series(struct metrics *m, const char *provider, const char *model)
 }
 
 void
+metrics_set_recorder(struct metrics *m, metrics_recorder_cb cb, void *arg)
+{
+    m->recorder = cb;
+    m->recorder_arg = arg;
+}
+
+void
 metrics_record(struct metrics *m, const struct metrics_sample *smp)
 {
+    if (m->recorder != NULL)
+        m->recorder(smp, m->recorder_arg);
     struct series *s = find_series(m, smp->provider ? smp->provider : "",
                                    smp->model ? smp->model : "");
     if (s == NULL) {

@@ -30,6 +30,8 @@ enum job_kind {
     JOB_DELETE,
     JOB_ADD_MESSAGE,
     JOB_UPDATE_MESSAGE,
+    JOB_ADD_REQUESTS,
+    JOB_REQUEST_STATS,
     JOB_CLOSE,
 };
 
@@ -97,6 +99,12 @@ static const char *const migrations[] = {
     " INSERT INTO messages_fts(messages_fts, rowid, content)"
     " VALUES('delete', old.id, old.content);"
     " INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content); END;",
+    /* 2 -> 3: one row per routed model request, for caretictl stats */
+    "CREATE TABLE requests("
+    " id INTEGER PRIMARY KEY, at INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,"
+    " status INTEGER NOT NULL, error_kind TEXT, ttft_ms INTEGER, tokens_per_s REAL,"
+    " prompt_tokens INTEGER, completion_tokens INTEGER, duration_ms INTEGER NOT NULL);"
+    "CREATE INDEX requests_at ON requests(at);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -743,6 +751,149 @@ job_update_message(struct store *st, struct job *j)
 }
 
 static void
+job_add_requests(struct store *st, struct job *j)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db,
+                           "INSERT INTO requests(at, provider, model, status, error_kind, ttft_ms,"
+                           " tokens_per_s, prompt_tokens, completion_tokens, duration_ms)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                           -1, &q, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "recording requests");
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return;
+    }
+    size_t i;
+    json_t *r;
+    bool ok = true;
+    json_array_foreach(j->in, i, r)
+    {
+        json_t *v;
+        sqlite3_bind_int64(q, 1, json_integer_value(json_object_get(r, "at")));
+        sqlite3_bind_text(q, 2, jstr(r, "provider") ? jstr(r, "provider") : "", -1,
+                          SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 3, jstr(r, "model") ? jstr(r, "model") : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(q, 4, (int)json_integer_value(json_object_get(r, "status")));
+        bind_text_or_null(q, 5, jstr(r, "error_kind"));
+        if (json_is_integer(v = json_object_get(r, "ttft_ms")))
+            sqlite3_bind_int64(q, 6, json_integer_value(v));
+        else
+            sqlite3_bind_null(q, 6);
+        if (json_is_number(v = json_object_get(r, "tokens_per_s")))
+            sqlite3_bind_double(q, 7, json_number_value(v));
+        else
+            sqlite3_bind_null(q, 7);
+        if (json_is_integer(v = json_object_get(r, "prompt_tokens")))
+            sqlite3_bind_int64(q, 8, json_integer_value(v));
+        else
+            sqlite3_bind_null(q, 8);
+        if (json_is_integer(v = json_object_get(r, "completion_tokens")))
+            sqlite3_bind_int64(q, 9, json_integer_value(v));
+        else
+            sqlite3_bind_null(q, 9);
+        sqlite3_bind_int64(q, 10, json_integer_value(json_object_get(r, "duration_ms")));
+        ok &= sqlite3_step(q) == SQLITE_DONE;
+        sqlite3_reset(q);
+    }
+    sqlite3_finalize(q);
+    if (!ok || sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "recording requests");
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return;
+    }
+    j->out = json_pack("{s:I}", "recorded", (json_int_t)json_array_size(j->in));
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static json_t *
+median(double *v, size_t n)
+{
+    if (n == 0)
+        return json_null();
+    qsort(v, n, sizeof *v, cmp_double);
+    return json_real(n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2);
+}
+
+/* Close the group being gathered into ENTRY and append it to LIST. */
+static void
+finish_group(json_t *list, json_t *entry, double *ttft, size_t n_ttft, double *tps, size_t n_tps)
+{
+    if (entry == NULL)
+        return;
+    json_object_set_new(entry, "median_ttft_ms", median(ttft, n_ttft));
+    json_object_set_new(entry, "median_tokens_per_s", median(tps, n_tps));
+    json_array_append_new(list, entry);
+}
+
+static void
+job_request_stats(struct store *st, struct job *j)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT provider, model, error_kind, ttft_ms, tokens_per_s,"
+                           " prompt_tokens, completion_tokens FROM requests WHERE at >= ?1"
+                           " ORDER BY provider, model",
+                           -1, &q, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "reading request statistics");
+        return;
+    }
+    sqlite3_bind_int64(q, 1, j->num);
+    json_t *list = json_array(), *entry = NULL;
+    size_t cap = 1024, n_ttft = 0, n_tps = 0;
+    double *ttft = xmalloc(cap * sizeof *ttft), *tps = xmalloc(cap * sizeof *tps);
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        const char *provider = (const char *)sqlite3_column_text(q, 0);
+        const char *model = (const char *)sqlite3_column_text(q, 1);
+        if (entry == NULL || strcmp(jstr(entry, "provider"), provider) != 0 ||
+            strcmp(jstr(entry, "model"), model) != 0) {
+            finish_group(list, entry, ttft, n_ttft, tps, n_tps);
+            n_ttft = n_tps = 0;
+            entry = json_pack("{s:s, s:s, s:I, s:I, s:{}, s:I, s:I}", "provider", provider,
+                              "model", model, "requests", (json_int_t)0, "errors",
+                              (json_int_t)0, "errors_by_kind", "prompt_tokens", (json_int_t)0,
+                              "completion_tokens", (json_int_t)0);
+        }
+        json_object_set_new(entry, "requests",
+                            json_integer(json_integer_value(json_object_get(entry, "requests")) + 1));
+        if (sqlite3_column_type(q, 2) != SQLITE_NULL) {
+            const char *kind = (const char *)sqlite3_column_text(q, 2);
+            json_t *by = json_object_get(entry, "errors_by_kind");
+            json_object_set_new(by, kind, json_integer(json_integer_value(json_object_get(by, kind)) + 1));
+            json_object_set_new(entry, "errors",
+                                json_integer(json_integer_value(json_object_get(entry, "errors")) + 1));
+        }
+        json_object_set_new(entry, "prompt_tokens",
+                            json_integer(json_integer_value(json_object_get(entry, "prompt_tokens")) +
+                                         sqlite3_column_int64(q, 5)));
+        json_object_set_new(
+            entry, "completion_tokens",
+            json_integer(json_integer_value(json_object_get(entry, "completion_tokens")) +
+                         sqlite3_column_int64(q, 6)));
+        if (n_ttft == cap || n_tps == cap) {
+            cap *= 2;
+            ttft = xrealloc(ttft, cap * sizeof *ttft);
+            tps = xrealloc(tps, cap * sizeof *tps);
+        }
+        if (sqlite3_column_type(q, 3) != SQLITE_NULL)
+            ttft[n_ttft++] = (double)sqlite3_column_int64(q, 3);
+        if (sqlite3_column_type(q, 4) != SQLITE_NULL)
+            tps[n_tps++] = sqlite3_column_double(q, 4);
+    }
+    finish_group(list, entry, ttft, n_ttft, tps, n_tps);
+    sqlite3_finalize(q);
+    free(ttft);
+    free(tps);
+    j->out = json_pack("{s:o, s:o}", "since", iso_time(j->num), "models", list);
+}
+
+static void
 job_close(struct store *st, struct job *j)
 {
     (void)j;
@@ -760,6 +911,8 @@ static void (*const job_table[])(struct store *, struct job *) = {
     [JOB_DELETE] = job_delete,
     [JOB_ADD_MESSAGE] = job_add_message,
     [JOB_UPDATE_MESSAGE] = job_update_message,
+    [JOB_ADD_REQUESTS] = job_add_requests,
+    [JOB_REQUEST_STATS] = job_request_stats,
     [JOB_CLOSE] = job_close,
 };
 
@@ -944,5 +1097,20 @@ store_update_message(struct store *st, int64_t msg_id, const json_t *fields, sto
 {
     struct job *j = submit(st, JOB_UPDATE_MESSAGE, fields, NULL, cb, arg);
     j->num = msg_id;
+    run_next(st);
+}
+
+void
+store_add_requests(struct store *st, const json_t *records, store_cb cb, void *arg)
+{
+    submit(st, JOB_ADD_REQUESTS, records, NULL, cb, arg);
+    run_next(st);
+}
+
+void
+store_request_stats(struct store *st, int64_t since_ms, store_cb cb, void *arg)
+{
+    struct job *j = submit(st, JOB_REQUEST_STATS, NULL, NULL, cb, arg);
+    j->num = since_ms;
     run_next(st);
 }

@@ -11,6 +11,7 @@
 #include "careti/cerr.h"
 #include "careti/config.h"
 #include "careti/sbuf.h"
+#include "careti/session_store.h"
 
 struct daemon;
 
@@ -26,6 +27,10 @@ int daemon_run(const struct daemon_options *opts, struct config *cfg);
 
 /* Append the Prometheus text exposition of the daemon's metrics to OUT. */
 void daemon_metrics(struct daemon *d, struct sbuf *out);
+
+/* Request statistics since SINCE_MS (epoch ms), from the request log;
+ * records still waiting for their flush are written first. */
+void daemon_request_stats(struct daemon *d, int64_t since_ms, store_cb cb, void *arg);
 
 /* A new JSON object describing the running daemon (GET /careti/v1/status). */
 json_t *daemon_status(struct daemon *d);

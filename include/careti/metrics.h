@@ -30,6 +30,10 @@ struct metrics *metrics_new(void);
 void metrics_free(struct metrics *m);
 
 void metrics_record(struct metrics *m, const struct metrics_sample *s);
+
+/* Also hand every sample to CB (the durable request log). */
+typedef void (*metrics_recorder_cb)(const struct metrics_sample *s, void *arg);
+void metrics_set_recorder(struct metrics *m, metrics_recorder_cb cb, void *arg);
 /* A streamed answer started / ended (the active-streams gauge). */
 void metrics_stream_open(struct metrics *m);
 void metrics_stream_close(struct metrics *m);

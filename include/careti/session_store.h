@@ -17,7 +17,7 @@
 #include "careti/cerr.h"
 
 /* The schema version this build writes; older databases are migrated. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -77,5 +77,16 @@ void store_add_message(struct store *st, const char *id, const json_t *msg, stor
  * "complete" adds the usage to the session's totals.  RESULT: {"id"}. */
 void store_update_message(struct store *st, int64_t msg_id, const json_t *fields, store_cb cb,
                           void *arg);
+
+/* Record finished model requests: RECORDS is an array of {at (ms),
+ * provider, model, status, error_kind?, ttft_ms?, tokens_per_s?,
+ * prompt_tokens?, completion_tokens?, duration_ms}, written in one
+ * transaction.  RESULT: {"recorded": N}. */
+void store_add_requests(struct store *st, const json_t *records, store_cb cb, void *arg);
+
+/* Per provider and model since SINCE_MS (epoch ms): requests, errors (also
+ * by kind), tokens, median time to first token and tokens/s.
+ * RESULT: {"since", "models":[...]} */
+void store_request_stats(struct store *st, int64_t since_ms, store_cb cb, void *arg);
 
 #endif

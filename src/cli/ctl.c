@@ -32,6 +32,7 @@ static const struct ctl_cmd *const ctl_table[] = {
     &ctl_sessions_entry,
     &ctl_ps_entry,
     &ctl_pull_entry,
+    &ctl_stats_entry,
     &ctl_help_entry,
 };
 

@@ -81,5 +81,6 @@ extern const struct ctl_cmd ctl_sessions_entry;
 extern const struct ctl_cmd ctl_chat_entry;
 extern const struct ctl_cmd ctl_ps_entry;
 extern const struct ctl_cmd ctl_pull_entry;
+extern const struct ctl_cmd ctl_stats_entry;
 
 #endif

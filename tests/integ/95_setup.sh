@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The setup guide as commands (issue 6): metrics for Prometheus,
-# caretictl ps and pull.
+# The setup guide as commands (issue 6): metrics for Prometheus, the
+# request log behind caretictl stats, caretictl ps and pull.
 . "$(dirname "$0")/lib.sh"
 
 start_emu ollama O || exit 1
@@ -49,6 +49,29 @@ for _ in $(seq 1 40); do
     sleep 0.05
 done
 expect_contains "and stops the download at Ollama" "$log" '"finished":false'
+emu "$O_PORT" /_emu/reset '{}' > /dev/null
+
+# stats against known timings: a 300 ms cold start, then 4 pieces 100 ms apart.
+emu "$O_PORT" /_emu/fault '{"cold_ms":300,"slow_ms":100,"count":3}' > /dev/null
+for _ in 1 2 3; do
+    curl -s --unix-socket "$S" http://x/api/chat \
+        -d '{"model":"llama3.2","stream":false,"messages":[{"role":"user","content":"x"}]}' > /dev/null
+done
+curl -s --unix-socket "$S" http://x/api/chat -d '{"model":"nosuch","messages":[]}' > /dev/null
+out=$("${C[@]}" stats --since 10m --json)
+ttft=$(echo "$out" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const m=JSON.parse(s).models.find(e=>e.model==="llama3.2");console.log(Math.round(m.median_ttft_ms))})')
+if [ "$ttft" -ge 300 ] && [ "$ttft" -lt 900 ]; then ok "stats: median time to first token reflects the 300 ms cold start ($ttft ms)"
+else not_ok "stats: median time to first token reflects the 300 ms cold start" "$ttft ms"; fi
+tps=$(echo "$out" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const m=JSON.parse(s).models.find(e=>e.model==="llama3.2");console.log(Math.round(m.median_tokens_per_s))})')
+if [ "$tps" -ge 5 ] && [ "$tps" -le 20 ]; then ok "stats: tokens/s reflects 100 ms between tokens ($tps)"
+else not_ok "stats: tokens/s reflects 100 ms between tokens" "$tps"; fi
+expect_contains "stats counts requests per model" "$out" '"requests": 3'
+expect_contains "stats counts errors by kind" "$out" '"model_not_found": 1'
+out=$("${C[@]}" stats)
+expect_contains "caretictl stats prints a table" "$out" "llama3.2                       ollama"
+"${C[@]}" stats --since forever > /dev/null 2> "$T/err"
+expect_eq "a bad --since exits 1" "$?" 1
+expect_contains "and says what a duration looks like" "$(cat "$T/err")" "90s, 15m, 2h or 7d"
 emu "$O_PORT" /_emu/reset '{}' > /dev/null
 
 out=$(curl -s --unix-socket "$S" http://x/metrics)

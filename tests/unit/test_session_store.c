@@ -90,7 +90,8 @@ START_TEST(test_migrates_from_version_1)
     store_open(st, dir, on_result, NULL);
     wait_result();
     ck_assert_msg(last_err.code == 0, "%s", last_err.msg);
-    ck_assert_int_eq(json_integer_value(json_object_get(last, "schema_version")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(last, "schema_version")),
+                     STORE_SCHEMA_VERSION);
     store_list_sessions(st, "zeppelin", 10, on_result, NULL);
     wait_result();
     json_t *found = json_array_get(json_object_get(last, "sessions"), 0);
