@@ -33,6 +33,7 @@ static const struct ctl_cmd *const ctl_table[] = {
     &ctl_ps_entry,
     &ctl_pull_entry,
     &ctl_stats_entry,
+    &ctl_bench_entry,
     &ctl_help_entry,
 };
 

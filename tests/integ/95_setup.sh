@@ -74,6 +74,19 @@ expect_eq "a bad --since exits 1" "$?" 1
 expect_contains "and says what a duration looks like" "$(cat "$T/err")" "90s, 15m, 2h or 7d"
 emu "$O_PORT" /_emu/reset '{}' > /dev/null
 
+# bench against known timings: the emulator reports eval_count 15 in
+# eval_duration 0.47 s (31.91 tokens/s) after a 200 ms cold start.
+emu "$O_PORT" /_emu/fault '{"cold_ms":200,"count":2}' > /dev/null
+out=$("${C[@]}" bench -m llama3.2 -n 2 2> /dev/null)
+expect_contains "bench reports generation speed from the server's counters" "$out" "generation                  31.91      31.91      31.91  tokens/s"
+expect_contains "bench sets it against the usual band" "$out" "above the 5-20 tokens/s usual"
+ttft=$("${C[@]}" bench -m llama3.2 -n 1 --json 2> /dev/null | sed -n 's/.*"ttft_s": \([0-9.]*\).*/\1/p')
+check "bench --json gives the time to first token" test -n "$ttft"
+"${C[@]}" bench -m nosuch > /dev/null 2> "$T/err"
+expect_eq "bench on an unknown model exits 1" "$?" 1
+expect_contains "with the daemon's message" "$(cat "$T/err")" "model 'nosuch' not found"
+emu "$O_PORT" /_emu/reset '{}' > /dev/null
+
 out=$(curl -s --unix-socket "$S" http://x/metrics)
 check "/metrics parses as Prometheus text" bash -c "node '$ROOT/tests/tools/promcheck.mjs' <<< \"\$1\"" _ "$out"
 expect_contains "/metrics counts the cancelled pull" "$out" 'kind="client_gone"'
