@@ -33,7 +33,8 @@ CORE_SRCS := src/xmalloc.c src/cerr.c src/log.c src/path.c src/config.c src/http
              src/sbuf.c src/translate.c src/upstream.c src/provider.c src/resolve.c \
              src/relay.c src/gateway.c src/strdist.c \
              src/session_store.c src/context.c \
-             src/events.c src/api_sessions.c src/metrics.c
+             src/events.c src/api_sessions.c src/metrics.c \
+             src/doctor.c
 DAEMON_SRCS := $(CORE_SRCS) src/main.c
 CTL_SRCS := src/xmalloc.c src/cerr.c src/path.c src/rundir.c $(wildcard src/cli/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))

@@ -18,6 +18,7 @@
 #include "careti/api_sessions.h"
 #include "careti/events.h"
 #include "careti/daemon.h"
+#include "careti/doctor.h"
 #include "careti/gateway.h"
 #include "careti/http_server.h"
 #include "careti/log.h"
@@ -53,6 +54,7 @@ struct daemon {
     struct events *events;
     struct sessions_api *sessions;
     struct metrics *metrics;
+    struct doctor *doctor;
     char *state_dir; /* the one opened at start; a reload does not move it */
     json_t *pending_requests; /* request records waiting for the next flush */
     uv_timer_t flush_timer;
@@ -101,6 +103,7 @@ apply_config(struct daemon *d)
     providers_configure(d->providers, d->cfg);
     gateway_set_config(d->gateway, d->cfg);
     sessions_api_set_config(d->sessions, d->cfg);
+    doctor_set_config(d->doctor, d->cfg, &d->socket_path);
     http_server_set_limits(d->srv, &limits);
     http_server_set_tcp_token(d->srv, dc->auth_token);
 }
@@ -490,8 +493,10 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     d->events = events_new();
     d->sessions = sessions_api_new(&d->loop, d->srv, d->store, d->gateway, d->events, d->up,
                                    d->providers, d->metrics);
+    d->doctor = doctor_new(&d->loop, d->srv, d->gateway, d->providers, d->up);
     api_control_register(d->router, d, d->srv);
     gateway_register(d->gateway, d->router);
+    doctor_register(d->doctor, d->router);
     sessions_api_register(d->sessions, d->router);
     d->state_dir = xstrdup(cfg->daemon.state_dir);
     store_open(d->store, d->state_dir, on_store_opened, d);
@@ -530,6 +535,7 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     int code = d->exit_code;
     http_server_free(d->srv);
     sessions_api_free(d->sessions);
+    doctor_free(d->doctor);
     events_free(d->events);
     gateway_free(d->gateway);
     metrics_free(d->metrics);

@@ -24,6 +24,8 @@ const models = {
     { name: 'llama3.2:latest', size: 2019393189, quant: 'Q4_K_M', family: 'llama', params: '3.2B' },
     { name: 'nomic-embed-text:latest', size: 274302450, quant: 'F16', family: 'nomic-bert', params: '137M' },
     { name: 'deepthink:8b', size: 5200000000, quant: 'Q4_K_M', family: 'qwen3', params: '8.2B' },
+    { name: 'smallctx:7b', size: 4100000000, quant: 'Q4_0', family: 'llama', params: '7B', ctx: 8192 },
+    { name: 'huge:70b', size: 42000000000, quant: 'Q4_K_M', family: 'llama', params: '70B' },
   ],
   lmstudio: [
     { name: 'qwen3-coder-30b-a3b-instruct', quant: 'Q4_K_M', family: 'qwen3moe', state: 'loaded', max: 262144, loaded: 32768 },
@@ -145,7 +147,7 @@ async function ollamaChatOrGenerate(req, res, body, isChat) {
   const finalObj = () => ({
     ...base(), ...(isChat ? { message: { role: 'assistant', content: '' } } : { response: '' }),
     done: true, done_reason: 'stop', total_duration: 5123456789, load_duration: 41234567,
-    prompt_eval_count: promptTokens(body), prompt_eval_duration: 301234567, eval_count: replyPieces(text).length, eval_duration: 470000000,
+    prompt_eval_count: promptTokens(body), prompt_eval_duration: 301234567, eval_count: replyPieces(text).length, eval_duration: take('eval_ns') || 470000000,
   });
   const toolCall = { id: 'call_k3j9x0qa', function: { index: 0, name: tool ? (body.tools?.[0]?.function?.name || 'read_file') : '', arguments: toolArgs } };
   if (!stream) {
@@ -290,7 +292,7 @@ async function route(req, res, path, body) {
       const m = findModel(body.model || body.name);
       if (!m) return json(res, 404, { error: `model '${body.model || body.name}' not found` });
       return json(res, 200, { modelfile: '', parameters: 'num_ctx                        8192', template: '', details: { format: 'gguf', family: m.family, quantization_level: m.quant },
-        model_info: { 'general.architecture': m.family, [`${m.family}.context_length`]: 262144 }, capabilities: ['completion', 'tools'] });
+        model_info: { 'general.architecture': m.family, [`${m.family}.context_length`]: m.ctx || 262144 }, capabilities: ['completion', 'tools'] });
     }
     if (path === '/api/chat') return ollamaChatOrGenerate(req, res, body, true);
     if (path === '/api/generate') return ollamaChatOrGenerate(req, res, body, false);
