@@ -87,8 +87,9 @@ run_bench(struct ctl_ctx *ctx, int argc, char **argv)
     while ((ch = getopt(argc + 1, args, "m:n:")) != -1) {
         if (ch == 'm') {
             model = optarg;
-        } else if (ch == 'n' && atoi(optarg) >= 1 && atoi(optarg) <= BENCH_MAX_RUNS) {
-            n = atoi(optarg);
+        } else if (ch == 'n' && strtol(optarg, NULL, 10) >= 1 &&
+                   strtol(optarg, NULL, 10) <= BENCH_MAX_RUNS) {
+            n = (int)strtol(optarg, NULL, 10);
         } else {
             free(args);
             fprintf(stderr, "usage: caretictl bench [-m MODEL] [-n 1..%d]\n", BENCH_MAX_RUNS);

@@ -42,8 +42,11 @@ expect_contains "status shows the TCP listener" "$out" "listen      tcp 127.0.0.
 out=$(CARETI_SOCKET="$S" "$CARETICTL" st --json)
 expect_contains "status --json (socket from CARETI_SOCKET, alias st)" "$out" "\"pid\": $DPID"
 expect_contains "status --json has api_version" "$out" '"api_version": 1'
-out=$("$CARETICTL" --socket "$S" stat --json)
+out=$("$CARETICTL" --socket "$S" statu --json)
 expect_contains "unique prefix selects a command" "$out" '"requests_served"'
+"$CARETICTL" --socket "$S" stat > /dev/null 2> "$T/err"
+expect_eq "an ambiguous prefix exits 2" "$?" 2
+expect_contains "and lists the candidates" "$(cat "$T/err")" '"stat" is ambiguous: status stats'
 out=$("$CARETICTL" --socket "$S" version)
 expect_contains "version shows the daemon" "$out" "caretid 0.1.0 (API 1)"
 
