@@ -45,8 +45,8 @@ usage(FILE *out)
 {
     fprintf(out, "usage: caretictl [--socket PATH] [--json] COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < CTL_N_CMDS; i++)
-        fprintf(out, "  %-8s %-10s %s\n", ctl_table[i]->name, ctl_table[i]->usage,
-                ctl_table[i]->help);
+        fprintf(out, "  %s%s%s\n      %s\n", ctl_table[i]->name, *ctl_table[i]->usage ? " " : "",
+                ctl_table[i]->usage, ctl_table[i]->help);
     fprintf(out, "\nThe socket is --socket, else $CARETI_SOCKET, else "
                  "$XDG_RUNTIME_DIR/careti/caretid.sock\n(/tmp/careti-$UID/caretid.sock "
                  "without XDG_RUNTIME_DIR).  Commands may be abbreviated.\n");
@@ -95,7 +95,7 @@ run_help(struct ctl_ctx *ctx, int argc, char **argv)
     const struct ctl_cmd *c = find_command(argv[0]);
     if (c == NULL)
         return CTL_EXIT_USAGE;
-    printf("usage: caretictl %s %s\n%s\n", c->name, c->usage, c->help);
+    printf("usage: caretictl %s%s%s\n%s\n", c->name, *c->usage ? " " : "", c->usage, c->help);
     return CTL_EXIT_OK;
 }
 
