@@ -150,19 +150,28 @@ not_found_message(struct gateway *g, const char *name, const char *suggest, char
              "; `caretictl models` lists what is installed");
 }
 
-/* Every provider is down: say why for each, the first one first. */
+/* The providers that could serve the model are down: say why for each. */
 static void
-unreachable_message(struct gateway *g, char *out, size_t outlen)
+unreachable_message(struct gateway *g, const char *name, char *out, size_t outlen)
 {
-    size_t used = (size_t)snprintf(out, outlen, "no model server answered: ");
+    bool any_up = false;
+    for (size_t i = 0; i < providers_count(g->providers); i++)
+        any_up |= provider_reachable(providers_at(g->providers, i));
+    size_t used = any_up ? (size_t)snprintf(out, outlen,
+                                            "model '%s' is on a provider that is not answering: ",
+                                            name)
+                         : (size_t)snprintf(out, outlen, "no model server answered: ");
     size_t start = used;
     for (size_t i = 0; i < providers_count(g->providers) && used < outlen; i++) {
+        struct provider *p = providers_at(g->providers, i);
+        if (provider_reachable(p) || *provider_last_error(p) == '\0')
+            continue;
         int w = snprintf(out + used, outlen - used, "%s%s", used > start ? "; " : "",
-                         provider_last_error(providers_at(g->providers, i)));
+                         provider_last_error(p));
         if (w > 0)
             used += (size_t)w;
     }
-    if (used == start)
+    if (used == start && used < outlen)
         snprintf(out + used, outlen - used, "no providers are configured");
 }
 
@@ -217,7 +226,7 @@ on_resolve_catalogues(void *arg)
         break;
     case RESOLVE_UNREACHABLE:
         status = 502;
-        unreachable_message(g, msg, sizeof msg);
+        unreachable_message(g, res.name, msg, sizeof msg);
         break;
     case RESOLVE_BAD_PROVIDER:
         status = 404;
@@ -603,7 +612,8 @@ on_catalogues(void *arg)
             .body = pd->body,
             .config_path = pd->g->cfg->path,
             .raw_path = "/api/pull",
-            .metrics = pd->g->metrics,
+            /* Not counted: a pull is not a model request, and its names
+             * would make series of their own. */
         };
         relay_start(&spec, req);
         break;

@@ -13,7 +13,7 @@
 #include "careti/xmalloc.h"
 
 #define METRICS_MAX_SERIES 256
-#define METRICS_MAX_KINDS 16
+#define METRICS_MAX_KINDS 32
 
 /* Upper bounds of the time-to-first-token buckets, in seconds: local
  * models answer in tenths of a second warm and in minutes cold. */

@@ -384,7 +384,9 @@ job_open(struct store *st, struct job *j)
         goto out;
     }
     /* A reply that was streaming when the daemon died is kept, marked. */
-    sqlite3_exec(st->db, "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'",
+    sqlite3_exec(st->db,
+                 "UPDATE messages SET status = 'interrupted', tokens = (length(content) + 3) / 4"
+                 " WHERE status = 'streaming'",
                  NULL, NULL, NULL);
     j->out = json_pack("{s:s, s:i, s:I}", "path", path, "schema_version", STORE_SCHEMA_VERSION,
                        "recovered", (json_int_t)sqlite3_changes(st->db));

@@ -1116,6 +1116,26 @@ openai_done_to_ollama(struct xlate *x, uint64_t now_ns, struct sbuf *out)
     emit_line(out, ollama_final(x, now_ns, false));
 }
 
+/* Whether a frame passed through unchanged carries part of the answer,
+ * for the time to first token. */
+static bool
+frame_has_token(const struct xlate *x, json_t *obj)
+{
+    json_t *m;
+    if (x->p.upstream == WIRE_OLLAMA)
+        m = x->p.ep == EP_CHAT ? json_object_get(obj, "message") : obj;
+    else
+        m = x->p.ep == EP_CHAT ? json_object_get(json_array_get(json_object_get(obj, "choices"), 0),
+                                                 "delta")
+                               : json_array_get(json_object_get(obj, "choices"), 0);
+    static const char *const fields[] = {"content", "response", "text", "thinking",
+                                         "reasoning_content", "reasoning"};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (nonempty(jstr(m, fields[i])))
+            return true;
+    return json_array_size(json_object_get(m, "tool_calls")) > 0;
+}
+
 /* Record usage from a frame passed through unchanged. */
 static void
 note_passthrough_usage(struct xlate *x, json_t *obj)
@@ -1174,6 +1194,8 @@ handle_frame(struct xlate *x, const char *payload, size_t plen, const char *raw,
     enum xlate_status st = XLATE_MORE;
     if (same) {
         note_passthrough_usage(x, obj);
+        if (frame_has_token(x, obj))
+            note_token(x, now_ns);
         /* We ask OpenAI servers for usage; a client that did not gets no
          * usage-only chunk. */
         bool usage_only = x->p.upstream == WIRE_OPENAI && !x->p.include_usage &&

@@ -128,6 +128,13 @@ run_ask(struct ctl_ctx *ctx, int argc, char **argv)
         fprintf(mem, "%s%s", i > optind ? " " : "", args[i]);
     bool have_words = optind < argc + 1;
     free(args);
+    if (session != NULL && (system != NULL || verbose)) {
+        fclose(mem);
+        free(prompt);
+        fprintf(stderr, "caretictl: -s and -v do not apply with --session (the session's "
+                        "settings.system is its system prompt)\n");
+        return CTL_EXIT_USAGE;
+    }
     if (!isatty(STDIN_FILENO)) {
         size_t inlen;
         char *in = read_stdin(&inlen);
@@ -149,12 +156,6 @@ run_ask(struct ctl_ctx *ctx, int argc, char **argv)
         free(prompt);
         fprintf(stderr, "usage: caretictl ask [-m MODEL] [-s SYSTEM] [-v] [PROMPT...]\n"
                         "give a prompt, or pipe text into it\n");
-        return CTL_EXIT_USAGE;
-    }
-    if (session != NULL && (system != NULL || verbose)) {
-        free(prompt);
-        fprintf(stderr, "caretictl: -s and -v do not apply with --session (the session's "
-                        "settings.system is its system prompt)\n");
         return CTL_EXIT_USAGE;
     }
     if (session != NULL) {

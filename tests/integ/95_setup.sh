@@ -89,7 +89,10 @@ emu "$O_PORT" /_emu/reset '{}' > /dev/null
 
 out=$(curl -s --unix-socket "$S" http://x/metrics)
 check "/metrics parses as Prometheus text" bash -c "node '$ROOT/tests/tools/promcheck.mjs' <<< \"\$1\"" _ "$out"
-expect_contains "/metrics counts the cancelled pull" "$out" 'kind="client_gone"'
+n=$(echo "$out" | sed -n 's/^careti_time_to_first_token_seconds_count{provider="ollama",model="llama3.2"} //p')
+if [ "${n:-0}" -ge 6 ]; then ok "/metrics times the first token of passed-through answers too ($n)"
+else not_ok "/metrics times the first token of passed-through answers" "count ${n:-none}"; fi
+expect_not_contains "a pull is not counted as a model request" "$out" 'model="tinyllama"'
 
 check "daemon stops cleanly" stop_daemon "$DPID"
 finish
