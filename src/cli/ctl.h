@@ -62,6 +62,14 @@ int ctl_turn(const struct ctl_ctx *ctx, const char *session, const char *content
 /* URL-encode S for a query string; caller frees. */
 char *ctl_escape(const char *s);
 
+/* GET PATH for a command that prints a table.  Returns -1 with *OUT (new
+ * reference) for the caller to print; otherwise the exit code, after
+ * printing the error, or the JSON itself under --json. */
+int ctl_fetch(const struct ctl_ctx *ctx, const char *path, json_t **out);
+
+/* "1.2 GB", "340 MB", "12 kB", or "-" for nothing. */
+void ctl_format_bytes(double bytes, char *out, size_t len);
+
 /* Print the error a daemon answered with (status >= 400) on stderr and
  * return CTL_EXIT_ERROR. */
 int ctl_print_error(int status, json_t *answer);

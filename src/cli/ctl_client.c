@@ -250,3 +250,39 @@ ctl_print_body(const struct ctl_ctx *ctx, const char *path)
         return -status;
     return status >= 400 ? CTL_EXIT_ERROR : CTL_EXIT_OK;
 }
+
+int
+ctl_fetch(const struct ctl_ctx *ctx, const char *path, json_t **out)
+{
+    json_t *ans;
+    *out = NULL;
+    int status = ctl_request(ctx, "GET", path, NULL, &ans);
+    if (status < 0)
+        return -status;
+    if (status != 200) {
+        int code = ctl_print_error(status, ans);
+        json_decref(ans);
+        return code;
+    }
+    if (ctx->json) {
+        json_dumpf(ans, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(ans);
+        return CTL_EXIT_OK;
+    }
+    *out = ans;
+    return -1;
+}
+
+void
+ctl_format_bytes(double bytes, char *out, size_t len)
+{
+    if (bytes <= 0)
+        snprintf(out, len, "-");
+    else if (bytes >= 1e9)
+        snprintf(out, len, "%.1f GB", bytes / 1e9);
+    else if (bytes >= 1e6)
+        snprintf(out, len, "%.0f MB", bytes / 1e6);
+    else
+        snprintf(out, len, "%.0f kB", bytes / 1e3);
+}

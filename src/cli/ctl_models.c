@@ -7,18 +7,6 @@
 #include "careti/proto.h"
 #include "ctl.h"
 
-static void
-human_size(json_t *size, char *out, size_t len)
-{
-    double b = json_number_value(size);
-    if (!json_is_number(size) || b <= 0)
-        snprintf(out, len, "-");
-    else if (b >= 1e9)
-        snprintf(out, len, "%.1f GB", b / 1e9);
-    else
-        snprintf(out, len, "%.0f MB", b / 1e6);
-}
-
 static int
 run_models(struct ctl_ctx *ctx, int argc, char **argv)
 {
@@ -34,7 +22,7 @@ run_models(struct ctl_ctx *ctx, int argc, char **argv)
         return code;
     }
     json_t *data = json_object_get(ans, "data");
-    if (ctx->json) {
+    if (ctx->json) { /* the list alone, as documented */
         json_dumpf(data, stdout, JSON_INDENT(2));
         putchar('\n');
         json_decref(ans);
@@ -47,7 +35,7 @@ run_models(struct ctl_ctx *ctx, int argc, char **argv)
     json_array_foreach(data, i, m)
     {
         char size[32], ctxlen[24];
-        human_size(json_object_get(m, "size"), size, sizeof size);
+        ctl_format_bytes(json_number_value(json_object_get(m, "size")), size, sizeof size);
         json_t *cl = json_object_get(m, "context_length");
         if (json_is_integer(cl))
             snprintf(ctxlen, sizeof ctxlen, "%lld", json_integer_value(cl));

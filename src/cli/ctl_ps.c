@@ -9,35 +9,15 @@
 #include "careti/proto.h"
 #include "ctl.h"
 
-static void
-gb(double bytes, char *out, size_t len)
-{
-    if (bytes <= 0)
-        snprintf(out, len, "-");
-    else
-        snprintf(out, len, "%.1f GB", bytes / 1e9);
-}
-
 static int
 run_ps(struct ctl_ctx *ctx, int argc, char **argv)
 {
     json_t *ans;
     (void)argc;
     (void)argv;
-    int status = ctl_request(ctx, "GET", "/api/ps", NULL, &ans);
-    if (status < 0)
-        return -status;
-    if (status != 200) {
-        int code = ctl_print_error(status, ans);
-        json_decref(ans);
+    int code = ctl_fetch(ctx, "/api/ps", &ans);
+    if (code >= 0)
         return code;
-    }
-    if (ctx->json) {
-        json_dumpf(ans, stdout, JSON_INDENT(2));
-        putchar('\n');
-        json_decref(ans);
-        return CTL_EXIT_OK;
-    }
     json_t *models = json_object_get(ans, "models");
     if (json_array_size(models) == 0)
         printf("no model is loaded\n");
@@ -51,7 +31,7 @@ run_ps(struct ctl_ctx *ctx, int argc, char **argv)
         double size = json_number_value(json_object_get(m, "size"));
         double vram = json_number_value(json_object_get(m, "size_vram"));
         char sz[24], share[16], ctxlen[24];
-        gb(size, sz, sizeof sz);
+        ctl_format_bytes(size, sz, sizeof sz);
         if (size > 0 && json_object_get(m, "size_vram") != NULL)
             snprintf(share, sizeof share, "%.0f%%", 100.0 * vram / size);
         else

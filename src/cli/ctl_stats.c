@@ -27,20 +27,9 @@ run_stats(struct ctl_ctx *ctx, int argc, char **argv)
     snprintf(path, sizeof path, "/careti/v1/stats?since=%s", esc);
     free(esc);
     json_t *ans;
-    int status = ctl_request(ctx, "GET", path, NULL, &ans);
-    if (status < 0)
-        return -status;
-    if (status != 200) {
-        int code = ctl_print_error(status, ans);
-        json_decref(ans);
+    int code = ctl_fetch(ctx, path, &ans);
+    if (code >= 0)
         return code;
-    }
-    if (ctx->json) {
-        json_dumpf(ans, stdout, JSON_INDENT(2));
-        putchar('\n');
-        json_decref(ans);
-        return CTL_EXIT_OK;
-    }
     json_t *models = json_object_get(ans, "models");
     printf("since %s\n", json_string_value(json_object_get(ans, "since")));
     if (json_array_size(models) == 0) {
