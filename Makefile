@@ -49,7 +49,7 @@ DEBIAN_PKGS := build-essential pkg-config libuv1-dev libcurl4-openssl-dev libjan
                systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all run check check-build check-valgrind deps node-deps install uninstall clean fuzz bench
+.PHONY: all run check check-build check-valgrind deps node-deps install uninstall clean bench fuzz
 
 all: $(BUILD)/caretid $(BUILD)/caretictl
 
@@ -79,6 +79,20 @@ $(BUILD)/tools/%: tests/tools/%.c
 $(BUILD)/bench/bench_sessions: bench/bench_sessions.c $(TEST_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(TEST_OBJS) $(PKG_LIBS) $(LDFLAGS)
+
+# libFuzzer harnesses over the pure modules, built with clang and the
+# sanitizers; each runs for FUZZ_SECONDS.  Not part of check.
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := src/translate.c src/sbuf.c src/xmalloc.c src/cerr.c
+fuzz: deps
+	@command -v clang >/dev/null || $(SUDO) apt-get install -y -q clang
+	@mkdir -p build/fuzz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude \
+	    -o build/fuzz/fuzz_translate tests/fuzz/fuzz_translate.c $(FUZZ_SRCS) \
+	    $(shell $(PKG_CONFIG) --cflags --libs jansson)
+	mkdir -p build/fuzz/corpus && cp tests/fuzz/corpus/translate/* build/fuzz/corpus/
+	build/fuzz/fuzz_translate -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -dict=tests/fuzz/translate.dict build/fuzz/corpus
 
 # Not part of check: timings belong in docs/BENCHMARKS.md, not in tests.
 bench: deps node-deps

@@ -168,5 +168,6 @@ router_respond_error(struct http_request *req, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    cerr_make_utf8(msg);
     http_respond_json(req, status, router_error_body(http_request_path(req), status, msg));
 }

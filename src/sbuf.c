@@ -81,6 +81,10 @@ sbuf_add_json(struct sbuf *b, const json_t *j)
 {
     char num[40];
     int n;
+    if (j == NULL) { /* a constructor refused its input; never crash on it */
+        sbuf_add(b, "null", 4);
+        return;
+    }
     switch (json_typeof(j)) {
     case JSON_OBJECT: {
         const char *key;

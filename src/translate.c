@@ -1471,8 +1471,11 @@ xlate_end(struct xlate *x, uint64_t now_ns, struct sbuf *out, struct cerr *err)
 }
 
 void
-xlate_error(struct xlate *x, const char *message, struct sbuf *out)
+xlate_error(struct xlate *x, const char *raw_message, struct sbuf *out)
 {
+    char message[1024];
+    snprintf(message, sizeof message, "%s", raw_message);
+    cerr_make_utf8(message);
     if (x->p.client == WIRE_OLLAMA) {
         emit_line(out, json_pack("{s:s}", "error", message));
         return;
@@ -1489,8 +1492,10 @@ translate_error_message(const char *body, size_t len, char *msg, size_t msglen)
     const char *text = json_is_string(e) ? json_string_value(e) : jstr(e, "message");
     if (text == NULL)
         text = jstr(obj, "message");
-    if (text != NULL)
+    if (text != NULL) {
         snprintf(msg, msglen, "%s", text);
+        cerr_make_utf8(msg);
+    }
     json_decref(obj);
     return text != NULL;
 }

@@ -17,6 +17,10 @@ struct cerr {
 int cerr_set(struct cerr *err, int code, int http_status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Replace every byte of S that is not part of valid UTF-8 with '?', in
+ * place, so S can go into JSON. */
+void cerr_make_utf8(char *s);
+
 /* Reset ERR to "no error". */
 void cerr_clear(struct cerr *err);
 

@@ -110,7 +110,7 @@ function replyPieces(text) {
 async function streamPieces(res, pieces, write) {
   const slow = take('slow_ms') || 0;
   for (let i = 0; i < pieces.length; i++) {
-    const faultHere = ['stall_after', 'drop_after', 'garbage_after'].some((f) => take(f) === i);
+    const faultHere = ['stall_after', 'drop_after', 'garbage_after', 'bad_utf8_after'].some((f) => take(f) === i);
     // Let what was written reach the client before the fault strikes.
     if (faultHere) await sleep(50);
     if (take('stall_after') !== undefined && i === take('stall_after')) {
@@ -119,6 +119,12 @@ async function streamPieces(res, pieces, write) {
     }
     if (take('drop_after') !== undefined && i === take('drop_after')) {
       res.socket.destroy();
+      return false;
+    }
+    if (take('bad_utf8_after') !== undefined && i === take('bad_utf8_after')) {
+      // Bytes that are not UTF-8, as a broken proxy or runner might send.
+      res.write(Buffer.concat([Buffer.from(kind === 'ollama' ? '' : 'data: '), Buffer.from([0xff, 0xfe, 0xc3, 0x28]), Buffer.from(kind === 'ollama' ? '\n' : '\n\n')]));
+      res.end();
       return false;
     }
     if (take('garbage_after') !== undefined && i === take('garbage_after')) {

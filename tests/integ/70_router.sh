@@ -156,6 +156,13 @@ expect_contains "a dropped connection is an in-band SSE error" "$out" 'data: {"e
 emu "$L_PORT" /_emu/fault '{"garbage_after":1,"count":1}' > /dev/null
 out=$(api /api/chat "{\"model\":\"gemma-3-12b\",$USER_MSG}")
 expect_contains "garbage mid-stream is an in-band error" "$out" 'is not JSON in its stream'
+emu "$O_PORT" /_emu/fault '{"bad_utf8_after":1,"count":1}' > /dev/null
+out=$(api /v1/chat/completions "{\"model\":\"coder\",\"stream\":true,$USER_MSG}")
+expect_contains "bytes that are not UTF-8 mid-stream become an in-band error" "$out" 'is not JSON in its stream (???()'
+expect_eq "and the daemon lives on" "$(curl -s --unix-socket "$S" http://x/careti/v1/health)" '{"status":"ok"}'
+emu "$O_PORT" /_emu/fault '{"bad_utf8_after":1,"count":1}' > /dev/null
+out=$(api_status /v1/chat/completions "{\"model\":\"coder\",$USER_MSG}")
+expect_contains "in a gathered answer too, as a 502 in valid JSON" "$out" $'"code":null}}\n\n502'
 emu "$L_PORT" /_emu/fault '{"no_done":true,"count":1}' > /dev/null
 out=$(api /v1/chat/completions "{\"model\":\"gemma-3-12b\",\"stream\":true,$USER_MSG}")
 expect_contains "a stream without [DONE] is reported as cut short" "$out" 'closed the stream before the answer was complete'
