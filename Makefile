@@ -80,19 +80,27 @@ $(BUILD)/bench/bench_sessions: bench/bench_sessions.c $(TEST_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(TEST_OBJS) $(PKG_LIBS) $(LDFLAGS)
 
-# libFuzzer harnesses over the pure modules, built with clang and the
-# sanitizers; each runs for FUZZ_SECONDS.  Not part of check.
+# libFuzzer harnesses (tests/fuzz), built with clang and the sanitizers;
+# each runs for FUZZ_SECONDS from its corpus.  Not part of check.
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS := src/translate.c src/sbuf.c src/xmalloc.c src/cerr.c
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude
+FUZZ_COMMON := src/sbuf.c src/xmalloc.c src/cerr.c
 fuzz: deps
 	@command -v clang >/dev/null || $(SUDO) apt-get install -y -q clang
 	@mkdir -p build/fuzz
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude \
-	    -o build/fuzz/fuzz_translate tests/fuzz/fuzz_translate.c $(FUZZ_SRCS) \
-	    $(shell $(PKG_CONFIG) --cflags --libs jansson)
-	mkdir -p build/fuzz/corpus && cp tests/fuzz/corpus/translate/* build/fuzz/corpus/
-	build/fuzz/fuzz_translate -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-	    -dict=tests/fuzz/translate.dict build/fuzz/corpus
+	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_translate tests/fuzz/fuzz_translate.c \
+	    src/translate.c $(FUZZ_COMMON) $(shell $(PKG_CONFIG) --cflags --libs jansson)
+	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_http tests/fuzz/fuzz_http.c src/http_server.c \
+	    src/log.c $(FUZZ_COMMON) $(shell $(PKG_CONFIG) --cflags --libs jansson libuv) -lhttp_parser
+	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c src/config.c \
+	    src/path.c src/log.c src/strdist.c $(FUZZ_COMMON) \
+	    $(shell $(PKG_CONFIG) --cflags --libs jansson yaml-0.1)
+	for t in translate http config; do \
+	    mkdir -p build/fuzz/corpus-$$t && cp tests/fuzz/corpus/$$t/* build/fuzz/corpus-$$t/ && \
+	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	        $$( [ -f tests/fuzz/$$t.dict ] && echo -dict=tests/fuzz/$$t.dict ) \
+	        build/fuzz/corpus-$$t || exit 1; \
+	done
 
 # Not part of check: timings belong in docs/BENCHMARKS.md, not in tests.
 bench: deps node-deps

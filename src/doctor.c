@@ -312,6 +312,13 @@ on_default_resolved(int status, const struct resolution *res, const char *error,
 
 /* ---- the checks ---- */
 
+/* Servers' answers may lack a name: never compare a NULL. */
+static bool
+same_name(const char *a, const char *b)
+{
+    return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
 static const char *
 model_entry_field(struct run *r, const char *field)
 {
@@ -454,7 +461,7 @@ check_context(struct run *r)
         size_t i;
         json_t *m;
         json_array_foreach(json_object_get(r->ps, "models"), i, m)
-            if (strcmp(json_string_value(json_object_get(m, "name")), r->res.cand[0].model) == 0)
+            if (same_name(json_string_value(json_object_get(m, "name")), r->res.cand[0].model))
                 loaded = (long)json_integer_value(json_object_get(m, "context_length"));
         long server_alone = modelfile > 0 ? modelfile : 0;
         snprintf(evidence, sizeof evidence,
@@ -480,7 +487,7 @@ check_context(struct run *r)
     size_t i;
     json_t *e;
     json_array_foreach((json_t *)(p ? provider_models(p) : NULL), i, e)
-        if (strcmp(json_string_value(json_object_get(e, "name")), r->res.cand[0].model) == 0)
+        if (same_name(json_string_value(json_object_get(e, "name")), r->res.cand[0].model))
             loaded_flag = json_object_get(e, "loaded");
     if (json_is_false(loaded_flag)) {
         snprintf(evidence, sizeof evidence, "%s is not loaded in %s", r->res.cand[0].model,

@@ -567,9 +567,15 @@ conn_send_error(struct conn *c, int status, const char *message)
         return;
     const char *path = c->req != NULL && c->req->path != NULL ? c->req->path : "";
     json_t *body = c->srv->error_body(path, status, message);
-    char *text = json_dumps(body, JSON_COMPACT);
+    struct sbuf text = {0};
+    /* NULL when a string in it was not UTF-8: a client's bytes must never
+     * take the server down, so a plain body goes out instead. */
+    if (body != NULL)
+        sbuf_add_json(&text, body);
+    else
+        sbuf_adds(&text, "{\"error\":\"bad request\"}");
     json_decref(body);
-    size_t tlen = strlen(text);
+    size_t tlen = text.len;
     char head[512];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
@@ -587,9 +593,9 @@ conn_send_error(struct conn *c, int status, const char *message)
      * is never buffered. */
     c->lingering = true;
     c->input_len = 0;
-    if (conn_write3(c, head, (size_t)n, text, tlen, "\n", 1) == 0 && c->queued_bytes == 0)
+    if (conn_write3(c, head, (size_t)n, text.s, tlen, "\n", 1) == 0 && c->queued_bytes == 0)
         conn_close(c);
-    free(text);
+    sbuf_free(&text);
 }
 
 static void

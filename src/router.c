@@ -107,6 +107,7 @@ router_dispatch(struct http_request *req, void *arg)
         char msg[200];
         snprintf(headers, sizeof headers, "Allow: %s\r\n", allow);
         snprintf(msg, sizeof msg, "method %s is not allowed on %s; use %s", method, path, allow);
+        cerr_make_utf8(msg);
         http_respond_json_with(req, 405, headers, router_error_body(path, 405, msg));
         return;
     }

@@ -174,7 +174,8 @@ main(int argc, char **argv)
     }
     nargs = kept;
     if (nargs < cmd->min_args || nargs > cmd->max_args) {
-        fprintf(stderr, "usage: caretictl %s %s\n", cmd->name, cmd->usage);
+        fprintf(stderr, "usage: caretictl %s%s%s\n", cmd->name, *cmd->usage ? " " : "",
+                cmd->usage);
         return CTL_EXIT_USAGE;
     }
     if (ctx.socket == NULL) {

@@ -65,13 +65,31 @@ cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static double
+median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 static void
 row(const char *what, double *v, int n, const char *unit, double scale)
 {
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    double med = median(v, n);
     printf("%-22s %10.2f %10.2f %10.2f  %s\n", what, v[0] * scale, med * scale, v[n - 1] * scale,
            unit);
+}
+
+/* N from 1 to BENCH_MAX_RUNS, digits only. */
+static bool
+parse_runs(const char *s, int *n)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < 1 || v > BENCH_MAX_RUNS)
+        return false;
+    *n = (int)v;
+    return true;
 }
 
 static int
@@ -87,9 +105,8 @@ run_bench(struct ctl_ctx *ctx, int argc, char **argv)
     while ((ch = getopt(argc + 1, args, "m:n:")) != -1) {
         if (ch == 'm') {
             model = optarg;
-        } else if (ch == 'n' && strtol(optarg, NULL, 10) >= 1 &&
-                   strtol(optarg, NULL, 10) <= BENCH_MAX_RUNS) {
-            n = (int)strtol(optarg, NULL, 10);
+        } else if (ch == 'n' && parse_runs(optarg, &n)) {
+            continue;
         } else {
             free(args);
             fprintf(stderr, "usage: caretictl bench [-m MODEL] [-n 1..%d]\n", BENCH_MAX_RUNS);
@@ -145,7 +162,7 @@ run_bench(struct ctl_ctx *ctx, int argc, char **argv)
     row("prompt", ptps, n, "tokens/s", 1);
     row("generation", gtps, n, "tokens/s", 1);
     row("load", load, n, "s", 1);
-    double med = gtps[n / 2];
+    double med = median(gtps, n);
     if (med < 5)
         printf("generation is below the 5-20 tokens/s usual for local models: try a smaller model "
                "or quantization, or check that it fits in GPU memory (caretictl ps)\n");

@@ -107,7 +107,7 @@ on_line(const char *line, size_t len, void *arg)
     const char *err = json_string_value(json_object_get(j, "error"));
     const char *status = json_string_value(json_object_get(j, "status"));
     if (err != NULL) {
-        fprintf(stderr, "%scaretictl: %s\n", p->tty && p->drawn ? "" : "", err);
+        fprintf(stderr, "caretictl: %s\n", err);
         p->failed = true;
         json_decref(j);
         return false;

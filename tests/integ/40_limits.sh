@@ -56,6 +56,10 @@ big=$(head -c 40000 /dev/zero | tr '\0' a)
 out=$(printf 'GET / HTTP/1.1\r\nX-Big: %s\r\n\r\n' "$big" | "$RAW" -u "$S")
 expect_contains "huge request head gets 431" "$out" "HTTP/1.1 431"
 
+out=$(printf 'GET /nope\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' | "$RAW" -u "$S")
+expect_contains "a path that is not UTF-8 gets a 404 in valid JSON" "$out" 'no route for GET /nope??'
+out=$(printf 'POST /careti/v1/status\xff HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n' | "$RAW" -u "$S")
+expect_contains "so does a wrong method on such a path" "$out" 'HTTP/1.1 404'
 expect_eq "the daemon is still healthy" "$(curl -s --unix-socket "$S" http://x/careti/v1/health)" '{"status":"ok"}'
 check "and stops with exit 0" stop_daemon "$DPID"
 
