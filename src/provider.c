@@ -598,9 +598,14 @@ providers_refresh(struct providers *reg, bool force, providers_refreshed_cb cb, 
         return;
     }
     uint64_t now = uv_now(reg->loop);
+    /* Waiters are answered in the order they came, so requests keep
+     * their order into the providers' queues. */
     struct refresh_waiter *w = xmalloc(sizeof *w);
-    *w = (struct refresh_waiter){cb, arg, reg->waiters};
-    reg->waiters = w;
+    *w = (struct refresh_waiter){cb, arg, NULL};
+    struct refresh_waiter **tail = &reg->waiters;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = w;
     for (size_t i = 0; i < reg->n; i++) {
         struct provider *p = reg->list[i];
         bool stale = !p->ever_fetched || now - p->fetched_ms >= CATALOGUE_TTL_MS;

@@ -179,10 +179,15 @@ out=$(api_status /v1/chat/completions '{"model":"coder","stream":"yes","messages
 expect_contains "ill-typed stream is 400" "$out" 'stream must be true or false'
 
 # --- queueing and cancellation ---
+emu "$O_PORT" /_emu/reset '{}' > /dev/null
 emu "$O_PORT" /_emu/fault '{"slow_ms":300,"count":1}' > /dev/null
 api /api/chat "{\"model\":\"slowpoke\",$USER_MSG}" > "$T/first.out" &
 FIRST=$!
-sleep 0.3
+# Wait until the first holds the slot: the emulator has its request.
+for _ in $(seq 1 100); do
+    [[ "$(emu "$O_PORT" /_emu/log)" == *'"path":"/api/chat"'* ]] && break
+    sleep 0.05
+done
 out=$(api_status /api/chat "{\"model\":\"slowpoke\",$USER_MSG}")
 expect_contains "beyond max_concurrent and max_queue: 429" "$out" $'\n429'
 expect_contains "429 says the queue is full" "$out" "queue of waiting requests is full"
