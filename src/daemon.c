@@ -357,7 +357,7 @@ daemon_request_stats(struct daemon *d, int64_t since_ms, store_cb cb, void *arg)
 static void
 on_store_opened(json_t *result, const struct cerr *err, void *arg)
 {
-    struct daemon *d = arg;
+    (void)arg;
     if (err != NULL)
         log_error("%s; session routes answer 503 until it is fixed and caretid restarted",
                   err->msg);
@@ -366,7 +366,6 @@ on_store_opened(json_t *result, const struct cerr *err, void *arg)
                  json_string_value(json_object_get(result, "path")),
                  (long long)json_integer_value(json_object_get(result, "recovered")));
     json_decref(result);
-    (void)d;
 }
 
 static void
@@ -499,7 +498,7 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     doctor_register(d->doctor, d->router);
     sessions_api_register(d->sessions, d->router);
     d->state_dir = xstrdup(cfg->daemon.state_dir);
-    store_open(d->store, d->state_dir, on_store_opened, d);
+    store_open(d->store, d->state_dir, on_store_opened, NULL);
     apply_config(d);
 
     uv_timer_init(&d->loop, &d->grace_timer);

@@ -45,7 +45,6 @@ struct run {
     char resolve_error[1024];
     json_t *show;  /* Ollama /api/show of it */
     json_t *ps;    /* Ollama /api/ps */
-    struct sbuf probe_line;
     json_t *probe_done;
     char probe_error[512];
     json_t *versions; /* provider name -> version text */
@@ -614,7 +613,6 @@ maybe_finish(struct run *r)
     json_decref(r->ps);
     json_decref(r->probe_done);
     json_decref(r->versions);
-    sbuf_free(&r->probe_line);
     free(r);
 }
 

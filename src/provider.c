@@ -63,7 +63,6 @@ struct fetch {
     struct fetch *prev, *next;
     char *path;
     fetch_done_fn done;
-    bool is_catalogue;
     provider_json_cb user_cb;
     void *user_arg;
     struct upstream_req *req;
@@ -137,6 +136,8 @@ provider_unref(struct provider *p)
 }
 
 static void notify_waiters_if_idle(struct providers *reg);
+static void catalogue_done(struct fetch *f, json_t *body, enum upstream_failure failure,
+                           const char *detail);
 
 void
 providers_configure(struct providers *reg, const struct config *cfg)
@@ -204,7 +205,7 @@ providers_free(struct providers *reg)
         reg->fetches = f->next;
         if (f->req != NULL)
             upstream_cancel(f->req);
-        if (f->is_catalogue)
+        if (f->done == catalogue_done)
             f->p->fetching = NULL;
         else
             f->user_cb(NULL, "the daemon is stopping", f->user_arg);
@@ -615,7 +616,6 @@ providers_refresh(struct providers *reg, bool force, providers_refreshed_cb cb, 
                                          : p->type == PROVIDER_LMSTUDIO ? "/api/v0/models"
                                                                         : "/v1/models",
                                       catalogue_done);
-            p->fetching->is_catalogue = true;
         }
     }
     notify_waiters_if_idle(reg);

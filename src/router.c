@@ -107,7 +107,6 @@ router_dispatch(struct http_request *req, void *arg)
         char msg[200];
         snprintf(headers, sizeof headers, "Allow: %s\r\n", allow);
         snprintf(msg, sizeof msg, "method %s is not allowed on %s; use %s", method, path, allow);
-        cerr_make_utf8(msg);
         http_respond_json_with(req, 405, headers, router_error_body(path, 405, msg));
         return;
     }
@@ -146,8 +145,13 @@ openai_error_type(int status)
 }
 
 json_t *
-router_error_body(const char *path, int status, const char *message)
+router_error_body(const char *path, int status, const char *raw_message)
 {
+    /* Messages quote what clients and servers sent; JSON strings must be
+     * UTF-8, so every error body, whoever builds it, is made so here. */
+    char message[2048];
+    snprintf(message, sizeof message, "%s", raw_message);
+    cerr_make_utf8(message);
     switch (router_dialect(path)) {
     case DIALECT_OLLAMA:
         return json_pack("{s:s}", "error", message);
@@ -169,6 +173,5 @@ router_respond_error(struct http_request *req, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    cerr_make_utf8(msg);
     http_respond_json(req, status, router_error_body(http_request_path(req), status, msg));
 }

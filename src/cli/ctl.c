@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -39,6 +40,14 @@ static const struct ctl_cmd *const ctl_table[] = {
 };
 
 #define CTL_N_CMDS (sizeof ctl_table / sizeof ctl_table[0])
+
+double
+ctl_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void
 usage(FILE *out)

@@ -50,6 +50,9 @@ int ctl_stream(const struct ctl_ctx *ctx, const char *path, const char *body, ct
 /* GET PATH and hand each line of the answer to ON_LINE, as ctl_stream. */
 int ctl_stream_get(const struct ctl_ctx *ctx, const char *path, ctl_line_cb on_line, void *arg);
 
+/* Seconds on the monotonic clock, for the durations ask, bench and pull report. */
+double ctl_now_s(void);
+
 /* GET PATH and copy the body to stdout.  Returns an exit code. */
 int ctl_print_body(const struct ctl_ctx *ctx, const char *path);
 

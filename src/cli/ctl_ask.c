@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "careti/proto.h"
@@ -24,14 +23,6 @@ struct ask_state {
     double start, first_token;
     json_int_t eval_count, eval_duration_ns;
 };
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static bool
 on_line(const char *line, size_t len, void *arg)
@@ -55,7 +46,7 @@ on_line(const char *line, size_t len, void *arg)
     const char *content = json_string_value(json_object_get(json_object_get(j, "message"), "content"));
     if (content != NULL && *content != '\0') {
         if (st->first_token == 0)
-            st->first_token = now_s();
+            st->first_token = ctl_now_s();
         fputs(content, stdout);
         fflush(stdout);
         st->any_output = true;
@@ -174,7 +165,7 @@ run_ask(struct ctl_ctx *ctx, int argc, char **argv)
         json_object_set_new(req, "model", json_string(model));
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
-    st.start = now_s();
+    st.start = ctl_now_s();
     int status = ctl_stream(ctx, "/api/chat", body, on_line, &st);
     free(body);
     if (st.any_output)

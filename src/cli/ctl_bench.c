@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "careti/proto.h"
 #include "careti/xmalloc.h"
@@ -23,14 +22,6 @@ struct run {
     char error[256];
 };
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static bool
 on_line(const char *line, size_t len, void *arg)
 {
@@ -43,7 +34,7 @@ on_line(const char *line, size_t len, void *arg)
         snprintf(r->error, sizeof r->error, "%s", err);
     const char *content = json_string_value(json_object_get(json_object_get(j, "message"), "content"));
     if (r->first == 0 && content != NULL && *content != '\0')
-        r->first = now_s();
+        r->first = ctl_now_s();
     if (json_is_true(json_object_get(j, "done"))) {
         double pe = (double)json_integer_value(json_object_get(j, "prompt_eval_count"));
         double pd = (double)json_integer_value(json_object_get(j, "prompt_eval_duration"));
@@ -126,7 +117,7 @@ run_bench(struct ctl_ctx *ctx, int argc, char **argv)
     json_decref(req);
     for (int i = 0; i < n; i++) {
         memset(&runs[i], 0, sizeof runs[i]);
-        runs[i].start = now_s();
+        runs[i].start = ctl_now_s();
         int status = ctl_stream(ctx, "/api/chat", body, on_line, &runs[i]);
         if (status < 0 || status >= 400 || runs[i].error[0] || !runs[i].done) {
             free(body);

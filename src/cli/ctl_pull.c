@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "careti/proto.h"
@@ -33,14 +32,6 @@ struct pull {
     bool failed;
 };
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 human(double bytes, char *out, size_t len)
 {
@@ -56,7 +47,7 @@ static void
 layer_line(const struct layer *l, char *out, size_t len, bool bar)
 {
     double pct = l->total > 0 ? 100.0 * l->completed / l->total : 0;
-    double elapsed = now_s() - l->started;
+    double elapsed = ctl_now_s() - l->started;
     double rate = elapsed > 0 ? l->completed / elapsed : 0;
     char done[24], total[24], speed[24], eta[24] = "-";
     human(l->completed, done, sizeof done);
@@ -122,7 +113,7 @@ on_line(const char *line, size_t len, void *arg)
         if (l == NULL && p->n_layers < PULL_MAX_LAYERS) {
             l = &p->layers[p->n_layers++];
             snprintf(l->digest, sizeof l->digest, "%s", hex);
-            l->started = now_s();
+            l->started = ctl_now_s();
         }
         if (l != NULL) {
             l->total = json_number_value(json_object_get(j, "total"));
