@@ -318,34 +318,12 @@ same_name(const char *a, const char *b)
     return a != NULL && b != NULL && strcmp(a, b) == 0;
 }
 
-static const char *
-model_entry_field(struct run *r, const char *field)
+/* The default model's field FIELD in its provider's catalogue, or NULL. */
+static json_t *
+model_entry(struct run *r, const char *field)
 {
     struct provider *p = providers_find(r->dr->providers, r->res.cand[0].provider);
-    size_t i;
-    json_t *e;
-    json_array_foreach((json_t *)(p ? provider_models(p) : NULL), i, e)
-    {
-        const char *n = json_string_value(json_object_get(e, "name"));
-        if (n != NULL && strcmp(n, r->res.cand[0].model) == 0)
-            return json_string_value(json_object_get(e, field));
-    }
-    return NULL;
-}
-
-static double
-model_entry_number(struct run *r, const char *field)
-{
-    struct provider *p = providers_find(r->dr->providers, r->res.cand[0].provider);
-    size_t i;
-    json_t *e;
-    json_array_foreach((json_t *)(p ? provider_models(p) : NULL), i, e)
-    {
-        const char *n = json_string_value(json_object_get(e, "name"));
-        if (n != NULL && strcmp(n, r->res.cand[0].model) == 0)
-            return json_number_value(json_object_get(e, field));
-    }
-    return 0;
+    return json_object_get(provider_model_entry(p, r->res.cand[0].model), field);
 }
 
 static void
@@ -414,8 +392,8 @@ check_default_model(struct run *r)
                   "pull it, or set defaults.model to an installed model (caretictl models)");
         return;
     }
-    double size = model_entry_number(r, "size");
-    const char *quant = model_entry_field(r, "quantization");
+    double size = json_number_value(model_entry(r, "size"));
+    const char *quant = json_string_value(model_entry(r, "quantization"));
     snprintf(evidence, sizeof evidence, "%s is %s on %s%s%s", r->res.name, r->res.cand[0].model,
              r->res.cand[0].provider, quant ? ", " : "", quant ? quant : "");
     if (size > 0 && r->mem_gib > 0 && size > 0.8 * r->mem_gib * 1073741824.0) {
@@ -481,14 +459,8 @@ check_context(struct run *r)
         }
         return;
     }
-    long loaded = (long)model_entry_number(r, "context_length");
-    json_t *loaded_flag = NULL;
-    size_t i;
-    json_t *e;
-    json_array_foreach((json_t *)(p ? provider_models(p) : NULL), i, e)
-        if (same_name(json_string_value(json_object_get(e, "name")), r->res.cand[0].model))
-            loaded_flag = json_object_get(e, "loaded");
-    if (json_is_false(loaded_flag)) {
+    long loaded = (long)json_number_value(model_entry(r, "context_length"));
+    if (json_is_false(model_entry(r, "loaded"))) {
         snprintf(evidence, sizeof evidence, "%s is not loaded in %s", r->res.cand[0].model,
                  r->res.cand[0].provider);
         snprintf(fix, sizeof fix, "load it with the context you want: lms load %s "

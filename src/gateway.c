@@ -244,15 +244,8 @@ gateway_loaded_context(struct gateway *g, const char *provider, const char *mode
     struct provider *p = providers_find(g->providers, provider);
     if (p == NULL || provider_type(p) == PROVIDER_OLLAMA)
         return 0; /* Ollama takes num_ctx per request */
-    size_t i;
-    json_t *e;
-    json_array_foreach((json_t *)provider_models(p), i, e)
-    {
-        const char *n = json_string_value(json_object_get(e, "name"));
-        if (n != NULL && strcmp(n, model) == 0)
-            return (long)json_integer_value(json_object_get(e, "context_length"));
-    }
-    return 0;
+    return (long)json_integer_value(
+        json_object_get(provider_model_entry(p, model), "context_length"));
 }
 
 void
@@ -315,20 +308,13 @@ on_model_resolved(int status, const struct resolution *res, const char *error, v
 
 /* ---- listings ---- */
 
-static json_t *
-alias_target(const struct config *cfg, const struct config_model *m, struct providers *reg)
+static const json_t *
+alias_target(const struct config_model *m, struct providers *reg)
 {
-    (void)cfg;
     for (size_t j = 0; j < m->n_providers; j++) {
-        struct provider *p = providers_find(reg, m->providers[j]);
-        size_t i;
-        json_t *e;
-        json_array_foreach((json_t *)(p ? provider_models(p) : NULL), i, e)
-        {
-            const char *n = json_string_value(json_object_get(e, "name"));
-            if (n != NULL && strcmp(n, m->model) == 0)
-                return e;
-        }
+        const json_t *e = provider_model_entry(providers_find(reg, m->providers[j]), m->model);
+        if (e != NULL)
+            return e;
     }
     return NULL;
 }
@@ -404,7 +390,7 @@ list_ollama(struct gateway *g, struct http_request *req)
     json_t *models = json_array();
     for (size_t i = 0; i < g->cfg->n_models; i++) {
         const struct config_model *m = &g->cfg->models[i];
-        json_t *target = alias_target(g->cfg, m, g->providers);
+        const json_t *target = alias_target(m, g->providers);
         json_t *stub = json_pack("{s:s}", "provider", m->providers[0]);
         json_t *t = ollama_tag_entry(m->alias, target ? target : stub);
         json_decref(stub);
@@ -520,35 +506,29 @@ show_from_catalogue(struct gateway *g, struct http_request *req, const struct re
     struct provider *p = providers_find(g->providers, res->cand[0].provider);
     if (p == NULL || provider_type(p) == PROVIDER_OLLAMA)
         return false;
-    size_t i;
-    json_t *e;
-    json_array_foreach((json_t *)provider_models(p), i, e)
-    {
-        const char *n = json_string_value(json_object_get(e, "name"));
-        if (n == NULL || strcmp(n, res->cand[0].model) != 0)
-            continue;
-        const char *arch = json_string_value(json_object_get(e, "family"));
-        if (arch == NULL)
-            arch = "unknown";
-        json_t *info = json_pack("{s:s}", "general.architecture", arch);
-        json_t *ctx = json_object_get(e, "max_context_length");
-        if (ctx == NULL)
-            ctx = json_object_get(e, "context_length");
-        if (ctx != NULL) {
-            char *key = xasprintf("%s.context_length", arch);
-            json_object_set(info, key, ctx);
-            free(key);
-        }
-        json_t *t = ollama_tag_entry(n, e);
-        json_t *show = json_pack("{s:s, s:s, s:s, s:O, s:o, s:[s], s:s}", "modelfile", "",
-                                 "parameters", "", "template", "", "details",
-                                 json_object_get(t, "details"), "model_info", info,
-                                 "capabilities", "completion", "provider", provider_name(p));
-        json_decref(t);
-        http_respond_json(req, 200, show);
-        return true;
+    const json_t *e = provider_model_entry(p, res->cand[0].model);
+    if (e == NULL)
+        return false;
+    const char *arch = json_string_value(json_object_get(e, "family"));
+    if (arch == NULL)
+        arch = "unknown";
+    json_t *info = json_pack("{s:s}", "general.architecture", arch);
+    json_t *ctx = json_object_get(e, "max_context_length");
+    if (ctx == NULL)
+        ctx = json_object_get(e, "context_length");
+    if (ctx != NULL) {
+        char *key = xasprintf("%s.context_length", arch);
+        json_object_set(info, key, ctx);
+        free(key);
     }
-    return false;
+    json_t *t = ollama_tag_entry(res->cand[0].model, e);
+    json_t *show = json_pack("{s:s, s:s, s:s, s:O, s:o, s:[s], s:s}", "modelfile", "",
+                             "parameters", "", "template", "", "details",
+                             json_object_get(t, "details"), "model_info", info, "capabilities",
+                             "completion", "provider", provider_name(p));
+    json_decref(t);
+    http_respond_json(req, 200, show);
+    return true;
 }
 
 static void

@@ -636,6 +636,20 @@ provider_models(const struct provider *p)
     return p->models;
 }
 
+const json_t *
+provider_model_entry(const struct provider *p, const char *name)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach((json_t *)(p ? p->models : NULL), i, e)
+    {
+        const char *n = json_string_value(json_object_get(e, "name"));
+        if (n != NULL && name != NULL && strcmp(n, name) == 0)
+            return e;
+    }
+    return NULL;
+}
+
 bool
 provider_reachable(const struct provider *p)
 {

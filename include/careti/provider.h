@@ -70,6 +70,9 @@ void providers_refresh(struct providers *reg, bool force, providers_refreshed_cb
 /* The cached models: an array of {"name","provider","size",
  * "quantization","context_length","loaded",...}; borrowed, may be empty. */
 const json_t *provider_models(const struct provider *p);
+/* The cached entry for the model called NAME, or NULL (also when P is
+ * NULL); borrowed. */
+const json_t *provider_model_entry(const struct provider *p, const char *name);
 /* Whether the last catalogue fetch reached the server, and if not why. */
 bool provider_reachable(const struct provider *p);
 const char *provider_last_error(const struct provider *p);
