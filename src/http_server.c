@@ -36,6 +36,11 @@
 #define HTTP_WRITE_HIGH_WATER (1024 * 1024)
 #define HTTP_WRITE_LOW_WATER (256 * 1024)
 #define HTTP_WRITE_HARD_LIMIT (16 * 1024 * 1024)
+/* A batch buffer up to this size is kept for the connection's next one. */
+#define HTTP_BATCH_KEEP (64 * 1024)
+/* Requests a handler owns, by id: handlers that wait (for a catalogue, a
+ * database) find theirs again on every request, with hundreds open. */
+#define HTTP_ID_BUCKETS 256
 
 enum conn_state {
     CONN_IDLE,    /* between requests */
@@ -67,6 +72,9 @@ struct http_request {
     bool http10;
     bool started;
     bool chunked;
+    bool body_begun; /* a streamed body's first bytes went out */
+    bool dispatched;  /* listed in srv->dispatched, found by id */
+    struct http_request *dispatched_next;
     http_abort_cb abort_cb;
     void *abort_arg;
     http_drain_cb drain_cb;
@@ -100,7 +108,13 @@ struct conn {
     bool close_when_flushed;
     bool lingering; /* refused a request: discard input until closed */
     uv_shutdown_t shutdown_req;
-    size_t queued_bytes;
+    size_t queued_bytes; /* in the batch and in writes libuv holds */
+    /* Output of this loop turn, written as one batch before the loop next
+     * waits: a stream relayed line by line then costs one write per
+     * upstream read, not one per line. */
+    struct sbuf batch;
+    struct conn *batch_prev, *batch_next;
+    bool in_batch_list;
     struct conn *prev, *next;
 };
 
@@ -113,11 +127,12 @@ struct listener {
     struct listener *next;
 };
 
+/* The part of a batch the socket did not take at once. */
 struct write_req {
     uv_write_t w;
     struct conn *conn;
     size_t len;
-    char data[];
+    char *data;
 };
 
 struct http_server {
@@ -131,12 +146,20 @@ struct http_server {
     struct conn *conns;
     size_t n_conns;
     uint64_t next_request_id;
+    struct http_request *dispatched[HTTP_ID_BUCKETS];
     uint64_t requests_served;
     bool draining;
     http_server_closed_cb closed_cb;
     void *closed_arg;
     char read_buf[HTTP_READ_CHUNK];
     bool read_buf_busy;
+    /* Batches are written after the I/O callbacks (check) and after the
+     * timers (prepare), so none waits for the next poll. */
+    uv_prepare_t flush_before_poll;
+    uv_check_t flush_after_poll;
+    bool flushers_closed;
+    struct conn *batch_head, *batch_tail;
+    size_t n_batched;
 };
 
 static void conn_close(struct conn *c);
@@ -164,6 +187,10 @@ http_server_new(uv_loop_t *loop, http_handler_cb handler, void *arg,
     srv->limits.header_timeout_ms = 10000;
     srv->limits.idle_timeout_ms = 60000;
     srv->limits.max_connections = 1024;
+    uv_prepare_init(loop, &srv->flush_before_poll);
+    uv_check_init(loop, &srv->flush_after_poll);
+    srv->flush_before_poll.data = srv;
+    srv->flush_after_poll.data = srv;
     return srv;
 }
 
@@ -438,7 +465,43 @@ on_conn_handle_closed(uv_handle_t *h)
     if (--c->open_handles > 0)
         return;
     free(c->input);
+    sbuf_free(&c->batch);
     free(c);
+}
+
+/* Draining is over: no connection is left to write, so the flushers go. */
+static void
+server_drained(struct http_server *srv)
+{
+    if (!srv->flushers_closed) {
+        srv->flushers_closed = true;
+        uv_close((uv_handle_t *)&srv->flush_before_poll, NULL);
+        uv_close((uv_handle_t *)&srv->flush_after_poll, NULL);
+    }
+    if (srv->closed_cb != NULL) {
+        http_server_closed_cb cb = srv->closed_cb;
+        srv->closed_cb = NULL;
+        cb(srv, srv->closed_arg);
+    }
+}
+
+static void
+batch_unlink(struct conn *c)
+{
+    struct http_server *srv = c->srv;
+    if (!c->in_batch_list)
+        return;
+    c->in_batch_list = false;
+    if (c->batch_prev != NULL)
+        c->batch_prev->batch_next = c->batch_next;
+    else
+        srv->batch_head = c->batch_next;
+    if (c->batch_next != NULL)
+        c->batch_next->batch_prev = c->batch_prev;
+    else
+        srv->batch_tail = c->batch_prev;
+    c->batch_prev = c->batch_next = NULL;
+    srv->n_batched--;
 }
 
 static void
@@ -462,30 +525,28 @@ conn_close(struct conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     srv->n_conns--;
+    /* The last answer of a connection closed at once (a drain, a client
+     * that stops reading) gets the one try its write would have had. */
+    if (c->batch.len > 0) {
+        uv_buf_t buf = uv_buf_init(c->batch.s, (unsigned)c->batch.len);
+        (void)uv_try_write(&c->h.stream, &buf, 1);
+    }
+    batch_unlink(c);
+    sbuf_free(&c->batch);
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
     uv_close((uv_handle_t *)&c->h, on_conn_handle_closed);
-    if (srv->draining && srv->n_conns == 0 && srv->closed_cb != NULL) {
-        http_server_closed_cb cb = srv->closed_cb;
-        srv->closed_cb = NULL;
-        cb(srv, srv->closed_arg);
-    }
+    if (srv->draining && srv->n_conns == 0)
+        server_drained(srv);
 }
 
+/* N queued bytes reached the socket. */
 static void
-on_write_done(uv_write_t *w, int status)
+conn_wrote(struct conn *c, size_t n)
 {
-    struct write_req *wr = (struct write_req *)w;
-    struct conn *c = wr->conn;
     size_t before = c->queued_bytes;
-    c->queued_bytes -= wr->len;
-    free(wr);
+    c->queued_bytes -= n;
     if (c->closing)
         return;
-    if (status < 0) {
-        log_debug("write to client failed (%s)", uv_strerror(status));
-        conn_close(c);
-        return;
-    }
     if (c->close_when_flushed && c->queued_bytes == 0) {
         if (c->lingering)
             conn_linger(c);
@@ -498,6 +559,124 @@ on_write_done(uv_write_t *w, int status)
         http_drain_cb cb = c->req->drain_cb;
         c->req->drain_cb = NULL;
         cb(c->req, c->req->drain_arg);
+    }
+}
+
+static void
+on_write_done(uv_write_t *w, int status)
+{
+    struct write_req *wr = (struct write_req *)w;
+    struct conn *c = wr->conn;
+    size_t len = wr->len;
+    free(wr->data);
+    free(wr);
+    if (status < 0) {
+        c->queued_bytes -= len;
+        if (!c->closing) {
+            log_debug("write to client failed (%s)", uv_strerror(status));
+            conn_close(c);
+        }
+        return;
+    }
+    conn_wrote(c, len);
+}
+
+/* Hand C's batch to the socket: what it does not take at once is queued
+ * with libuv, which keeps the order with earlier queued writes.  Sets
+ * *WRITTEN to what the socket took now; the caller accounts for it.  On
+ * an error the batch stays and the error is returned: closing runs the
+ * request's abort callback, which only the loop may do. */
+static int
+conn_flush(struct conn *c, size_t *written)
+{
+    size_t len = c->batch.len;
+    *written = 0;
+    if (len == 0 || c->closing)
+        return 0;
+    uv_buf_t buf = uv_buf_init(c->batch.s, (unsigned)len);
+    int n = uv_try_write(&c->h.stream, &buf, 1);
+    if (n == UV_EAGAIN)
+        n = 0;
+    if (n < 0)
+        return n;
+    size_t done = (size_t)n;
+    if (done < len) {
+        struct write_req *wr = xmalloc(sizeof *wr);
+        wr->conn = c;
+        wr->len = len - done;
+        memmove(c->batch.s, c->batch.s + done, wr->len);
+        wr->data = c->batch.s;
+        c->batch = (struct sbuf){0};
+        buf = uv_buf_init(wr->data, (unsigned)wr->len);
+        int rc = uv_write(&wr->w, &c->h.stream, &buf, 1, on_write_done);
+        if (rc != 0) {
+            /* Only when the stream is not writable: the bytes are moot. */
+            free(wr->data);
+            free(wr);
+            return rc;
+        }
+    } else if (c->batch.cap > HTTP_BATCH_KEEP) {
+        sbuf_free(&c->batch); /* an idle connection keeps no large buffer */
+    } else {
+        sbuf_reset(&c->batch);
+    }
+    *written = done;
+    return 0;
+}
+
+/* Write the batches queued so far.  Those queued while this runs (a
+ * drained writer resuming) wait for the next phase, so a fast client
+ * cannot keep the loop here. */
+static void
+flush_batches(struct http_server *srv)
+{
+    for (size_t n = srv->n_batched; n > 0 && srv->batch_head != NULL; n--) {
+        struct conn *c = srv->batch_head;
+        batch_unlink(c);
+        size_t written;
+        int rc = conn_flush(c, &written);
+        if (rc < 0) {
+            log_debug("write to client failed (%s)", uv_strerror(rc));
+            conn_close(c);
+        } else if (written > 0) {
+            conn_wrote(c, written);
+        }
+    }
+    if (srv->batch_head == NULL) {
+        uv_prepare_stop(&srv->flush_before_poll);
+        uv_check_stop(&srv->flush_after_poll);
+    }
+}
+
+static void
+on_flush_before_poll(uv_prepare_t *h)
+{
+    flush_batches(h->data);
+}
+
+static void
+on_flush_after_poll(uv_check_t *h)
+{
+    flush_batches(h->data);
+}
+
+static void
+batch_link(struct conn *c)
+{
+    struct http_server *srv = c->srv;
+    if (c->in_batch_list)
+        return;
+    c->in_batch_list = true;
+    c->batch_next = NULL;
+    c->batch_prev = srv->batch_tail;
+    if (srv->batch_tail != NULL)
+        srv->batch_tail->batch_next = c;
+    else
+        srv->batch_head = c;
+    srv->batch_tail = c;
+    if (srv->n_batched++ == 0) {
+        uv_prepare_start(&srv->flush_before_poll, on_flush_before_poll);
+        uv_check_start(&srv->flush_after_poll, on_flush_after_poll);
     }
 }
 
@@ -523,8 +702,8 @@ conn_linger(struct conn *c)
     uv_timer_start(&c->timer, on_conn_timer, 2000, 0);
 }
 
-/* Queue the concatenation of up to three buffers as one write.  Returns 0
- * or UV_ENOBUFS when the client is over the hard limit (then closed). */
+/* Add up to three buffers to C's batch.  Returns 0, or UV_ENOBUFS when
+ * the client is over the hard limit (then closed). */
 static int
 conn_write3(struct conn *c, const void *a, size_t alen, const void *b, size_t blen,
             const void *d, size_t dlen)
@@ -537,24 +716,11 @@ conn_write3(struct conn *c, const void *a, size_t alen, const void *b, size_t bl
         conn_close(c);
         return UV_ENOBUFS;
     }
-    struct write_req *wr = xmalloc(sizeof *wr + len);
-    wr->conn = c;
-    wr->len = len;
-    if (alen)
-        memcpy(wr->data, a, alen);
-    if (blen)
-        memcpy(wr->data + alen, b, blen);
-    if (dlen)
-        memcpy(wr->data + alen + blen, d, dlen);
-    uv_buf_t buf = uv_buf_init(wr->data, (unsigned)len);
+    sbuf_add(&c->batch, a, alen);
+    sbuf_add(&c->batch, b, blen);
+    sbuf_add(&c->batch, d, dlen);
     c->queued_bytes += len;
-    int rc = uv_write(&wr->w, &c->h.stream, &buf, 1, on_write_done);
-    if (rc != 0) {
-        c->queued_bytes -= len;
-        free(wr);
-        conn_close(c);
-        return rc;
-    }
+    batch_link(c);
     return 0;
 }
 
@@ -603,6 +769,12 @@ request_free(struct http_request *req)
 {
     if (req == NULL)
         return;
+    if (req->dispatched) {
+        struct http_request **p = &req->conn->srv->dispatched[req->id % HTTP_ID_BUCKETS];
+        while (*p != req)
+            p = &(*p)->dispatched_next;
+        *p = req->dispatched_next;
+    }
     for (size_t i = 0; i < req->n_headers; i++) {
         free(req->headers[i].name);
         free(req->headers[i].value);
@@ -830,6 +1002,10 @@ conn_dispatch(struct conn *c)
         req->body = xstrdup("");
         req->body_cap = 1;
     }
+    struct http_request **bucket = &c->srv->dispatched[req->id % HTTP_ID_BUCKETS];
+    req->dispatched_next = *bucket;
+    *bucket = req;
+    req->dispatched = true;
     c->in_dispatch = true;
     c->srv->handler(req, c->srv->handler_arg);
     c->in_dispatch = false;
@@ -1058,11 +1234,33 @@ http_response_write(struct http_request *req, const void *data, size_t len)
 {
     if (len == 0 || req->head_only)
         return 0;
-    if (!req->chunked)
-        return conn_write3(req->conn, data, len, NULL, 0, NULL, 0);
-    char size_line[24];
-    int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
-    return conn_write3(req->conn, size_line, (size_t)n, data, len, "\r\n", 2);
+    int rc;
+    if (!req->chunked) {
+        rc = conn_write3(req->conn, data, len, NULL, 0, NULL, 0);
+    } else {
+        /* By hand: this runs for every chunk of every stream. */
+        char size_line[24];
+        char *p = size_line + sizeof size_line;
+        *--p = '\n';
+        *--p = '\r';
+        for (size_t v = len; v > 0; v >>= 4)
+            *--p = "0123456789abcdef"[v & 15];
+        size_t n = (size_t)(size_line + sizeof size_line - p);
+        rc = conn_write3(req->conn, p, n, data, len, "\r\n", 2);
+    }
+    /* The first token is what a user waits for: it goes out now, with
+     * the head, not after the rest of what the upstream sent with it. */
+    if (rc == 0 && !req->body_begun) {
+        /* Only the count: the caller is mid-write, so no drain or close
+         * callback may run from here. */
+        size_t written;
+        req->body_begun = true;
+        if (conn_flush(req->conn, &written) < 0)
+            batch_link(req->conn); /* the loop closes it */
+        else
+            req->conn->queued_bytes -= written;
+    }
+    return rc;
 }
 
 bool
@@ -1184,9 +1382,10 @@ http_request_id(const struct http_request *req)
 struct http_request *
 http_server_find_request(struct http_server *srv, uint64_t id)
 {
-    for (struct conn *c = srv->conns; c != NULL; c = c->next)
-        if (c->req != NULL && c->req->id == id && c->state == CONN_ACTIVE)
-            return c->req;
+    for (struct http_request *r = srv->dispatched[id % HTTP_ID_BUCKETS]; r != NULL;
+         r = r->dispatched_next)
+        if (r->id == id)
+            return r;
     return NULL;
 }
 
@@ -1205,10 +1404,8 @@ http_server_shutdown(struct http_server *srv, http_server_closed_cb done, void *
             conn_close(c);
         c = next;
     }
-    if (srv->n_conns == 0 && srv->closed_cb != NULL) {
-        srv->closed_cb = NULL;
-        done(srv, arg);
-    }
+    if (srv->n_conns == 0)
+        server_drained(srv);
 }
 
 void

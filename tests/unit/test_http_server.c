@@ -43,11 +43,35 @@ on_test_drain(struct http_request *req, void *arg)
     http_response_end(req);
 }
 
+/* What the client could read at once, while a handler runs. */
+static char in_handler[2][4096];
+
+static void
+read_now(char *out, size_t cap)
+{
+    ssize_t n = read(client_fd, out, cap - 1);
+    out[n > 0 ? n : 0] = '\0';
+}
+
 static void
 handler(struct http_request *req, void *arg)
 {
     (void)arg;
     const char *path = http_request_path(req);
+    if (strcmp(path, "/tokens") == 0) {
+        /* A relay's burst: many small writes in one callback. */
+        http_response_start(req, 200, "application/x-ndjson", NULL);
+        http_response_write(req, "t000\n", 5);
+        read_now(in_handler[0], sizeof in_handler[0]);
+        char tok[8];
+        for (int i = 1; i < 200; i++) {
+            snprintf(tok, sizeof tok, "t%03d\n", i);
+            http_response_write(req, tok, 5);
+        }
+        read_now(in_handler[1], sizeof in_handler[1]);
+        http_response_end(req);
+        return;
+    }
     if (strcmp(path, "/hold") == 0) {
         held = req;
         http_request_on_abort(req, on_test_abort, NULL);
@@ -193,6 +217,31 @@ START_TEST(test_simple_get_keeps_alive)
     ck_assert_ptr_nonnull(strstr(out, "\"x_test\":\"yes\""));
     free(out);
     ck_assert_uint_eq(http_server_requests_served(srv), 1);
+}
+END_TEST
+
+/* The first bytes of a streamed body go out at once, with the head; the
+ * writes after them wait for the end of the loop turn and go out as one
+ * batch, chunked framing intact. */
+START_TEST(test_burst_is_batched_after_first_token)
+{
+    bool closed;
+    send_str("GET /tokens HTTP/1.1\r\nHost: h\r\n\r\n");
+    char *out = collect(0, 300, &closed);
+    ck_assert(!closed);
+    ck_assert_ptr_nonnull(strstr(in_handler[0], "HTTP/1.1 200 OK\r\n"));
+    ck_assert_ptr_nonnull(strstr(in_handler[0], "\r\n\r\n5\r\nt000\n\r\n"));
+    ck_assert_str_eq(in_handler[1], ""); /* nothing more before the turn ends */
+    /* The rest: 199 chunks in order, then the last chunk. */
+    const char *at = out;
+    for (int i = 1; i < 200; i++) {
+        char want[24];
+        snprintf(want, sizeof want, "5\r\nt%03d\n\r\n", i);
+        ck_assert_msg(strncmp(at, want, strlen(want)) == 0, "chunk %d: %.20s", i, at);
+        at += strlen(want);
+    }
+    ck_assert_str_eq(at, "0\r\n\r\n");
+    free(out);
 }
 END_TEST
 
@@ -439,6 +488,7 @@ main(void)
     tcase_add_test(tc, test_head_method_has_no_body);
     tcase_add_test(tc, test_expect_continue);
     tcase_add_test(tc, test_client_gone_aborts_request);
+    tcase_add_test(tc, test_burst_is_batched_after_first_token);
     tcase_add_test(tc, test_streaming_backpressure);
     tcase_add_test(tc, test_shutdown_waits_for_active_request);
     suite_add_tcase(s, tc);
