@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "careti/jscan.h"
 #include "careti/translate.h"
 #include "careti/xmalloc.h"
 
@@ -52,6 +53,10 @@ struct xlate {
     bool reasoning_field_seen;
     struct sbuf think_pending;
     json_t *embed;        /* whole embedding answer */
+    /* An OpenAI content chunk with a hole for the text, built once: the
+     * fast path fills it with the upstream's string as it came. */
+    struct sbuf chunk_template;
+    size_t chunk_hole;
 };
 
 /* ---------- small helpers ---------- */
@@ -694,6 +699,7 @@ xlate_free(struct xlate *x)
     sbuf_free(&x->thinking);
     sbuf_free(&x->raw);
     sbuf_free(&x->think_pending);
+    sbuf_free(&x->chunk_template);
     json_decref(x->tool_calls_openai);
     json_decref(x->ollama_final);
     json_decref(x->embed);
@@ -1154,6 +1160,130 @@ note_passthrough_usage(struct xlate *x, json_t *obj)
     }
 }
 
+/* The OpenAI stream event openai_chunk makes for a content delta, with
+ * the text's JSON string left out at x->chunk_hole. */
+static void
+build_chunk_template(struct xlate *x)
+{
+    /* The marker is the last string in the event: choices is its last
+     * member and the text its only string, so an id or model name that
+     * happens to hold the same bytes comes earlier. */
+    static const char marker[] = "\"\\u0001\"";
+    struct sbuf *t = &x->chunk_template;
+    emit_sse(t, openai_chunk(x, json_pack("{s:s}", "content", "\x01"), NULL));
+    const char *hole = NULL;
+    for (const char *p = t->s; (p = strstr(p, marker)) != NULL; p++)
+        hole = p;
+    x->chunk_hole = (size_t)(hole - t->s);
+    memmove(t->s + x->chunk_hole, hole + sizeof marker - 1,
+            t->len - x->chunk_hole - (sizeof marker - 1) + 1);
+    t->len -= sizeof marker - 1;
+}
+
+/* An Ollama frame that is plainly more text (no thinking, no tool calls),
+ * for a streaming OpenAI client, straight from the bytes.  False when the
+ * frame needs the full translation. */
+static bool
+fast_ollama_to_openai(struct xlate *x, const struct jscan_object *o, struct sbuf *out)
+{
+    struct jscan_object msg;
+    const struct jscan_object *m = o;
+    if (x->p.ep == EP_CHAT) {
+        const struct jscan_member *mm = jscan_get(o, "message");
+        if (!x->role_sent || !jscan_is_object(mm) || !jscan_object(mm->value, mm->value_len, &msg))
+            return false;
+        m = &msg;
+    }
+    const struct jscan_member *text = jscan_get(m, x->p.ep == EP_CHAT ? "content" : "response");
+    const struct jscan_member *thinking = jscan_get(m, "thinking");
+    const struct jscan_member *calls = jscan_get(m, "tool_calls");
+    if ((text != NULL && !jscan_is_string(text)) || (thinking != NULL && !jscan_is_empty_string(thinking)) ||
+        (calls != NULL && !jscan_is_null(calls)))
+        return false;
+    if (text == NULL || jscan_is_empty_string(text))
+        return true;
+    if (x->chunk_template.s == NULL)
+        build_chunk_template(x);
+    const struct sbuf *t = &x->chunk_template;
+    sbuf_add(out, t->s, x->chunk_hole);
+    sbuf_add(out, text->value, text->value_len);
+    sbuf_add(out, t->s + x->chunk_hole, t->len - x->chunk_hole);
+    return true;
+}
+
+/* frame_has_token for an Ollama frame jscan vouched for. */
+static bool
+ollama_scanned_has_token(const struct xlate *x, const struct jscan_object *o)
+{
+    struct jscan_object msg;
+    if (x->p.ep == EP_CHAT) {
+        const struct jscan_member *mm = jscan_get(o, "message");
+        if (!jscan_is_object(mm) || !jscan_object(mm->value, mm->value_len, &msg))
+            return false;
+        o = &msg;
+    }
+    static const char *const fields[] = {"content", "response", "text", "thinking",
+                                         "reasoning_content", "reasoning"};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const struct jscan_member *f = jscan_get(o, fields[i]);
+        if (jscan_is_string(f) && !jscan_is_empty_string(f))
+            return true;
+    }
+    const struct jscan_member *calls = jscan_get(o, "tool_calls");
+    return jscan_is_array(calls) && !jscan_is_empty_array(calls);
+}
+
+/* An Ollama frame passed on to an Ollama client as it came: only the
+ * first token's time and the final counts are read from it. */
+static enum xlate_status
+fast_ollama_passthrough(struct xlate *x, const struct jscan_object *o, const char *raw,
+                        size_t rawlen, uint64_t now_ns, struct sbuf *out)
+{
+    if (!x->first_token_seen && ollama_scanned_has_token(x, o))
+        note_token(x, now_ns);
+    sbuf_add(out, raw, rawlen);
+    if (!jscan_is_true(jscan_get(o, "done")))
+        return XLATE_MORE;
+    x->prompt_tokens = (long)jscan_integer(jscan_get(o, "prompt_eval_count"));
+    x->completion_tokens = (long)jscan_integer(jscan_get(o, "eval_count"));
+    return XLATE_END;
+}
+
+/* The bulk of a streamed answer without building a tree: a frame jscan
+ * vouches for is passed on, or translated from its bytes, when that is
+ * plainly all it needs.  Returns false for every other frame (errors,
+ * a translation's first token and end, usage), which handle_frame then
+ * parses in full; *ST is the frame's outcome otherwise. */
+static bool
+fast_frame(struct xlate *x, const char *payload, size_t plen, const char *raw, size_t rawlen,
+           uint64_t now_ns, struct sbuf *out, enum xlate_status *st)
+{
+    struct jscan_object o;
+    *st = XLATE_MORE;
+    if (!x->p.client_stream || !jscan_object(payload, plen, &o) || jscan_get(&o, "error") != NULL)
+        return false;
+    if (x->p.upstream == WIRE_OLLAMA && x->p.client == WIRE_OLLAMA) {
+        *st = fast_ollama_passthrough(x, &o, raw, rawlen, now_ns, out);
+        return true;
+    }
+    if (!x->first_token_seen)
+        return false;
+    if (x->p.upstream == WIRE_OLLAMA) {
+        if (jscan_is_true(jscan_get(&o, "done")))
+            return false;
+        return fast_ollama_to_openai(x, &o, out);
+    }
+    if (x->p.client != WIRE_OPENAI)
+        return false; /* OpenAI to Ollama: the <think> filter needs the text */
+    const struct jscan_member *usage = jscan_get(&o, "usage");
+    const struct jscan_member *choices = jscan_get(&o, "choices");
+    if ((usage != NULL && !jscan_is_null(usage)) || !jscan_is_array(choices) ||
+        jscan_is_empty_array(choices))
+        return false;
+    sbuf_add(out, raw, rawlen);
+    return true;
+}
+
 /* Handle one complete frame: PAYLOAD is the JSON text (the SSE data),
  * RAW the frame's bytes with its terminator, for pass-through. */
 static enum xlate_status
@@ -1161,6 +1291,9 @@ handle_frame(struct xlate *x, const char *payload, size_t plen, const char *raw,
              uint64_t now_ns, struct sbuf *out, struct cerr *err)
 {
     bool same = x->p.upstream == x->p.client;
+    enum xlate_status fast_st;
+    if (fast_frame(x, payload, plen, raw, rawlen, now_ns, out, &fast_st))
+        return fast_st;
     if (x->p.upstream == WIRE_OPENAI && plen == 6 && memcmp(payload, "[DONE]", 6) == 0) {
         if (same && x->p.client_stream)
             sbuf_add(out, raw, rawlen);

@@ -1980,6 +1980,127 @@ END_TEST
  * loses the "thinking" text: xlate_end's generate branch copies only
  * "response" into Ollama's final object (the chat branch and the
  * OpenAI->Ollama path both keep it). */
+/* The bulk of a stream takes jscan's fast path (src/jscan.c): the text
+ * must come out exactly as the full translation gives it, escapes and
+ * all, with the frames it declines (thinking, tool calls, the end)
+ * interleaved in order, and every event the same chunk shape. */
+START_TEST(test_fast_path_keeps_text_and_order)
+{
+    const char *in =
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"Hi \"},\"done\":false}\n"
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"caf\\u00e9 \"},\"done\":false}\n"
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\\\"q\\\" \\/ \"},\"done\":false}\n"
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\xc3\xa9\xf0\x9f\x98\x80\"},\"done\":false}\n"
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\\ud83d\\ude00\"},\"done\":false}\n"
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\",\"thinking\":\"hmm\"},\"done\":false}\n"
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"x\\ny\"},\"done\":false}\n"
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":false}\n"
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":"
+        "[{\"function\":{\"name\":\"f\",\"arguments\":{}}}]},\"done\":false}\n"
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"z\"},\"done\":false}\n"
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,"
+        "\"prompt_eval_count\":7,\"eval_count\":9}\n";
+    struct xlate_params xp = xparams(EP_CHAT, WIRE_OLLAMA, WIRE_OPENAI, true, true);
+    struct run r;
+    run_stream(&xp, in, strlen(in), 0, 0, &r);
+    ck_assert_int_eq(r.end, XLATE_END);
+    ck_assert_int_eq(r.prompt, 7);
+    ck_assert_int_eq(r.completion, 9);
+    /* The fast path took the text as the upstream escaped it. */
+    ck_assert_ptr_nonnull(strstr(r.out.s, "\"content\":\"caf\\u00e9 \"}"));
+    json_t *ev = sse_events(r.out.s);
+    struct sbuf text = {0}, order = {0};
+    size_t i;
+    json_t *e;
+    json_array_foreach(ev, i, e)
+    {
+        if (!json_is_object(e))
+            continue; /* [DONE] */
+        EXPECT_STR(e, "id", json_string_value(jp(json_array_get(ev, 0), "id")));
+        EXPECT_STR(e, "object", "chat.completion.chunk");
+        EXPECT_STR(e, "model", "coder");
+        EXPECT_JSON(e, "created", "1767225600");
+        json_t *d = jp(e, "choices[0].delta");
+        if (json_string_value(json_object_get(d, "content")) != NULL &&
+            json_object_get(d, "role") == NULL) {
+            sbuf_adds(&text, json_string_value(json_object_get(d, "content")));
+            sbuf_adds(&order, "c");
+            EXPECT_JSON(e, "choices[0].finish_reason", "null");
+            EXPECT_JSON(e, "choices[0].index", "0");
+        } else if (json_object_get(d, "reasoning_content") != NULL) {
+            sbuf_adds(&order, "r");
+        } else if (json_object_get(d, "tool_calls") != NULL) {
+            sbuf_adds(&order, "t");
+        }
+    }
+    ck_assert_str_eq(text.s, "Hi caf\xc3\xa9 \"q\" / \xc3\xa9\xf0\x9f\x98\x80\xf0\x9f\x98\x80x\nyz");
+    ck_assert_str_eq(order.s, "cccccrctc");
+    EXPECT_STR(json_array_get(ev, json_array_size(ev) - 3), "choices[0].finish_reason",
+               "tool_calls");
+    json_decref(ev);
+    sbuf_free(&text);
+    sbuf_free(&order);
+    sbuf_free(&r.out);
+
+    /* /api/generate to /v1/completions: the text goes to choices[0].text. */
+    const char *gen = "{\"model\":\"m\",\"response\":\"a\",\"done\":false}\n"
+                      "{\"model\":\"m\",\"response\":\"b\\t\",\"done\":false}\n"
+                      "{\"model\":\"m\",\"response\":\"c\",\"done\":false}\n"
+                      "{\"model\":\"m\",\"response\":\"\",\"done\":true}\n";
+    xp = xparams(EP_GENERATE, WIRE_OLLAMA, WIRE_OPENAI, true, false);
+    run_stream(&xp, gen, strlen(gen), 0, 0, &r);
+    ck_assert_int_eq(r.end, XLATE_END);
+    ev = sse_events(r.out.s);
+    struct sbuf gtext = {0};
+    json_array_foreach(ev, i, e)
+    {
+        if (!json_is_object(e))
+            continue;
+        EXPECT_STR(e, "object", "text_completion");
+        const char *t = json_string_value(jp(e, "choices[0].text"));
+        if (t != NULL)
+            sbuf_adds(&gtext, t);
+        if (i < 3)
+            EXPECT_JSON(e, "choices[0].logprobs", "null");
+    }
+    ck_assert_str_eq(gtext.s, "ab\tc");
+    json_decref(ev);
+    sbuf_free(&gtext);
+    sbuf_free(&r.out);
+}
+END_TEST
+
+/* An Ollama stream passed through is read by jscan only: the time of
+ * the first token (not of the first frame) and the final counts. */
+START_TEST(test_fast_passthrough_reads_first_token_and_counts)
+{
+    const char *in =
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":false}\n"
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"a\"},\"done\":false}\n"
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,"
+        "\"prompt_eval_count\":812,\"eval_count\":240}\n";
+    struct xlate_params xp = xparams(EP_CHAT, WIRE_OLLAMA, WIRE_OLLAMA, true, false);
+    struct xlate *x = xlate_new(&xp);
+    struct sbuf out = {0};
+    struct cerr err = {0};
+    const char *second = strchr(in, '\n') + 1;
+    const char *third = strchr(second, '\n') + 1;
+    ck_assert_int_eq(xlate_feed(x, in, (size_t)(second - in), T0 + 10, &out, &err), XLATE_MORE);
+    ck_assert_uint_eq(xlate_first_token_ns(x), 0);
+    ck_assert_int_eq(xlate_feed(x, second, (size_t)(third - second), T0 + 20, &out, &err),
+                     XLATE_MORE);
+    ck_assert_uint_eq(xlate_first_token_ns(x), T0 + 20);
+    ck_assert_int_eq(xlate_feed(x, third, strlen(third), T0 + 30, &out, &err), XLATE_END);
+    long pt, ct;
+    xlate_usage(x, &pt, &ct);
+    ck_assert_int_eq(pt, 812);
+    ck_assert_int_eq(ct, 240);
+    ck_assert_str_eq(out.s, in); /* byte for byte */
+    sbuf_free(&out);
+    xlate_free(x);
+}
+END_TEST
+
 START_TEST(test_bug_ollama_generate_aggregate_drops_thinking)
 {
     const char *nd = "{\"model\":\"m\",\"response\":\"\",\"thinking\":\"hmm\",\"done\":false}\n"
@@ -2147,6 +2268,8 @@ static void
 add_fixed_bugs(Suite *s)
 {
     TCase *tc = tcase_create("fixed_bugs");
+    tcase_add_test(tc, test_fast_path_keeps_text_and_order);
+    tcase_add_test(tc, test_fast_passthrough_reads_first_token_and_counts);
     tcase_add_test(tc, test_bug_ollama_generate_aggregate_drops_thinking);
     tcase_add_test(tc, test_bug_passthrough_usage_chunk_not_asked_for);
     tcase_add_test(tc, test_bug_same_tool_name_results_map_to_one_call);

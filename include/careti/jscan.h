@@ -1,0 +1,55 @@
+/*
+ * jscan: vouch for a JSON object and find its members without building
+ * anything.  The stream translator's fast path for the bulk of an answer:
+ * an object jscan vouches for is one jansson's json_loadb(..., 0) accepts
+ * too.  Where it cannot be sure cheaply (escaped keys, long numbers,
+ * exponents, deep nesting, many members) it declines, and the caller
+ * parses with jansson as before, so errors keep jansson's wording.
+ */
+#ifndef CARETI_JSCAN_H
+#define CARETI_JSCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define JSCAN_MAX_MEMBERS 24
+
+struct jscan_member {
+    const char *key; /* the key's bytes between its quotes (never escaped) */
+    size_t key_len;
+    const char *value; /* the value's bytes, from its first to its last */
+    size_t value_len;
+};
+
+struct jscan_object {
+    struct jscan_member m[JSCAN_MAX_MEMBERS];
+    size_t n;
+};
+
+/* True when TEXT[0, LEN) is exactly one JSON object, whitespace around it
+ * allowed, that jscan vouches for; OUT then holds its members, pointing
+ * into TEXT.  False means "not vouched for", not "invalid".  TEXT need not
+ * be NUL-terminated. */
+bool jscan_object(const char *text, size_t len, struct jscan_object *out);
+
+/* The member named KEY (the last one, as in jansson), or NULL. */
+const struct jscan_member *jscan_get(const struct jscan_object *o, const char *key);
+
+/* Whether a member's value is the literal true / null, the empty string
+ * "", or an empty array [] (whitespace inside allowed).  NULL-safe: a
+ * missing member is none of them. */
+bool jscan_is_true(const struct jscan_member *m);
+bool jscan_is_null(const struct jscan_member *m);
+bool jscan_is_empty_string(const struct jscan_member *m);
+bool jscan_is_empty_array(const struct jscan_member *m);
+
+/* A member's value as an integer, as json_integer_value reads it: 0 when
+ * it is missing or not an integer.  NULL-safe. */
+long long jscan_integer(const struct jscan_member *m);
+
+/* Whether a member's value is a string / an array / an object.  NULL-safe. */
+bool jscan_is_string(const struct jscan_member *m);
+bool jscan_is_array(const struct jscan_member *m);
+bool jscan_is_object(const struct jscan_member *m);
+
+#endif

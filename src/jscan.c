@@ -1,0 +1,344 @@
+/*
+ * jscan: a validating JSON scanner that allocates nothing.  It exists for
+ * one promise: whatever it vouches for, jansson accepts (json_loadb with
+ * no flags), so a stream may take the fast path without changing which
+ * frames are errors.  Every rule below mirrors a jansson rejection; where
+ * matching jansson exactly would be costly (number ranges), it declines.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "careti/jscan.h"
+
+/* Deeper values are rare in model streams; jansson allows 2048. */
+#define JSCAN_MAX_DEPTH 64
+/* An integer of up to 18 digits fits jansson's json_int_t; a longer one
+ * might not ("too big integer"), so it is left to jansson. */
+#define JSCAN_MAX_NUMBER 18
+
+struct scan {
+    const char *p, *end;
+};
+
+static bool scan_value(struct scan *s, int depth);
+
+static void
+skip_ws(struct scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static int
+hex4(const char *p)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= c - '0';
+        else if (c >= 'a' && c <= 'f')
+            v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            v |= c - 'A' + 10;
+        else
+            return -1;
+    }
+    return v;
+}
+
+/* One UTF-8 sequence of two or more bytes at s->p, as jansson checks it:
+ * no overlong forms, no surrogates, nothing past U+10FFFF. */
+static bool
+scan_utf8(struct scan *s)
+{
+    const unsigned char *u = (const unsigned char *)s->p;
+    size_t avail = (size_t)(s->end - s->p);
+    unsigned c = u[0];
+    size_t n;
+    unsigned cp;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4, cp = c & 0x07;
+    else
+        return false;
+    if (avail < n)
+        return false;
+    for (size_t i = 1; i < n; i++) {
+        if ((u[i] & 0xC0) != 0x80)
+            return false;
+        cp = (cp << 6) | (u[i] & 0x3F);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return false;
+    s->p += n;
+    return true;
+}
+
+/* A string at s->p (on its opening quote).  *ESCAPED tells whether it
+ * held a backslash. */
+static bool
+scan_string(struct scan *s, bool *escaped)
+{
+    s->p++;
+    while (s->p < s->end) {
+        /* Most of a model's text is plain ASCII: skip it in a tight loop. */
+        const char *p = s->p;
+        while (p < s->end && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80 && *p != '"' &&
+               *p != '\\')
+            p++;
+        s->p = p;
+        if (p == s->end)
+            break;
+        unsigned char c = (unsigned char)*s->p;
+        if (c == '"') {
+            s->p++;
+            return true;
+        }
+        if (c < 0x20)
+            return false;
+        if (c >= 0x80) {
+            if (!scan_utf8(s))
+                return false;
+            continue;
+        }
+        *escaped = true; /* the loop above stops only at these four */
+        if (s->end - s->p < 2)
+            return false;
+        char e = s->p[1];
+        if (strchr("\"\\/bfnrt", e) != NULL && e != '\0') {
+            s->p += 2;
+            continue;
+        }
+        if (e != 'u' || s->end - s->p < 6)
+            return false;
+        int v = hex4(s->p + 2);
+        if (v <= 0 || (v >= 0xDC00 && v <= 0xDFFF))
+            return false; /* \u0000, bad hex, a lone low surrogate */
+        s->p += 6;
+        if (v >= 0xD800 && v <= 0xDBFF) {
+            if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u')
+                return false;
+            int lo = hex4(s->p + 2);
+            if (lo < 0xDC00 || lo > 0xDFFF)
+                return false;
+            s->p += 6;
+        }
+    }
+    return false;
+}
+
+static bool
+is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool
+scan_number(struct scan *s)
+{
+    const char *start = s->p;
+    if (*s->p == '-')
+        s->p++;
+    if (s->p >= s->end || !is_digit(*s->p))
+        return false;
+    if (*s->p == '0') {
+        s->p++;
+        if (s->p < s->end && is_digit(*s->p))
+            return false;
+    } else {
+        while (s->p < s->end && is_digit(*s->p))
+            s->p++;
+    }
+    if (s->p < s->end && *s->p == '.') {
+        s->p++;
+        if (s->p >= s->end || !is_digit(*s->p))
+            return false;
+        while (s->p < s->end && is_digit(*s->p))
+            s->p++;
+    }
+    /* An exponent can overflow a double: jansson's call. */
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E'))
+        return false;
+    return s->p - start <= JSCAN_MAX_NUMBER;
+}
+
+static bool
+scan_literal(struct scan *s, const char *word, size_t n)
+{
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
+        return false;
+    s->p += n;
+    return true;
+}
+
+/* An object or array at s->p (on its bracket); members go to OUT when
+ * not NULL (the top level only). */
+static bool
+scan_container(struct scan *s, int depth, struct jscan_object *out)
+{
+    bool object = *s->p == '{';
+    char close = object ? '}' : ']';
+    if (depth >= JSCAN_MAX_DEPTH)
+        return false;
+    s->p++;
+    skip_ws(s);
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return true;
+    }
+    for (;;) {
+        struct jscan_member m = {0};
+        if (object) {
+            bool escaped = false;
+            if (s->p >= s->end || *s->p != '"')
+                return false;
+            m.key = s->p + 1;
+            if (!scan_string(s, &escaped) || escaped)
+                return false;
+            m.key_len = (size_t)(s->p - 1 - m.key);
+            skip_ws(s);
+            if (s->p >= s->end || *s->p != ':')
+                return false;
+            s->p++;
+            skip_ws(s);
+        }
+        m.value = s->p;
+        if (!scan_value(s, depth + 1))
+            return false;
+        m.value_len = (size_t)(s->p - m.value);
+        if (out != NULL) {
+            if (out->n == JSCAN_MAX_MEMBERS)
+                return false;
+            out->m[out->n++] = m;
+        }
+        skip_ws(s);
+        if (s->p >= s->end)
+            return false;
+        if (*s->p == close) {
+            s->p++;
+            return true;
+        }
+        if (*s->p != ',')
+            return false;
+        s->p++;
+        skip_ws(s);
+    }
+}
+
+static bool
+scan_value(struct scan *s, int depth)
+{
+    if (s->p >= s->end)
+        return false;
+    bool escaped = false;
+    switch (*s->p) {
+    case '{':
+    case '[':
+        return scan_container(s, depth, NULL);
+    case '"':
+        return scan_string(s, &escaped);
+    case 't':
+        return scan_literal(s, "true", 4);
+    case 'f':
+        return scan_literal(s, "false", 5);
+    case 'n':
+        return scan_literal(s, "null", 4);
+    default:
+        return scan_number(s);
+    }
+}
+
+bool
+jscan_object(const char *text, size_t len, struct jscan_object *out)
+{
+    struct scan s = {text, text + len};
+    out->n = 0;
+    skip_ws(&s);
+    if (s.p >= s.end || *s.p != '{' || !scan_container(&s, 0, out))
+        return false;
+    skip_ws(&s);
+    return s.p == s.end;
+}
+
+const struct jscan_member *
+jscan_get(const struct jscan_object *o, const char *key)
+{
+    size_t kl = strlen(key);
+    for (size_t i = o->n; i-- > 0;)
+        if (o->m[i].key_len == kl && memcmp(o->m[i].key, key, kl) == 0)
+            return &o->m[i];
+    return NULL;
+}
+
+static bool
+value_is(const struct jscan_member *m, const char *text)
+{
+    size_t n = strlen(text);
+    return m != NULL && m->value_len == n && memcmp(m->value, text, n) == 0;
+}
+
+bool
+jscan_is_true(const struct jscan_member *m)
+{
+    return value_is(m, "true");
+}
+
+bool
+jscan_is_null(const struct jscan_member *m)
+{
+    return value_is(m, "null");
+}
+
+bool
+jscan_is_empty_string(const struct jscan_member *m)
+{
+    return value_is(m, "\"\"");
+}
+
+bool
+jscan_is_empty_array(const struct jscan_member *m)
+{
+    if (!jscan_is_array(m))
+        return false;
+    struct scan s = {m->value + 1, m->value + m->value_len};
+    skip_ws(&s);
+    return s.p < s.end && *s.p == ']';
+}
+
+bool
+jscan_is_string(const struct jscan_member *m)
+{
+    return m != NULL && m->value_len > 0 && m->value[0] == '"';
+}
+
+bool
+jscan_is_array(const struct jscan_member *m)
+{
+    return m != NULL && m->value_len > 0 && m->value[0] == '[';
+}
+
+bool
+jscan_is_object(const struct jscan_member *m)
+{
+    return m != NULL && m->value_len > 0 && m->value[0] == '{';
+}
+
+long long
+jscan_integer(const struct jscan_member *m)
+{
+    if (m == NULL || m->value_len == 0 || m->value_len > JSCAN_MAX_NUMBER ||
+        (m->value[0] != '-' && !is_digit(m->value[0])))
+        return 0;
+    char digits[JSCAN_MAX_NUMBER + 1];
+    memcpy(digits, m->value, m->value_len);
+    digits[m->value_len] = '\0';
+    if (strchr(digits, '.') != NULL)
+        return 0; /* a real: json_integer_value gives 0 */
+    return strtoll(digits, NULL, 10);
+}
