@@ -10,26 +10,49 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "careti/upstream.h"
 #include "careti/xmalloc.h"
 
+/* Easy handles kept for the next transfers: a handle carries its receive
+ * buffer and parsed state, which every request would otherwise allocate
+ * and free again.  A few cover a workstation's usual concurrency. */
+#define UPSTREAM_SPARE_EASY 8
+
 struct upstream {
     uv_loop_t *loop;
     CURLM *multi;
+    CURL *spare[UPSTREAM_SPARE_EASY];
+    size_t n_spare;
     uv_timer_t timer;
     size_t active;
     int in_curl; /* depth of our calls into curl that may run callbacks */
     bool closing;
     struct upstream_req *reqs;
+    struct sock_ctx **ctx_by_fd; /* the poll of every socket we watch */
+    size_t ctx_cap;
 };
 
+/*
+ * A socket's poll handle.  A connection socket (opened by open_socket)
+ * keeps its handle from open to close: between transfers curl forgets it
+ * (CURL_POLL_REMOVE) but the next request usually takes the same
+ * connection, and libuv restarting a poll costs two epoll_ctl calls.  So
+ * it stays parked, still watched, and is only stopped if the server
+ * speaks (or hangs up) while no transfer uses it.  Other sockets (the
+ * resolver's) may be closed without a callback: they go at REMOVE.
+ */
 struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
     struct upstream *up;
+    int events; /* what the poll watches now */
+    bool parked;
+    bool connection; /* opened by open_socket, so closed by close_socket */
 };
 
 struct upstream_req {
@@ -42,6 +65,10 @@ struct upstream_req {
     void *arg;
     uv_timer_t timer;
     long first_byte_ms, idle_ms;
+    /* The idle timer is armed once per quiet spell, not per chunk: when
+     * it fires it compares with the last data and re-arms if needed. */
+    bool idle_armed;
+    uint64_t last_data_ms;
     bool head_sent;
     bool paused;
     bool cancelled;
@@ -60,13 +87,82 @@ static void add_to_multi(struct upstream_req *req);
 static void
 on_timer_closed_free_up(uv_handle_t *h)
 {
-    free(h->data);
+    struct upstream *up = h->data;
+    free(up->ctx_by_fd);
+    free(up);
 }
 
 static void
 on_ctx_closed(uv_handle_t *h)
 {
     free(h->data);
+}
+
+static struct sock_ctx *
+ctx_lookup(struct upstream *up, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < up->ctx_cap ? up->ctx_by_fd[fd] : NULL;
+}
+
+static struct sock_ctx *
+ctx_new(struct upstream *up, curl_socket_t fd, bool connection)
+{
+    struct sock_ctx *ctx = xcalloc(1, sizeof *ctx);
+    if (uv_poll_init_socket(up->loop, &ctx->poll, fd) != 0) {
+        free(ctx);
+        return NULL;
+    }
+    ctx->fd = fd;
+    ctx->up = up;
+    ctx->connection = connection;
+    ctx->poll.data = ctx;
+    if ((size_t)fd >= up->ctx_cap) {
+        size_t cap = up->ctx_cap ? up->ctx_cap : 64;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        up->ctx_by_fd = xrealloc(up->ctx_by_fd, cap * sizeof *up->ctx_by_fd);
+        memset(up->ctx_by_fd + up->ctx_cap, 0, (cap - up->ctx_cap) * sizeof *up->ctx_by_fd);
+        up->ctx_cap = cap;
+    }
+    up->ctx_by_fd[fd] = ctx;
+    return ctx;
+}
+
+/* Stop watching CTX's socket and free it: before the socket is closed,
+ * so libuv never holds a descriptor number that may be reused. */
+static void
+ctx_forget(struct sock_ctx *ctx)
+{
+    ctx->up->ctx_by_fd[ctx->fd] = NULL;
+    uv_poll_stop(&ctx->poll);
+    uv_close((uv_handle_t *)&ctx->poll, on_ctx_closed);
+}
+
+static curl_socket_t
+open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+    struct upstream *up = clientp;
+    (void)purpose;
+    curl_socket_t fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    if (fd < 0)
+        return CURL_SOCKET_BAD;
+    struct sock_ctx *stale = ctx_lookup(up, fd);
+    if (stale != NULL)
+        ctx_forget(stale); /* closed behind our back: its number is back */
+    if (ctx_new(up, fd, true) == NULL) {
+        close(fd);
+        return CURL_SOCKET_BAD;
+    }
+    return fd;
+}
+
+static int
+close_socket(void *clientp, curl_socket_t fd)
+{
+    struct sock_ctx *ctx = ctx_lookup(clientp, fd);
+    if (ctx != NULL)
+        ctx_forget(ctx);
+    return close(fd);
 }
 
 static void
@@ -76,6 +172,13 @@ on_poll(uv_poll_t *h, int status, int events)
     struct upstream *up = ctx->up;
     int flags = 0;
     int running;
+    if (ctx->parked) {
+        /* Nothing is expected on an idle connection: most likely the
+         * server closed it.  curl finds out when it next picks it. */
+        uv_poll_stop(&ctx->poll);
+        ctx->events = 0;
+        return;
+    }
     if (status < 0)
         flags = CURL_CSELECT_IN | CURL_CSELECT_OUT | CURL_CSELECT_ERR;
     else {
@@ -94,35 +197,33 @@ static int
 on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
     struct upstream *up = userp;
-    struct sock_ctx *ctx = socketp;
+    struct sock_ctx *ctx = ctx_lookup(up, s);
     (void)easy; /* may be curl-internal: never read its PRIVATE here */
+    (void)socketp;
     if (what == CURL_POLL_REMOVE) {
-        if (ctx != NULL) {
-            uv_poll_stop(&ctx->poll);
-            curl_multi_assign(up->multi, s, NULL);
-            uv_close((uv_handle_t *)&ctx->poll, on_ctx_closed);
-        }
+        if (ctx == NULL)
+            return 0;
+        if (ctx->connection && !up->closing)
+            ctx->parked = true;
+        else
+            ctx_forget(ctx);
         return 0;
     }
     if (up->closing)
         return 0;
-    if (ctx == NULL) {
-        ctx = xcalloc(1, sizeof *ctx);
-        ctx->fd = s;
-        ctx->up = up;
-        if (uv_poll_init_socket(up->loop, &ctx->poll, s) != 0) {
-            free(ctx);
-            return -1;
-        }
-        ctx->poll.data = ctx;
-        curl_multi_assign(up->multi, s, ctx);
-    }
+    if (ctx == NULL && (ctx = ctx_new(up, s, false)) == NULL)
+        return -1;
+    ctx->parked = false;
     int events = 0;
     if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
         events |= UV_READABLE;
     if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
         events |= UV_WRITABLE;
-    uv_poll_start(&ctx->poll, events, on_poll);
+    /* uv_poll_start re-registers the descriptor even when nothing changed. */
+    if (events != ctx->events) {
+        uv_poll_start(&ctx->poll, events, on_poll);
+        ctx->events = events;
+    }
     return 0;
 }
 
@@ -183,7 +284,12 @@ release(struct upstream_req *req)
     struct upstream *up = req->up;
     if (req->easy != NULL) {
         curl_multi_remove_handle(up->multi, req->easy);
-        curl_easy_cleanup(req->easy);
+        if (up->n_spare < UPSTREAM_SPARE_EASY && !up->closing) {
+            curl_easy_reset(req->easy);
+            up->spare[up->n_spare++] = req->easy;
+        } else {
+            curl_easy_cleanup(req->easy);
+        }
         req->easy = NULL;
     }
     curl_slist_free_all(req->headers);
@@ -207,9 +313,14 @@ upstream_close(struct upstream *up)
         up->reqs->finished = true;
         release(up->reqs);
     }
+    while (up->n_spare > 0)
+        curl_easy_cleanup(up->spare[--up->n_spare]);
     /* May still call the socket callback with REMOVE: polls close then. */
     curl_multi_cleanup(up->multi);
     up->multi = NULL;
+    for (size_t fd = 0; fd < up->ctx_cap; fd++)
+        if (up->ctx_by_fd[fd] != NULL)
+            ctx_forget(up->ctx_by_fd[fd]);
     uv_close((uv_handle_t *)&up->timer, on_timer_closed_free_up);
 }
 
@@ -273,10 +384,15 @@ on_write(char *data, size_t size, size_t n, void *userdata)
     if (!req->cb->writable(req->arg)) {
         /* curl keeps the bytes and hands them back after CONT. */
         req->paused = true;
+        req->idle_armed = false;
         uv_timer_stop(&req->timer);
         return CURL_WRITEFUNC_PAUSE;
     }
-    arm(req, req->idle_ms);
+    req->last_data_ms = uv_now(req->up->loop);
+    if (!req->idle_armed) {
+        arm(req, req->idle_ms);
+        req->idle_armed = true;
+    }
     req->cb->on_data(data, len, req->arg);
     return req->cancelled ? 0 : len;
 }
@@ -369,6 +485,13 @@ on_req_timer(uv_timer_t *t)
         add_to_multi(req);
         return;
     }
+    if (req->idle_armed) {
+        uint64_t quiet = uv_now(req->up->loop) - req->last_data_ms;
+        if (quiet < (uint64_t)req->idle_ms) {
+            uv_timer_start(&req->timer, on_req_timer, (uint64_t)req->idle_ms - quiet, 0);
+            return;
+        }
+    }
     req->timed_out = req->head_sent ? UPSTREAM_IDLE_TIMEOUT : UPSTREAM_FIRST_BYTE_TIMEOUT;
     finish(req, CURLE_OPERATION_TIMEDOUT);
 }
@@ -405,7 +528,7 @@ upstream_start(struct upstream *up, const struct upstream_opts *opts,
     up->reqs = req;
     up->active++;
 
-    CURL *e = curl_easy_init();
+    CURL *e = up->n_spare > 0 ? up->spare[--up->n_spare] : curl_easy_init();
     req->easy = e;
     if (e == NULL) {
         req->start_failed = true;
@@ -421,6 +544,10 @@ upstream_start(struct upstream *up, const struct upstream_opts *opts,
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, up);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, up);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, opts->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     /* Model servers are usually on this machine; a proxy in the
@@ -474,7 +601,9 @@ upstream_resume(struct upstream_req *req)
     if (!req->paused || req->finished || req->cancelled)
         return;
     req->paused = false;
+    req->last_data_ms = uv_now(req->up->loop);
     arm(req, req->idle_ms);
+    req->idle_armed = true;
     req->up->in_curl++;
     curl_easy_pause(req->easy, CURLPAUSE_CONT);
     req->up->in_curl--;

@@ -6,7 +6,8 @@
 //
 // Prints "port N" once listening.  Control routes (not part of any real
 // server): POST /_emu/fault {...} sets faults for the following requests,
-// GET /_emu/log returns what was received, POST /_emu/reset clears both.
+// GET /_emu/log returns what was received, POST /_emu/reset clears both,
+// POST /_emu/close_idle closes every idle keep-alive connection.
 // Faults: slow_ms (between chunks), stall_after (chunks, then silence),
 // drop_after (chunks, then the socket is destroyed), garbage_after (chunks,
 // then a line that is not JSON), cold_ms (before the response head),
@@ -251,6 +252,11 @@ async function handle(req, res) {
     if (path === '/_emu/fault') { faults = JSON.parse(raw || '{}'); return json(res, 200, { ok: true }); }
     if (path === '/_emu/log') return json(res, 200, log);
     if (path === '/_emu/reset') { faults = {}; log = []; return json(res, 200, { ok: true }); }
+    if (path === '/_emu/close_idle') {
+      // A server that restarts or times out its keep-alive connections.
+      json(res, 200, { ok: true });
+      return setImmediate(() => server.closeIdleConnections());
+    }
   }
   let body = {};
   if (raw) {

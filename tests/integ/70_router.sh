@@ -267,6 +267,22 @@ for _ in $(seq 1 40); do
 done
 expect_contains "Ctrl-C aborts the upstream" "$log" '"finished":false'
 
+# Idle upstream connections are kept watched between requests; when the
+# server closes them the daemon must neither spin nor fail the next one.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+for _ in 1 2 3; do api /api/chat "{\"model\":\"coder\",\"stream\":false,$USER_MSG}" > /dev/null; done
+emu "$O_PORT" /_emu/close_idle '{}' > /dev/null
+sleep 0.2
+before=$(cpu_ticks "$DPID")
+sleep 1
+after=$(cpu_ticks "$DPID")
+# A daemon polling a closed socket in a loop burns the whole second (100 ticks).
+check "a server closing idle connections does not make the daemon spin" test $((after - before)) -lt 30
+out=$(api /api/chat "{\"model\":\"coder\",\"stream\":false,$USER_MSG}")
+expect_contains "the next request opens a new connection and succeeds" "$out" '"done":true'
+out=$(api /v1/chat/completions "{\"model\":\"coder\",\"stream\":true,$USER_MSG}")
+expect_contains "and so does a streamed one" "$out" 'data: [DONE]'
+
 # A provider that goes down stops being listed (a miss refreshes all).
 kill "${EMU_PIDS[1]}"
 wait "${EMU_PIDS[1]}" 2> /dev/null
