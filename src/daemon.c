@@ -56,7 +56,8 @@ struct daemon {
     struct metrics *metrics;
     struct doctor *doctor;
     char *state_dir; /* the one opened at start; a reload does not move it */
-    json_t *pending_requests; /* request records waiting for the next flush */
+    struct store_request *pending_requests; /* records waiting for the next flush */
+    size_t n_pending_requests;
     uv_timer_t flush_timer;
     uv_signal_t sig_hup, sig_term, sig_int;
     uv_timer_t grace_timer;
@@ -289,6 +290,8 @@ daemon_status(struct daemon *d)
 /* Request records are written once a second in one transaction, so a
  * busy router costs the store one write per second, not one per request. */
 #define REQUEST_FLUSH_MS 1000
+/* Records held at most before a write, whatever the clock says. */
+#define REQUEST_FLUSH_BATCH 1000
 
 static void
 on_requests_written(json_t *result, const struct cerr *err, void *arg)
@@ -302,15 +305,18 @@ on_requests_written(json_t *result, const struct cerr *err, void *arg)
 static void
 flush_requests(struct daemon *d)
 {
-    if (json_array_size(d->pending_requests) == 0 || d->store == NULL)
+    if (d->n_pending_requests == 0 || d->store == NULL)
         return;
+    struct store_request *recs = d->pending_requests;
+    size_t n = d->n_pending_requests;
+    d->pending_requests = NULL;
+    d->n_pending_requests = 0;
     /* No usable store: the records cannot be kept (status says why). */
     if (store_failed(d->store)) {
-        json_array_clear(d->pending_requests);
+        store_requests_free(recs, n);
         return;
     }
-    store_add_requests(d->store, d->pending_requests, on_requests_written, NULL);
-    json_array_clear(d->pending_requests);
+    store_add_requests_take(d->store, recs, n, on_requests_written, NULL);
 }
 
 static void
@@ -325,25 +331,24 @@ on_request_sample(const struct metrics_sample *smp, void *arg)
     struct daemon *d = arg;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    json_t *r = json_pack("{s:I, s:s, s:s, s:i, s:I}", "at",
-                          (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, "provider",
-                          smp->provider ? smp->provider : "", "model",
-                          smp->model ? smp->model : "", "status", smp->status, "duration_ms",
-                          (json_int_t)(smp->duration_s * 1000));
-    if (smp->error_kind != NULL)
-        json_object_set_new(r, "error_kind", json_string(smp->error_kind));
-    if (smp->ttft_s >= 0)
-        json_object_set_new(r, "ttft_ms", json_integer((json_int_t)(smp->ttft_s * 1000)));
-    if (smp->prompt_tokens >= 0)
-        json_object_set_new(r, "prompt_tokens", json_integer(smp->prompt_tokens));
-    if (smp->completion_tokens >= 0)
-        json_object_set_new(r, "completion_tokens", json_integer(smp->completion_tokens));
+    if (d->pending_requests == NULL)
+        d->pending_requests = xmalloc(REQUEST_FLUSH_BATCH * sizeof *d->pending_requests);
+    struct store_request *r = &d->pending_requests[d->n_pending_requests++];
     double gen_s = smp->duration_s - (smp->ttft_s > 0 ? smp->ttft_s : 0);
-    if (smp->completion_tokens > 0 && gen_s > 0)
-        json_object_set_new(r, "tokens_per_s", json_real((double)smp->completion_tokens / gen_s));
-    json_array_append_new(d->pending_requests, r);
+    *r = (struct store_request){
+        .at_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+        .status = smp->status,
+        .ttft_ms = smp->ttft_s >= 0 ? (int64_t)(smp->ttft_s * 1000) : -1,
+        .tokens_per_s = smp->completion_tokens > 0 && gen_s > 0
+                            ? (double)smp->completion_tokens / gen_s
+                            : -1,
+        .prompt_tokens = smp->prompt_tokens >= 0 ? smp->prompt_tokens : -1,
+        .completion_tokens = smp->completion_tokens >= 0 ? smp->completion_tokens : -1,
+        .duration_ms = (int64_t)(smp->duration_s * 1000),
+    };
+    store_request_set_names(r, smp->provider, smp->model, smp->error_kind);
     /* A burst is written at once rather than held in memory. */
-    if (json_array_size(d->pending_requests) >= 1000)
+    if (d->n_pending_requests == REQUEST_FLUSH_BATCH)
         flush_requests(d);
 }
 
@@ -482,7 +487,6 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     d->up = upstream_new(&d->loop);
     d->providers = providers_new(&d->loop, d->up);
     d->metrics = metrics_new();
-    d->pending_requests = json_array();
     metrics_set_recorder(d->metrics, on_request_sample, d);
     uv_timer_init(&d->loop, &d->flush_timer);
     d->flush_timer.data = d;
@@ -545,7 +549,7 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
         close(d->lock_fd);
     free(d->socket_path);
     free(d->state_dir);
-    json_decref(d->pending_requests);
+    store_requests_free(d->pending_requests, d->n_pending_requests);
     free(d);
     return code;
 }

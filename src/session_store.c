@@ -40,6 +40,7 @@ struct job {
     struct store *st;
     enum job_kind kind;
     json_t *in;
+    struct store_request *recs; /* JOB_ADD_REQUESTS */
     char *text; /* id, prefix, query or directory */
     int64_t num;
     bool flag;
@@ -766,35 +767,31 @@ job_add_requests(struct store *st, struct job *j)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return;
     }
-    size_t i;
-    json_t *r;
     bool ok = true;
-    json_array_foreach(j->in, i, r)
-    {
-        json_t *v;
-        sqlite3_bind_int64(q, 1, json_integer_value(json_object_get(r, "at")));
-        sqlite3_bind_text(q, 2, jstr(r, "provider") ? jstr(r, "provider") : "", -1,
-                          SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 3, jstr(r, "model") ? jstr(r, "model") : "", -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(q, 4, (int)json_integer_value(json_object_get(r, "status")));
-        bind_text_or_null(q, 5, jstr(r, "error_kind"));
-        if (json_is_integer(v = json_object_get(r, "ttft_ms")))
-            sqlite3_bind_int64(q, 6, json_integer_value(v));
+    for (int64_t i = 0; i < j->num; i++) {
+        const struct store_request *r = &j->recs[i];
+        sqlite3_bind_int64(q, 1, r->at_ms);
+        sqlite3_bind_text(q, 2, r->provider, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, r->model, -1, SQLITE_STATIC);
+        sqlite3_bind_int(q, 4, r->status);
+        bind_text_or_null(q, 5, r->error_kind);
+        if (r->ttft_ms >= 0)
+            sqlite3_bind_int64(q, 6, r->ttft_ms);
         else
             sqlite3_bind_null(q, 6);
-        if (json_is_number(v = json_object_get(r, "tokens_per_s")))
-            sqlite3_bind_double(q, 7, json_number_value(v));
+        if (r->tokens_per_s >= 0)
+            sqlite3_bind_double(q, 7, r->tokens_per_s);
         else
             sqlite3_bind_null(q, 7);
-        if (json_is_integer(v = json_object_get(r, "prompt_tokens")))
-            sqlite3_bind_int64(q, 8, json_integer_value(v));
+        if (r->prompt_tokens >= 0)
+            sqlite3_bind_int64(q, 8, r->prompt_tokens);
         else
             sqlite3_bind_null(q, 8);
-        if (json_is_integer(v = json_object_get(r, "completion_tokens")))
-            sqlite3_bind_int64(q, 9, json_integer_value(v));
+        if (r->completion_tokens >= 0)
+            sqlite3_bind_int64(q, 9, r->completion_tokens);
         else
             sqlite3_bind_null(q, 9);
-        sqlite3_bind_int64(q, 10, json_integer_value(json_object_get(r, "duration_ms")));
+        sqlite3_bind_int64(q, 10, r->duration_ms);
         ok &= sqlite3_step(q) == SQLITE_DONE;
         sqlite3_reset(q);
     }
@@ -804,7 +801,7 @@ job_add_requests(struct store *st, struct job *j)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return;
     }
-    j->out = json_pack("{s:I}", "recorded", (json_int_t)json_array_size(j->in));
+    j->out = json_pack("{s:I}", "recorded", (json_int_t)j->num);
 }
 
 static int
@@ -963,6 +960,8 @@ on_work_done(uv_work_t *w, int status)
     else
         json_decref(j->out);
     json_decref(j->in);
+    if (j->recs != NULL)
+        store_requests_free(j->recs, (size_t)j->num);
     free(j->text);
     free(j);
     run_next(st);
@@ -1103,9 +1102,38 @@ store_update_message(struct store *st, int64_t msg_id, const json_t *fields, sto
 }
 
 void
-store_add_requests(struct store *st, const json_t *records, store_cb cb, void *arg)
+store_request_set_names(struct store_request *r, const char *provider, const char *model,
+                        const char *error_kind)
 {
-    submit(st, JOB_ADD_REQUESTS, records, NULL, cb, arg);
+    provider = provider ? provider : "";
+    model = model ? model : "";
+    size_t pl = strlen(provider) + 1, ml = strlen(model) + 1;
+    size_t kl = error_kind ? strlen(error_kind) + 1 : 0;
+    r->names = xmalloc(pl + ml + kl);
+    memcpy(r->names, provider, pl);
+    memcpy(r->names + pl, model, ml);
+    if (error_kind != NULL)
+        memcpy(r->names + pl + ml, error_kind, kl);
+    r->provider = r->names;
+    r->model = r->names + pl;
+    r->error_kind = error_kind ? r->names + pl + ml : NULL;
+}
+
+void
+store_requests_free(struct store_request *recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(recs[i].names);
+    free(recs);
+}
+
+void
+store_add_requests_take(struct store *st, struct store_request *recs, size_t n, store_cb cb,
+                        void *arg)
+{
+    struct job *j = submit(st, JOB_ADD_REQUESTS, NULL, NULL, cb, arg);
+    j->recs = recs;
+    j->num = (int64_t)n;
     run_next(st);
 }
 

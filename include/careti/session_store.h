@@ -78,11 +78,35 @@ void store_add_message(struct store *st, const char *id, const json_t *msg, stor
 void store_update_message(struct store *st, int64_t msg_id, const json_t *fields, store_cb cb,
                           void *arg);
 
-/* Record finished model requests: RECORDS is an array of {at (ms),
- * provider, model, status, error_kind?, ttft_ms?, tokens_per_s?,
- * prompt_tokens?, completion_tokens?, duration_ms}, written in one
- * transaction.  RESULT: {"recorded": N}. */
-void store_add_requests(struct store *st, const json_t *records, store_cb cb, void *arg);
+/* One finished model request, for the request log behind stats.  A
+ * plain record, not JSON: one is made for every request served. */
+struct store_request {
+    int64_t at_ms;          /* epoch ms */
+    char *names;            /* owned: "provider\0model\0error_kind\0" */
+    const char *provider;   /* these three point into NAMES */
+    const char *model;
+    const char *error_kind; /* NULL on success */
+    int status;
+    int64_t ttft_ms;        /* < 0 when no token came */
+    double tokens_per_s;    /* < 0 when unknown */
+    long prompt_tokens;     /* < 0 when unknown */
+    long completion_tokens; /* < 0 when unknown */
+    int64_t duration_ms;
+};
+
+/* Fill R's names from the three strings (NULL allowed: "" for the first
+ * two, none for the kind). */
+void store_request_set_names(struct store_request *r, const char *provider, const char *model,
+                             const char *error_kind);
+
+/* Free N records and the array holding them (NULL allowed). */
+void store_requests_free(struct store_request *recs, size_t n);
+
+/* Record N finished model requests in one transaction.  Takes RECS (an
+ * xmalloc'd array) and the names in it: they go to the worker thread
+ * uncopied.  RESULT: {"recorded": N}. */
+void store_add_requests_take(struct store *st, struct store_request *recs, size_t n, store_cb cb,
+                             void *arg);
 
 /* Per provider and model since SINCE_MS (epoch ms): requests, errors (also
  * by kind), tokens, median time to first token and tokens/s.
