@@ -15,6 +15,8 @@
 #
 # Environment:
 #   BENCH_DURATION  seconds per throughput scenario (default 3)
+#   BENCH_REPEAT    rounds of the throughput scenarios, interleaved; each row
+#                   reports the median round (default 3)
 #   BENCH_CHUNKS    NDJSON lines per upstream answer before the done line (default 32)
 #   BENCH_OUT       where to write the report (default docs/BENCHMARKS.md; "-" = don't)
 #   BENCH_NO_NGINX  1 = skip nginx (and don't install it)
@@ -25,6 +27,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 DUR=${BENCH_DURATION:-3}
+REPEAT=${BENCH_REPEAT:-3}
 CHUNKS=${BENCH_CHUNKS:-32}
 OUT=${BENCH_OUT:-docs/BENCHMARKS.md}
 CONCS=(1 64 512)
@@ -305,6 +308,9 @@ CD_RSS_BEFORE=$(rss_kb "$CD_PID")
 
 PERF_TXT=""
 declare -A UPC UPR   # upstream connections accepted / requests served, per row
+# Rounds go through every row in turn, so drift on a shared machine (a
+# neighbour's load, frequency changes) falls on all rows alike.
+for round in $(seq 1 "$REPEAT"); do
 for c in "${CONCS[@]}"; do
     for r in "${ROWS[@]}"; do
         pids=${PROC[$r]}
@@ -312,19 +318,49 @@ for c in "${CONCS[@]}"; do
         args=(-c "$c" -d "$DUR" -A "$UP_PID")
         [ -n "$pids" ] && args+=(-P "$pids")
         read -r c0 q0 < <(up_stats)
-        if [ "${BENCH_PERF:-0}" = 1 ] && [ "$r" = unix ] && [ "$c" = 64 ] && command -v perf >/dev/null; then
+        if [ "${BENCH_PERF:-0}" = 1 ] && [ "$r" = unix ] && [ "$c" = 64 ] && [ "$round" = 1 ] &&
+            command -v perf >/dev/null; then
             perf record -q -e cpu-clock -F 999 -p "$CD_PID" -o "$TMP/perf.data" -- sleep "$DUR" >/dev/null 2>&1 &
             perf_pid=$!
-            lg "$r-c$c" "${TARGET[$r]}" "${PATHOF[$r]}" "${BODYOF[$r]}" "${args[@]}"
+            lg "$r-c$c-r$round" "${TARGET[$r]}" "${PATHOF[$r]}" "${BODYOF[$r]}" "${args[@]}"
             wait "$perf_pid" 2>/dev/null || true
             PERF_TXT=$( { perf report -i "$TMP/perf.data" --stdio --sort dso 2>/dev/null | grep -E "^ +[0-9]" | head -12; echo; perf report -i "$TMP/perf.data" --stdio --sort dso,sym --percent-limit 1 2>/dev/null | grep -E "^ +[0-9]" | sed 's/ *- *- *$//' | head -25; } || true)
         else
-            lg "$r-c$c" "${TARGET[$r]}" "${PATHOF[$r]}" "${BODYOF[$r]}" "${args[@]}"
+            lg "$r-c$c-r$round" "${TARGET[$r]}" "${PATHOF[$r]}" "${BODYOF[$r]}" "${args[@]}"
         fi
         read -r c1 q1 < <(up_stats)
         # the second /bench/stats request is itself one connection and one request
         UPC[$r]=$(( ${UPC[$r]:-0} + c1 - c0 - 1 ))
         UPR[$r]=$(( ${UPR[$r]:-0} + q1 - q0 - 1 ))
+    done
+done
+done
+# One result per row and concurrency: each value is the median of the
+# rounds (the middle one of three), except errors, which add up.
+median_runs() {  # median_runs OUT FILE...
+    local out=$1; shift
+    awk '
+        BEGIN { CONVFMT = "%.10g" }
+        { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1], FNR == 1 ? ++n[kv[1]] : 0] = kv[2]; if (!(kv[1] in seen)) { seen[kv[1]] = 1; order[++k] = kv[1] } } }
+        END {
+            line = ""
+            for (j = 1; j <= k; j++) {
+                key = order[j]; m = n[key]
+                for (a = 1; a <= m; a++) x[a] = v[key, a] + 0
+                if (key == "errors" || key ~ /^err_/ || key == "connect_retries" || key == "reconnects") {
+                    s = 0; for (a = 1; a <= m; a++) s += x[a]; val = s
+                } else {
+                    for (a = 2; a <= m; a++) { t = x[a]; b = a - 1; while (b >= 1 && x[b] > t) { x[b + 1] = x[b]; b-- } x[b + 1] = t }
+                    val = x[int((m + 1) / 2)]
+                }
+                line = line (j > 1 ? " " : "") key "=" val
+            }
+            print line
+        }' "$@" >"$out"
+}
+for c in "${CONCS[@]}"; do
+    for r in "${ROWS[@]}"; do
+        median_runs "$TMP/res/$r-c$c" "$TMP/res/$r-c$c"-r*[0-9]
     done
 done
 CD_RSS_AFTER=$(rss_kb "$CD_PID")
@@ -371,7 +407,7 @@ echo
 echo "- Date: $DATE"
 echo "- Machine: $NPROC CPUs ($MACHINE_CPU), $MACHINE_MEM RAM, $KERNEL"
 echo "- caretid: $CD_VERSION, commit $COMMIT; nginx: $NG_VERSION"
-echo "- Run: ${DUR} s per scenario, $((T1 - T0)) s in all; 1-minute load average before it: $LOAD_START"
+echo "- Run: ${DUR} s per scenario, median of $REPEAT interleaved rounds; $((T1 - T0)) s in all; 1-minute load average before it: $LOAD_START"
 echo
 echo "## Setup"
 echo
