@@ -22,6 +22,10 @@
  * buffer and parsed state, which every request would otherwise allocate
  * and free again.  A few cover a workstation's usual concurrency. */
 #define UPSTREAM_SPARE_EASY 8
+/* Idle connections curl keeps for reuse.  Its default, four per transfer
+ * running at that moment, closes pooled connections whenever a burst of
+ * requests thins out, and the next burst pays a connect for each. */
+#define UPSTREAM_IDLE_CONNECTIONS 512
 
 struct upstream {
     uv_loop_t *loop;
@@ -269,6 +273,7 @@ upstream_new(uv_loop_t *loop)
     curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
     curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, on_curl_timeout);
     curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
+    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, (long)UPSTREAM_IDLE_CONNECTIONS);
     return up;
 }
 

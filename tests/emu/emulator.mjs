@@ -7,7 +7,8 @@
 // Prints "port N" once listening.  Control routes (not part of any real
 // server): POST /_emu/fault {...} sets faults for the following requests,
 // GET /_emu/log returns what was received, POST /_emu/reset clears both,
-// POST /_emu/close_idle closes every idle keep-alive connection.
+// POST /_emu/close_idle closes every idle keep-alive connection, GET
+// /_emu/connections counts the TCP connections accepted so far.
 // Faults: slow_ms (between chunks), stall_after (chunks, then silence),
 // drop_after (chunks, then the socket is destroyed), garbage_after (chunks,
 // then a line that is not JSON), cold_ms (before the response head),
@@ -252,6 +253,7 @@ async function handle(req, res) {
     if (path === '/_emu/fault') { faults = JSON.parse(raw || '{}'); return json(res, 200, { ok: true }); }
     if (path === '/_emu/log') return json(res, 200, log);
     if (path === '/_emu/reset') { faults = {}; log = []; return json(res, 200, { ok: true }); }
+    if (path === '/_emu/connections') return json(res, 200, { accepted: connections });
     if (path === '/_emu/close_idle') {
       // A server that restarts or times out its keep-alive connections.
       json(res, 200, { ok: true });
@@ -349,6 +351,8 @@ const server = http.createServer((req, res) => {
   handle(req, res).catch((e) => { try { json(res, 500, errorBody(500, String(e))); } catch { /* gone */ } });
 });
 server.keepAliveTimeout = 60000;
+let connections = 0; // TCP connections accepted, control routes' included
+server.on('connection', () => { connections++; });
 server.listen(port, '127.0.0.1', () => {
   console.log(`port ${server.address().port}`);
 });

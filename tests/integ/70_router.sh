@@ -267,6 +267,22 @@ for _ in $(seq 1 40); do
 done
 expect_contains "Ctrl-C aborts the upstream" "$log" '"finished":false'
 
+# Connections to a provider are reused across bursts: a burst that thins
+# out must not close the pooled connections the next burst needs.
+wave() {
+    seq 1 16 | xargs -P 16 -I{} curl -s --max-time 20 --unix-socket "$S" http://x/api/chat \
+        -d "{\"model\":\"coder\",\"stream\":false,$USER_MSG}" > /dev/null
+}
+# Slow answers, so the 16 overlap and end together, as a burst does.
+emu "$O_PORT" /_emu/fault '{"slow_ms":30,"count":100}' > /dev/null
+wave
+c0=$(emu "$O_PORT" /_emu/connections | grep -o '[0-9]*')
+for _ in 1 2 3 4; do wave; sleep 0.1; done
+c1=$(emu "$O_PORT" /_emu/connections | grep -o '[0-9]*')
+emu "$O_PORT" /_emu/reset '{}' > /dev/null
+# Each emu call is a connection of its own; a fresh pool would open ~16 per wave.
+check "four more bursts of 16 reuse the pooled connections ($((c1 - c0)) new)" test $((c1 - c0)) -le 6
+
 # Idle upstream connections are kept watched between requests; when the
 # server closes them the daemon must neither spin nor fail the next one.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
