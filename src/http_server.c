@@ -957,7 +957,8 @@ on_body(http_parser *p, const char *at, size_t len)
         return parser_reject(c, 413, msg);
     }
     if (req->body_len + len + 1 > req->body_cap) {
-        size_t cap = req->body_cap ? req->body_cap : 4096;
+        /* Most bodies arrive whole in one read: start at their size. */
+        size_t cap = req->body_cap ? req->body_cap : 256;
         while (cap < req->body_len + len + 1)
             cap *= 2;
         req->body = xrealloc(req->body, cap);
