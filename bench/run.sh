@@ -54,6 +54,13 @@ for t in upstream loadgen; do
         $CC -O2 -g -std=gnu17 -Wall -Wextra $EXTRA_CFLAGS -o "$BIN/$t" "bench/$t.c"
     fi
 done
+# The memory floor links caretid's libraries, as caretid does.
+if [ ! -x "$BIN/libfloor" ] || [ bench/libfloor.c -nt "$BIN/libfloor" ]; then
+    log "building $BIN/libfloor"
+    # shellcheck disable=SC2046
+    $CC -O2 -g -std=gnu17 -Wall -Wextra -o "$BIN/libfloor" bench/libfloor.c \
+        $(pkg-config --cflags --libs libuv libcurl jansson yaml-0.1 sqlite3) -lhttp_parser
+fi
 
 # ---------------------------------------------------------------- nginx
 NGINX=""
@@ -271,6 +278,15 @@ hold_run() {  # hold_run KEY PATH BODY
     MEM[$1.after]=$(rss_kb "$CD_PID")
     stop_pid "$CD_PID"
 }
+# The floor: caretid's libraries loaded and initialised, nothing else.
+mkdir -m 700 "$TMP/floor"
+"$BIN/libfloor" "$TMP/floor" >"$TMP/floor/out" 2>&1 &
+FLOOR_PID=$!
+PIDS+=("$FLOOR_PID")
+wait_for 5 grep -q ready "$TMP/floor/out" || die "libfloor did not start: $(cat "$TMP/floor/out")"
+MEM[floor.idle]=$(rss_kb "$FLOOR_PID")
+MEM[floor.idle_anon]=$(anon_kb "$FLOOR_PID")
+stop_pid "$FLOOR_PID"
 hold_run pass /api/chat "$HOLD_OLLAMA"
 hold_run xlat /v1/chat/completions "$HOLD_OPENAI"
 if [ -n "$NGINX" ] && start_nginx; then
@@ -467,6 +483,7 @@ echo
 echo "VmRSS of a fresh caretid, idle after start and after the first request (which fetches"
 echo "the catalogue), then with $HOLD_STREAMS streams held open at once (the upstream trickles"
 echo "$HOLD_N lines $HOLD_DELAY_MS ms apart), over the Unix socket.  Per stream = (open − idle) / streams open."
+echo "The floor row is a program that loads and initialises the libraries caretid links, and nothing else."
 echo
 echo "| process | mode | idle at start (MiB) | idle after catalogue (MiB) | of which anonymous (MiB) | with streams open (MiB) | streams open | per stream (KiB) | after they closed (MiB) | errors |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
@@ -478,6 +495,7 @@ if [ -n "${MEM[nginx.open]:-}" ]; then
     per=$(awk -v o="${MEM[nginx.open]}" -v i="${MEM[nginx.idle]}" -v n="${MEM[nginx.max_open]}" 'BEGIN { if (n > 0 && o > 0) printf "%.1f", (o - i) / n; else print "-" }')
     echo "| nginx (master + worker) | pass-through | - | $(mib "${MEM[nginx.idle]}") | - | $(mib "${MEM[nginx.open]}") | ${MEM[nginx.max_open]} | $per | - | ${MEM[nginx.errors]} |"
 fi
+echo "| floor: caretid's libraries, initialised (\`bench/libfloor.c\`) | - | $(mib "${MEM[floor.idle]}") | - | $(mib "${MEM[floor.idle_anon]}") | - | - | - | - | - |"
 echo
 echo "The throughput daemon's VmRSS: $(mib "$CD_RSS_BEFORE") MiB after the warm-up, $(mib "$CD_RSS_AFTER") MiB"
 echo "($(mib "$CD_ANON_AFTER") MiB anonymous) after all the scenarios above."
@@ -508,7 +526,7 @@ else
     echo "- Overhead against nginx: not measured (nginx was not available)."
 fi
 idle=${MEM[pass.idle]}
-echo "- Idle RSS ≤ 8 MiB: $(verdict "$(le "$idle" 8192)") — $(mib "$idle") MiB VmRSS after the catalogue fetch, of which $(mib "${MEM[pass.idle_anon]}") MiB anonymous (the rest is file-backed: mapped shared libraries)."
+echo "- Idle RSS ≤ 8 MiB: $(verdict "$(le "$idle" 8192)") — $(mib "$idle") MiB VmRSS after the catalogue fetch, of which $(mib "${MEM[pass.idle_anon]}") MiB anonymous (the rest is file-backed: mapped shared libraries).  A program that only loads and initialises the same libraries (libuv, libcurl, jansson, libyaml, SQLite, http-parser) is at $(mib "${MEM[floor.idle]}") MiB: $(awk -v i="$idle" -v f="${MEM[floor.idle]}" 'BEGIN { if (f > 0) printf "%.1f", (i - f) / 1024; else print "-" }') MiB is caretid's own."
 e512=0
 for r in "${ROWS[@]}"; do
     if [ "${PROC[$r]}" = "$CD_PID" ]; then e=$(kv "$R/$r-c512" errors); e512=$((e512 + ${e:-1})); fi
