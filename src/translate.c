@@ -808,6 +808,35 @@ openai_finish_from_ollama(const struct xlate *x, const char *done_reason)
     return x->any_tool_calls ? "tool_calls" : "stop";
 }
 
+/* A streamed chat answer opens with the assistant's role, once. */
+static void
+openai_role_chunk(struct xlate *x, struct sbuf *out)
+{
+    if (!x->p.client_stream || x->role_sent || x->p.ep != EP_CHAT)
+        return;
+    x->role_sent = true;
+    emit_sse(out, openai_chunk(x, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL));
+}
+
+/* The end of an Ollama answer for an OpenAI client: the finish reason,
+ * and for a stream the finish chunk, usage if asked and [DONE].  Usage
+ * must be recorded before. */
+static void
+openai_finish_chunks(struct xlate *x, const char *done_reason, struct sbuf *out)
+{
+    snprintf(x->finish, sizeof x->finish, "%s", openai_finish_from_ollama(x, done_reason));
+    if (!x->p.client_stream)
+        return;
+    emit_sse(out, openai_chunk(x, json_object(), x->finish));
+    if (x->p.include_usage) {
+        json_t *u = openai_chunk(x, json_object(), NULL);
+        json_object_set_new(u, "choices", json_array());
+        json_object_set_new(u, "usage", openai_usage(x));
+        emit_sse(out, u);
+    }
+    sbuf_adds(out, "data: [DONE]\n\n");
+}
+
 /* One NDJSON object from Ollama, for an OpenAI client. */
 static enum xlate_status
 ollama_obj_to_openai(struct xlate *x, json_t *obj, uint64_t now_ns, struct sbuf *out,
@@ -818,11 +847,7 @@ ollama_obj_to_openai(struct xlate *x, json_t *obj, uint64_t now_ns, struct sbuf 
     const char *thinking = jstr(msg, "thinking");
     json_t *calls = json_object_get(msg, "tool_calls");
     (void)err;
-    if (x->p.client_stream && !x->role_sent && x->p.ep == EP_CHAT) {
-        x->role_sent = true;
-        emit_sse(out, openai_chunk(x, json_pack("{s:s, s:s}", "role", "assistant", "content", ""),
-                                   NULL));
-    }
+    openai_role_chunk(x, out);
     if (nonempty(thinking)) {
         note_token(x, now_ns);
         if (!x->p.client_stream)
@@ -848,18 +873,7 @@ ollama_obj_to_openai(struct xlate *x, json_t *obj, uint64_t now_ns, struct sbuf 
         return XLATE_MORE;
     x->prompt_tokens = (long)json_integer_value(json_object_get(obj, "prompt_eval_count"));
     x->completion_tokens = (long)json_integer_value(json_object_get(obj, "eval_count"));
-    snprintf(x->finish, sizeof x->finish, "%s",
-             openai_finish_from_ollama(x, jstr(obj, "done_reason")));
-    if (x->p.client_stream) {
-        emit_sse(out, openai_chunk(x, json_object(), x->finish));
-        if (x->p.include_usage) {
-            json_t *u = openai_chunk(x, json_object(), NULL);
-            json_object_set_new(u, "choices", json_array());
-            json_object_set_new(u, "usage", openai_usage(x));
-            emit_sse(out, u);
-        }
-        sbuf_adds(out, "data: [DONE]\n\n");
-    }
+    openai_finish_chunks(x, jstr(obj, "done_reason"), out);
     return XLATE_END;
 }
 
@@ -1180,34 +1194,54 @@ build_chunk_template(struct xlate *x)
     t->len -= sizeof marker - 1;
 }
 
-/* An Ollama frame that is plainly more text (no thinking, no tool calls),
- * for a streaming OpenAI client, straight from the bytes.  False when the
- * frame needs the full translation. */
+/* An Ollama frame that is plain text (no thinking, no tool calls), for a
+ * streaming OpenAI client, straight from the bytes: the role first, the
+ * text through the template, and at the end the finish chunks.  False,
+ * with nothing written, when the frame needs the full translation. */
 static bool
-fast_ollama_to_openai(struct xlate *x, const struct jscan_object *o, struct sbuf *out)
+fast_ollama_to_openai(struct xlate *x, const struct jscan_object *o, uint64_t now_ns,
+                      struct sbuf *out, enum xlate_status *st)
 {
     struct jscan_object msg;
     const struct jscan_object *m = o;
     if (x->p.ep == EP_CHAT) {
         const struct jscan_member *mm = jscan_get(o, "message");
-        if (!x->role_sent || !jscan_is_object(mm) || !jscan_object(mm->value, mm->value_len, &msg))
+        if (!jscan_is_object(mm) || !jscan_object(mm->value, mm->value_len, &msg))
             return false;
         m = &msg;
     }
     const struct jscan_member *text = jscan_get(m, x->p.ep == EP_CHAT ? "content" : "response");
     const struct jscan_member *thinking = jscan_get(m, "thinking");
     const struct jscan_member *calls = jscan_get(m, "tool_calls");
-    if ((text != NULL && !jscan_is_string(text)) || (thinking != NULL && !jscan_is_empty_string(thinking)) ||
+    if ((text != NULL && !jscan_is_string(text)) ||
+        (thinking != NULL && !jscan_is_empty_string(thinking)) ||
         (calls != NULL && !jscan_is_null(calls)))
         return false;
-    if (text == NULL || jscan_is_empty_string(text))
+    bool done = jscan_is_true(jscan_get(o, "done"));
+    const struct jscan_member *reason = jscan_get(o, "done_reason");
+    bool length = false;
+    if (done && reason != NULL && jscan_is_string(reason)) {
+        /* Escapes would need decoding to compare: rare, so declined. */
+        if (memchr(reason->value, '\\', reason->value_len) != NULL)
+            return false;
+        length = reason->value_len == 8 && memcmp(reason->value, "\"length\"", 8) == 0;
+    }
+    openai_role_chunk(x, out);
+    if (text != NULL && !jscan_is_empty_string(text)) {
+        note_token(x, now_ns);
+        if (x->chunk_template.s == NULL)
+            build_chunk_template(x);
+        const struct sbuf *t = &x->chunk_template;
+        sbuf_add(out, t->s, x->chunk_hole);
+        sbuf_add(out, text->value, text->value_len);
+        sbuf_add(out, t->s + x->chunk_hole, t->len - x->chunk_hole);
+    }
+    if (!done)
         return true;
-    if (x->chunk_template.s == NULL)
-        build_chunk_template(x);
-    const struct sbuf *t = &x->chunk_template;
-    sbuf_add(out, t->s, x->chunk_hole);
-    sbuf_add(out, text->value, text->value_len);
-    sbuf_add(out, t->s + x->chunk_hole, t->len - x->chunk_hole);
+    x->prompt_tokens = (long)jscan_integer(jscan_get(o, "prompt_eval_count"));
+    x->completion_tokens = (long)jscan_integer(jscan_get(o, "eval_count"));
+    openai_finish_chunks(x, length ? "length" : NULL, out);
+    *st = XLATE_END;
     return true;
 }
 
@@ -1252,8 +1286,9 @@ fast_ollama_passthrough(struct xlate *x, const struct jscan_object *o, const cha
 /* The bulk of a streamed answer without building a tree: a frame jscan
  * vouches for is passed on, or translated from its bytes, when that is
  * plainly all it needs.  Returns false for every other frame (errors,
- * a translation's first token and end, usage), which handle_frame then
- * parses in full; *ST is the frame's outcome otherwise. */
+ * thinking and tool calls to translate, an OpenAI stream's first token
+ * and usage), which handle_frame then parses in full; *ST is the frame's
+ * outcome otherwise. */
 static bool
 fast_frame(struct xlate *x, const char *payload, size_t plen, const char *raw, size_t rawlen,
            uint64_t now_ns, struct sbuf *out, enum xlate_status *st)
@@ -1266,13 +1301,10 @@ fast_frame(struct xlate *x, const char *payload, size_t plen, const char *raw, s
         *st = fast_ollama_passthrough(x, &o, raw, rawlen, now_ns, out);
         return true;
     }
+    if (x->p.upstream == WIRE_OLLAMA)
+        return fast_ollama_to_openai(x, &o, now_ns, out, st);
     if (!x->first_token_seen)
         return false;
-    if (x->p.upstream == WIRE_OLLAMA) {
-        if (jscan_is_true(jscan_get(&o, "done")))
-            return false;
-        return fast_ollama_to_openai(x, &o, out);
-    }
     if (x->p.client != WIRE_OPENAI)
         return false; /* OpenAI to Ollama: the <think> filter needs the text */
     const struct jscan_member *usage = jscan_get(&o, "usage");

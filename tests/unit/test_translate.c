@@ -2042,6 +2042,30 @@ START_TEST(test_fast_path_keeps_text_and_order)
     sbuf_free(&order);
     sbuf_free(&r.out);
 
+    /* The end's reason, plain and escaped (the escaped one is declined by
+     * the fast path and decoded by the full translation). */
+    static const char *const reasons[] = {"\"length\"", "\"\\u006cength\"", "\"stop\""};
+    static const char *const finishes[] = {"length", "length", "stop"};
+    for (size_t k = 0; k < 3; k++) {
+        char end[256];
+        snprintf(end, sizeof end,
+                 "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"a\"},"
+                 "\"done\":false}\n{\"model\":\"m\",\"message\":{\"role\":\"assistant\","
+                 "\"content\":\"b\"},\"done\":true,\"done_reason\":%s,\"eval_count\":2}\n",
+                 reasons[k]);
+        xp = xparams(EP_CHAT, WIRE_OLLAMA, WIRE_OPENAI, true, false);
+        run_stream(&xp, end, strlen(end), 0, 0, &r);
+        ck_assert_int_eq(r.end, XLATE_END);
+        ck_assert_int_eq(r.completion, 2);
+        ev = sse_events(r.out.s);
+        ck_assert_uint_eq(json_array_size(ev), 5); /* role, a, b, finish, [DONE] */
+        EXPECT_STR(json_array_get(ev, 0), "choices[0].delta.role", "assistant");
+        EXPECT_STR(json_array_get(ev, 2), "choices[0].delta.content", "b");
+        EXPECT_STR(json_array_get(ev, 3), "choices[0].finish_reason", finishes[k]);
+        json_decref(ev);
+        sbuf_free(&r.out);
+    }
+
     /* /api/generate to /v1/completions: the text goes to choices[0].text. */
     const char *gen = "{\"model\":\"m\",\"response\":\"a\",\"done\":false}\n"
                       "{\"model\":\"m\",\"response\":\"b\\t\",\"done\":false}\n"
