@@ -1136,6 +1136,10 @@ openai_done_to_ollama(struct xlate *x, uint64_t now_ns, struct sbuf *out)
     emit_line(out, ollama_final(x, now_ns, false));
 }
 
+/* The fields whose text, in either dialect, is part of the answer. */
+static const char *const token_fields[] = {"content",           "response",  "text", "thinking",
+                                           "reasoning_content", "reasoning"};
+
 /* Whether a frame passed through unchanged carries part of the answer,
  * for the time to first token. */
 static bool
@@ -1148,10 +1152,8 @@ frame_has_token(const struct xlate *x, json_t *obj)
         m = x->p.ep == EP_CHAT ? json_object_get(json_array_get(json_object_get(obj, "choices"), 0),
                                                  "delta")
                                : json_array_get(json_object_get(obj, "choices"), 0);
-    static const char *const fields[] = {"content", "response", "text", "thinking",
-                                         "reasoning_content", "reasoning"};
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        if (nonempty(jstr(m, fields[i])))
+    for (size_t i = 0; i < sizeof token_fields / sizeof token_fields[0]; i++)
+        if (nonempty(jstr(m, token_fields[i])))
             return true;
     return json_array_size(json_object_get(m, "tool_calls")) > 0;
 }
@@ -1256,10 +1258,8 @@ ollama_scanned_has_token(const struct xlate *x, const struct jscan_object *o)
             return false;
         o = &msg;
     }
-    static const char *const fields[] = {"content", "response", "text", "thinking",
-                                         "reasoning_content", "reasoning"};
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        const struct jscan_member *f = jscan_get(o, fields[i]);
+    for (size_t i = 0; i < sizeof token_fields / sizeof token_fields[0]; i++) {
+        const struct jscan_member *f = jscan_get(o, token_fields[i]);
         if (jscan_is_string(f) && !jscan_is_empty_string(f))
             return true;
     }
