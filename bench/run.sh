@@ -16,7 +16,7 @@
 # Environment:
 #   BENCH_DURATION  seconds per throughput scenario (default 3)
 #   BENCH_REPEAT    rounds of the throughput scenarios, interleaved; each row
-#                   reports the median round (default 3)
+#                   reports the median round (default 5)
 #   BENCH_CHUNKS    NDJSON lines per upstream answer before the done line (default 32)
 #   BENCH_OUT       where to write the report (default docs/BENCHMARKS.md; "-" = don't)
 #   BENCH_NO_NGINX  1 = skip nginx (and don't install it)
@@ -27,7 +27,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 DUR=${BENCH_DURATION:-3}
-REPEAT=${BENCH_REPEAT:-3}
+REPEAT=${BENCH_REPEAT:-5}
 CHUNKS=${BENCH_CHUNKS:-32}
 OUT=${BENCH_OUT:-docs/BENCHMARKS.md}
 CONCS=(1 64 512)
