@@ -16,6 +16,7 @@
 // tool (emit a tool call), think (emit reasoning first), no_done (end the
 // stream without its final object / [DONE]), count (requests it applies to).
 import http from 'node:http';
+import { AsyncLocalStorage } from 'node:async_hooks';
 
 const kind = process.argv[2] || 'ollama';
 const port = Number(process.argv[3] || 0);
@@ -39,17 +40,23 @@ const models = {
 
 let faults = {};
 let log = [];
+// Each request reads the faults that were set when it arrived: a slow
+// request from an earlier test must neither see nor use up later ones.
+const requestFaults = new AsyncLocalStorage();
 
 function take(name) {
-  if (faults[name] === undefined) return undefined;
-  return faults[name];
+  const f = requestFaults.getStore() ?? faults;
+  return f[name];
 }
 
-function consumeFault() {
+// A model request takes one use of the faults (count) as it arrives.
+function claimFaults() {
+  const mine = { ...faults };
   if (faults.count !== undefined) {
     faults.count -= 1;
     if (faults.count <= 0) faults = {};
   }
+  return mine;
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -269,21 +276,16 @@ async function handle(req, res) {
   const entry = { method: req.method, path, body, auth: req.headers.authorization || null, at: Date.now(), closed_at: null, finished: false };
   log.push(entry);
   res.on('close', () => { entry.closed_at = Date.now(); entry.finished = res.writableFinished; });
-  if (!path.startsWith('/_emu') && (path.includes('chat') || path.includes('generate') || path.includes('completions') || path.includes('embed'))) {
-    const status = take('status');
-    const cold = take('cold_ms');
-    if (cold) await sleep(cold);
-    if (status) {
-      const message = take('error') || 'emulated failure';
-      consumeFault();
-      return json(res, status, errorBody(status, message));
+  const modelRequest = path.includes('chat') || path.includes('generate') || path.includes('completions') || path.includes('embed');
+  return requestFaults.run(modelRequest ? claimFaults() : { ...faults }, async () => {
+    if (modelRequest) {
+      const status = take('status');
+      const cold = take('cold_ms');
+      if (cold) await sleep(cold);
+      if (status) return json(res, status, errorBody(status, take('error') || 'emulated failure'));
     }
-  }
-  try {
-    await route(req, res, path, body);
-  } finally {
-    if (path.includes('chat') || path.includes('generate') || path.includes('completions')) consumeFault();
-  }
+    return route(req, res, path, body);
+  });
 }
 
 async function route(req, res, path, body) {
