@@ -1295,7 +1295,8 @@ fast_frame(struct xlate *x, const char *payload, size_t plen, const char *raw, s
 {
     struct jscan_object o;
     *st = XLATE_MORE;
-    if (!x->p.client_stream || !jscan_object(payload, plen, &o) || jscan_get(&o, "error") != NULL)
+    if (x->p.full_parse || !x->p.client_stream || !jscan_object(payload, plen, &o) ||
+        jscan_get(&o, "error") != NULL)
         return false;
     if (x->p.upstream == WIRE_OLLAMA && x->p.client == WIRE_OLLAMA) {
         *st = fast_ollama_passthrough(x, &o, raw, rawlen, now_ns, out);

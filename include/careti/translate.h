@@ -49,6 +49,9 @@ struct xlate_params {
     int64_t wall_start_s; /* wall clock at the request's start (created, created_at) */
     uint64_t start_ns;    /* monotonic clock at the request's start */
     uint32_t seed;        /* for ids the upstream did not give */
+    /* Parse every frame with jansson, skipping the jscan fast path: the
+     * reference the tests hold the fast path to. */
+    bool full_parse;
 };
 
 enum xlate_status {

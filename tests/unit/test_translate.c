@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../../src/translate.c"
+#include "../common/stream_compare.h"
 
 #define WALL 1767225600            /* 2026-01-01T00:00:00Z */
 #define T0 7000000000ull           /* monotonic clock at the request's start */
@@ -2125,6 +2126,89 @@ START_TEST(test_fast_passthrough_reads_first_token_and_counts)
 }
 END_TEST
 
+/* The fast path against the full translation, on seeded mutations of real
+ * streams, in every direction and both stream modes: same statuses, same
+ * error, same usage, same output. */
+START_TEST(test_fast_path_matches_full_parse)
+{
+    static const struct {
+        const char *file, *text;
+        enum endpoint ep;
+        enum wire up;
+    } bases[] = {
+        {"ollama_chat.ndjson", NULL, EP_CHAT, WIRE_OLLAMA},
+        {"openai_chat.sse", NULL, EP_CHAT, WIRE_OPENAI},
+        {NULL,
+         "{\"model\":\"m\",\"response\":\"Hel\",\"done\":false}\n"
+         "{\"model\":\"m\",\"response\":\"lo \\u00e9\\n\",\"done\":false}\n"
+         "{\"model\":\"m\",\"response\":\"\",\"done\":true,\"done_reason\":\"length\","
+         "\"prompt_eval_count\":3,\"eval_count\":2}\n",
+         EP_GENERATE, WIRE_OLLAMA},
+        {NULL,
+         "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"a\\\"b\"},\"done\":false}\n"
+         "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\\ud83d\\ude00\"},\"done\":false}\n"
+         "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"c\"},\"done\":true,"
+         "\"done_reason\":\"stop\",\"prompt_eval_count\":5,\"eval_count\":3}\n",
+         EP_CHAT, WIRE_OLLAMA},
+    };
+    static const unsigned char interesting[] = {'"', '\\', '{', '}', '[', ']', ',', ':', 'e',
+                                                'u', '0', '\n', 't', 0x00, 0x1f, 0x80, 0xc3};
+    uint32_t rng = 777;
+    size_t compared = 0;
+    for (size_t bi = 0; bi < sizeof bases / sizeof bases[0]; bi++) {
+        size_t baselen;
+        char *base = bases[bi].file ? read_case(bases[bi].file, &baselen) : strdup(bases[bi].text);
+        baselen = strlen(base);
+        for (int round = 0; round < 600; round++) {
+            char *in = xmalloc(baselen + 8);
+            memcpy(in, base, baselen);
+            size_t len = baselen;
+            if (round > 0) { /* round 0 is the stream as it is */
+                for (int e = 0; e < 1 + (int)(rng % 2); e++) {
+                    rng = rng * 1103515245u + 12345u;
+                    size_t at = (rng >> 8) % len;
+                    unsigned char c = interesting[(rng >> 20) % sizeof interesting];
+                    if ((rng >> 4) % 2 == 0) {
+                        in[at] = (char)c;
+                    } else if (len + 1 < baselen + 8) {
+                        memmove(in + at + 1, in + at, len - at);
+                        in[at] = (char)c;
+                        len++;
+                    }
+                }
+            }
+            for (int client = 0; client < 2; client++) {
+                for (int stream = 0; stream < 2; stream++) {
+                    enum wire cw = client ? WIRE_OPENAI : WIRE_OLLAMA;
+                    struct xlate_params xp = xparams(bases[bi].ep, bases[bi].up, cw, stream, true);
+                    struct run fast, full;
+                    run_stream(&xp, in, len, 0, 0, &fast);
+                    xp.full_parse = true;
+                    run_stream(&xp, in, len, 0, 0, &full);
+                    ck_assert_msg(fast.feed == full.feed && fast.end == full.end,
+                                  "base %zu round %d client %d stream %d: status %d/%d vs %d/%d",
+                                  bi, round, client, stream, fast.feed, fast.end, full.feed,
+                                  full.end);
+                    ck_assert_str_eq(fast.err.msg, full.err.msg);
+                    ck_assert_int_eq(fast.prompt, full.prompt);
+                    ck_assert_int_eq(fast.completion, full.completion);
+                    ck_assert_msg(stream_same_output(fast.out.s, full.out.s, cw == WIRE_OPENAI && stream),
+                                  "base %zu round %d client %d stream %d: outputs differ\n"
+                                  "fast: %.600s\nfull: %.600s",
+                                  bi, round, client, stream, fast.out.s, full.out.s);
+                    sbuf_free(&fast.out);
+                    sbuf_free(&full.out);
+                    compared++;
+                }
+            }
+            free(in);
+        }
+        free(base);
+    }
+    ck_assert_uint_eq(compared, 4 * 600 * 4);
+}
+END_TEST
+
 START_TEST(test_bug_ollama_generate_aggregate_drops_thinking)
 {
     const char *nd = "{\"model\":\"m\",\"response\":\"\",\"thinking\":\"hmm\",\"done\":false}\n"
@@ -2293,6 +2377,7 @@ add_fixed_bugs(Suite *s)
 {
     TCase *tc = tcase_create("fixed_bugs");
     tcase_add_test(tc, test_fast_path_keeps_text_and_order);
+    tcase_add_test(tc, test_fast_path_matches_full_parse);
     tcase_add_test(tc, test_fast_passthrough_reads_first_token_and_counts);
     tcase_add_test(tc, test_bug_ollama_generate_aggregate_drops_thinking);
     tcase_add_test(tc, test_bug_passthrough_usage_chunk_not_asked_for);
