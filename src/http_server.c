@@ -36,8 +36,10 @@
 #define HTTP_WRITE_HIGH_WATER (1024 * 1024)
 #define HTTP_WRITE_LOW_WATER (256 * 1024)
 #define HTTP_WRITE_HARD_LIMIT (16 * 1024 * 1024)
-/* A batch buffer up to this size is kept for the connection's next one. */
-#define HTTP_BATCH_KEEP (64 * 1024)
+/* A batch buffer up to this size is kept for the connection's next one;
+ * a larger one (a big JSON answer) is freed, so idle keep-alive
+ * connections hold little. */
+#define HTTP_BATCH_KEEP (16 * 1024)
 /* Requests a handler owns, by id: handlers that wait (for a catalogue, a
  * database) find theirs again on every request, with hundreds open. */
 #define HTTP_ID_BUCKETS 256

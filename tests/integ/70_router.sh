@@ -274,7 +274,9 @@ wave() {
         -d "{\"model\":\"coder\",\"stream\":false,$USER_MSG}" > /dev/null
 }
 # Slow answers, so the 16 overlap and end together, as a burst does.
-emu "$O_PORT" /_emu/fault '{"slow_ms":30,"count":100}' > /dev/null
+emu "$O_PORT" /_emu/fault '{"slow_ms":30,"count":120}' > /dev/null
+# Two bursts first, so the pool has grown to what a burst needs.
+wave
 wave
 c0=$(emu "$O_PORT" /_emu/connections | grep -o '[0-9]*')
 for _ in 1 2 3 4; do wave; sleep 0.1; done
