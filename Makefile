@@ -30,7 +30,7 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
 # Objects shared by the daemon and the unit tests.
 CORE_SRCS := src/xmalloc.c src/cerr.c src/log.c src/path.c src/config.c src/http_server.c \
              src/router.c src/systemd.c src/rundir.c src/api_control.c src/daemon.c \
-             src/sbuf.c src/jscan.c src/translate.c src/upstream.c src/provider.c src/resolve.c \
+             src/sbuf.c src/jfield.c src/jscan.c src/translate.c src/upstream.c src/provider.c src/resolve.c \
              src/relay.c src/gateway.c src/strdist.c \
              src/session_store.c src/context.c \
              src/events.c src/api_sessions.c src/metrics.c \
@@ -89,7 +89,7 @@ fuzz: deps
 	@command -v clang >/dev/null || $(SUDO) apt-get install -y -q clang
 	@mkdir -p build/fuzz
 	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_translate tests/fuzz/fuzz_translate.c \
-	    src/translate.c src/jscan.c $(FUZZ_COMMON) $(shell $(PKG_CONFIG) --cflags --libs jansson)
+	    src/translate.c src/jscan.c src/jfield.c $(FUZZ_COMMON) $(shell $(PKG_CONFIG) --cflags --libs jansson)
 	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_http tests/fuzz/fuzz_http.c src/http_server.c \
 	    src/log.c $(FUZZ_COMMON) $(shell $(PKG_CONFIG) --cflags --libs jansson libuv) -lhttp_parser
 	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_jscan tests/fuzz/fuzz_jscan.c src/jscan.c \

@@ -14,6 +14,7 @@
 
 #include "careti/api_sessions.h"
 #include "careti/context.h"
+#include "careti/jfield.h"
 #include "careti/log.h"
 #include "careti/relay.h"
 #include "careti/router.h"
@@ -153,7 +154,7 @@ find_turn(struct sessions_api *api, const char *id_prefix)
 static const char *
 session_id_of(const json_t *session)
 {
-    return json_string_value(json_object_get(session, "id"));
+    return jfield_str(session, "id");
 }
 
 /* The cached session with exactly ID; borrowed, or NULL. */
@@ -336,7 +337,7 @@ static char *
 export_markdown(const json_t *s)
 {
     struct sbuf b = {0};
-    const char *title = json_string_value(json_object_get(s, "title"));
+    const char *title = jfield_str(s, "title");
     sbuf_adds(&b, "# ");
     sbuf_adds(&b, title && *title ? title : "(untitled session)");
     sbuf_adds(&b, "\n\n");
@@ -344,13 +345,13 @@ export_markdown(const json_t *s)
     json_t *m;
     json_array_foreach(json_object_get(s, "messages"), i, m)
     {
-        const char *role = json_string_value(json_object_get(m, "role"));
-        const char *status = json_string_value(json_object_get(m, "status"));
+        const char *role = jfield_str(m, "role");
+        const char *status = jfield_str(m, "status");
         sbuf_adds(&b, "## ");
         sbuf_adds(&b, role ? role : "?");
-        if (json_string_value(json_object_get(m, "model"))) {
+        if (jfield_str(m, "model")) {
             sbuf_adds(&b, " (");
-            sbuf_adds(&b, json_string_value(json_object_get(m, "model")));
+            sbuf_adds(&b, jfield_str(m, "model"));
             sbuf_adds(&b, ")");
         }
         if (status != NULL && strcmp(status, "complete") != 0) {
@@ -359,7 +360,7 @@ export_markdown(const json_t *s)
             sbuf_adds(&b, "]");
         }
         sbuf_adds(&b, "\n\n");
-        sbuf_adds(&b, json_string_value(json_object_get(m, "content")));
+        sbuf_adds(&b, jfield_str(m, "content"));
         sbuf_adds(&b, "\n\n");
     }
     return b.s;
@@ -387,7 +388,7 @@ on_op_done(json_t *result, const struct cerr *err, void *arg)
             http_respond_json(req, 200, json_incref(result));
             break;
         case OP_DELETE:
-            cache_drop(api, json_string_value(json_object_get(result, "deleted")));
+            cache_drop(api, jfield_str(result, "deleted"));
             publish(api, "session.deleted",
                     json_pack("{s:O}", "id", json_object_get(result, "deleted")));
             http_respond_json(req, 200, json_incref(result));
@@ -419,7 +420,7 @@ on_op_session_found(json_t *session, const struct cerr *err, void *arg)
     struct op *o = arg;
     struct sessions_api *api = o->api;
     struct http_request *req = find_req(api, o->request_id);
-    const char *id = json_string_value(json_object_get(session, "id"));
+    const char *id = jfield_str(session, "id");
     if (req == NULL || err != NULL) {
         if (req != NULL)
             router_respond_error(req, err->http_status, "%s", err->msg);
@@ -463,15 +464,15 @@ turn_line(struct turn *t, const char *line, size_t len)
     json_t *j = json_loadb(line, len, 0, NULL);
     if (j == NULL)
         return; /* the relay has already judged the stream */
-    const char *err = json_string_value(json_object_get(j, "error"));
+    const char *err = jfield_str(j, "error");
     if (err != NULL) {
         snprintf(t->error, sizeof t->error, "%s", err);
         json_decref(j);
         return;
     }
     json_t *msg = json_object_get(j, "message");
-    const char *content = json_string_value(json_object_get(msg, "content"));
-    const char *thinking = json_string_value(json_object_get(msg, "thinking"));
+    const char *content = jfield_str(msg, "content");
+    const char *thinking = jfield_str(msg, "thinking");
     if ((content && *content) || (thinking && *thinking)) {
         if (t->first_token_ns == 0)
             t->first_token_ns = uv_hrtime();
@@ -718,7 +719,7 @@ on_assistant_stored(json_t *msg, const struct cerr *err, void *arg)
     bool *keep = xcalloc(n, sizeof *keep);
     for (size_t i = 0; i + 1 < n; i++) {
         json_t *m = json_array_get(history, i);
-        items[i].role = json_string_value(json_object_get(m, "role"));
+        items[i].role = jfield_str(m, "role");
         items[i].tokens = json_integer_value(json_object_get(m, "tokens"));
     }
     items[n - 1].role = "user";
@@ -732,7 +733,7 @@ on_assistant_stored(json_t *msg, const struct cerr *err, void *arg)
     if (window <= 0)
         window = t->res.context_length;
     struct context_plan plan;
-    const char *system = json_string_value(json_object_get(settings, "system"));
+    const char *system = jfield_str(settings, "system");
     int64_t budget = context_budget(window) - (system ? context_estimate(system) : 0);
     context_plan(items, n, budget, keep, &plan);
     if (plan.dropped_messages > 0)
@@ -748,19 +749,17 @@ on_assistant_stored(json_t *msg, const struct cerr *err, void *arg)
         if (!keep[i])
             continue;
         json_t *m = i + 1 < n ? json_array_get(history, i) : t->user_message;
-        const char *status = json_string_value(json_object_get(m, "status"));
+        const char *status = jfield_str(m, "status");
         /* A reply that failed, or was cut before it said anything, is not
          * the model's to build on. */
-        const char *text = json_string_value(json_object_get(m, "content"));
+        const char *text = jfield_str(m, "content");
         if (status != NULL && strcmp(status, "complete") != 0 &&
             (strcmp(status, "interrupted") != 0 || text == NULL || *text == '\0'))
             continue;
         json_t *out = json_pack("{s:O, s:O}", "role", json_object_get(m, "role"), "content",
                                 json_object_get(m, "content"));
-        if (json_object_get(m, "tool_calls"))
-            json_object_set(out, "tool_calls", json_object_get(m, "tool_calls"));
-        if (json_object_get(m, "tool_call_id"))
-            json_object_set(out, "tool_call_id", json_object_get(m, "tool_call_id"));
+        jfield_copy(out, "tool_calls", m, "tool_calls");
+        jfield_copy(out, "tool_call_id", m, "tool_call_id");
         json_array_append_new(messages, out);
     }
     t->others_tokens = plan.tokens - items[n - 1].tokens +
@@ -853,7 +852,7 @@ on_turn_session(json_t *session, const struct cerr *err, void *arg)
     struct op *o = arg;
     struct sessions_api *api = o->api;
     struct http_request *req = find_req(api, o->request_id);
-    const char *id = json_string_value(json_object_get(session, "id"));
+    const char *id = jfield_str(session, "id");
     if (req == NULL || err != NULL || find_turn(api, id) != NULL) {
         if (req != NULL && err != NULL)
             router_respond_error(req, err->http_status, "%s", err->msg);
@@ -875,15 +874,15 @@ on_turn_session(json_t *session, const struct cerr *err, void *arg)
     json_decref(session);
     t->req = req;
     t->start_ns = uv_hrtime();
-    const char *model = json_string_value(json_object_get(o->body, "model"));
+    const char *model = jfield_str(o->body, "model");
     if (model == NULL)
-        model = json_string_value(json_object_get(session, "model"));
+        model = jfield_str(session, "model");
     t->model = xstrdup(model ? model : "");
     t->next = api->turns;
     api->turns = t;
     http_request_on_abort(req, on_turn_client_gone, t);
     http_response_start(req, 200, "text/event-stream", "Cache-Control: no-cache\r\n");
-    const char *content = json_string_value(json_object_get(o->body, "content"));
+    const char *content = jfield_str(o->body, "content");
     json_t *msg = json_pack("{s:s, s:s}", "role", "user", "content", content);
     t->refs = 2; /* the turn, and the store write below */
     store_add_message(api->store, id, msg, on_user_stored, t);

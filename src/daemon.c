@@ -16,11 +16,12 @@
 
 #include "careti/api_control.h"
 #include "careti/api_sessions.h"
-#include "careti/events.h"
 #include "careti/daemon.h"
 #include "careti/doctor.h"
+#include "careti/events.h"
 #include "careti/gateway.h"
 #include "careti/http_server.h"
+#include "careti/jfield.h"
 #include "careti/log.h"
 #include "careti/metrics.h"
 #include "careti/proto.h"
@@ -368,7 +369,7 @@ on_store_opened(json_t *result, const struct cerr *err, void *arg)
                   err->msg);
     else
         log_info("agent state in %s (%lld interrupted replies recovered)",
-                 json_string_value(json_object_get(result, "path")),
+                 jfield_str(result, "path"),
                  (long long)json_integer_value(json_object_get(result, "recovered")));
     json_decref(result);
 }

@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 
 #include "careti/doctor.h"
+#include "careti/jfield.h"
 #include "careti/relay.h"
 #include "careti/router.h"
 #include "careti/sbuf.h"
@@ -95,7 +96,7 @@ read_memory(struct run *r)
 static void
 read_disk(json_t *d)
 {
-    const char *dir = json_string_value(json_object_get(d, "dir"));
+    const char *dir = jfield_str(d, "dir");
     char path[512];
     const char *fx = fixture("statvfs", path, sizeof path);
     if (fx != NULL) {
@@ -160,9 +161,7 @@ on_provider_json(json_t *body, const char *error, void *arg)
     struct run *r = p->run;
     if (p->kind == 0)
         json_object_set_new(r->versions, p->provider,
-                            json_string(body ? (json_string_value(json_object_get(body, "version"))
-                                                    ? json_string_value(json_object_get(body, "version"))
-                                                    : "?")
+                            json_string(body ? jfield_str_or(body, "version", "?")
                                              : error));
     else if (p->kind == 1 && body != NULL)
         r->show = json_incref(body);
@@ -216,9 +215,9 @@ collect_finish(struct collect *c, const char *error)
             char *nl = strchr(line, '\n');
             size_t n = nl ? (size_t)(nl - line) : strlen(line);
             json_t *j = json_loadb(line, n, 0, NULL);
-            if (json_string_value(json_object_get(j, "error")) != NULL)
+            if (jfield_str(j, "error") != NULL)
                 snprintf(r->probe_error, sizeof r->probe_error, "%s",
-                         json_string_value(json_object_get(j, "error")));
+                         jfield_str(j, "error"));
             if (json_is_true(json_object_get(j, "done"))) {
                 json_decref(r->probe_done);
                 r->probe_done = json_incref(j);
@@ -409,7 +408,7 @@ check_default_model(struct run *r)
 static long
 show_num_ctx(const json_t *show)
 {
-    const char *params = json_string_value(json_object_get(show, "parameters"));
+    const char *params = jfield_str(show, "parameters");
     for (const char *p = params; p != NULL && *p != '\0';) {
         if (strncmp(p, "num_ctx", 7) == 0 && (p[7] == ' ' || p[7] == '\t'))
             return strtol(p + 7, NULL, 10);
@@ -429,7 +428,7 @@ check_context(struct run *r)
     struct provider *p = providers_find(r->dr->providers, r->res.cand[0].provider);
     if (p != NULL && provider_type(p) == PROVIDER_OLLAMA) {
         json_t *info = json_object_get(r->show, "model_info");
-        const char *arch = json_string_value(json_object_get(info, "general.architecture"));
+        const char *arch = jfield_str(info, "general.architecture");
         char key[128];
         snprintf(key, sizeof key, "%s.context_length", arch ? arch : "");
         long trained = (long)json_integer_value(json_object_get(info, key));
@@ -438,7 +437,7 @@ check_context(struct run *r)
         size_t i;
         json_t *m;
         json_array_foreach(json_object_get(r->ps, "models"), i, m)
-            if (same_name(json_string_value(json_object_get(m, "name")), r->res.cand[0].model))
+            if (same_name(jfield_str(m, "name"), r->res.cand[0].model))
                 loaded = (long)json_integer_value(json_object_get(m, "context_length"));
         long server_alone = modelfile > 0 ? modelfile : 0;
         snprintf(evidence, sizeof evidence,
@@ -510,18 +509,18 @@ check_disk(struct run *r)
     {
         char name[96], evidence[512];
         snprintf(name, sizeof name, "disk for %s",
-                 json_string_value(json_object_get(d, "provider")));
-        const char *err = json_string_value(json_object_get(d, "error"));
+                 jfield_str(d, "provider"));
+        const char *err = jfield_str(d, "error");
         double free_b = json_number_value(json_object_get(d, "free"));
         if (err != NULL) {
             snprintf(evidence, sizeof evidence, "%s: %s",
-                     json_string_value(json_object_get(d, "dir")), err);
+                     jfield_str(d, "dir"), err);
             add_check(r, name, "warn", evidence, "check where the models are kept");
             continue;
         }
         snprintf(evidence, sizeof evidence, "%.1f GB free where %s keeps models (%s)",
-                 free_b / 1e9, json_string_value(json_object_get(d, "provider")),
-                 json_string_value(json_object_get(d, "dir")));
+                 free_b / 1e9, jfield_str(d, "provider"),
+                 jfield_str(d, "dir"));
         if (free_b < 5e9)
             add_check(r, name, "fail", evidence,
                       "free space before pulling: a 30B model at 4 bits is about 17 GB");

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "careti/gateway.h"
+#include "careti/jfield.h"
 #include "careti/log.h"
 #include "careti/proto.h"
 #include "careti/relay.h"
@@ -362,25 +363,17 @@ ollama_tag_entry(const char *name, const json_t *e)
     json_t *details = json_deep_copy(json_object_get(e, "details"));
     if (details == NULL) {
         details = json_pack("{s:s, s:s, s:s, s:s}", "parent_model", "", "format", "gguf",
-                            "family", json_string_value(json_object_get(e, "family"))
-                                          ? json_string_value(json_object_get(e, "family"))
-                                          : "",
+                            "family", jfield_str_or(e, "family", ""),
                             "parameter_size", "");
-        if (json_object_get(e, "quantization"))
-            json_object_set(details, "quantization_level", json_object_get(e, "quantization"));
+        jfield_copy(details, "quantization_level", e, "quantization");
     }
     json_t *t = json_pack("{s:s, s:s, s:s, s:I, s:s, s:o, s:O}", "name", name, "model", name,
                           "modified_at",
-                          json_string_value(json_object_get(e, "modified_at"))
-                              ? json_string_value(json_object_get(e, "modified_at"))
-                              : "1970-01-01T00:00:00Z",
+                          jfield_str_or(e, "modified_at", "1970-01-01T00:00:00Z"),
                           "size", json_integer_value(json_object_get(e, "size")), "digest",
-                          json_string_value(json_object_get(e, "digest"))
-                              ? json_string_value(json_object_get(e, "digest"))
-                              : "",
+                          jfield_str_or(e, "digest", ""),
                           "details", details, "provider", json_object_get(e, "provider"));
-    if (json_object_get(e, "context_length"))
-        json_object_set(t, "context_length", json_object_get(e, "context_length"));
+    jfield_copy(t, "context_length", e, "context_length");
     return t;
 }
 
@@ -403,7 +396,7 @@ list_ollama(struct gateway *g, struct http_request *req)
             continue;
         json_array_foreach((json_t *)provider_models(providers_at(g->providers, p)), i, e)
             json_array_append_new(models,
-                                  ollama_tag_entry(json_string_value(json_object_get(e, "name")), e));
+                                  ollama_tag_entry(jfield_str(e, "name"), e));
     }
     http_respond_json(req, 200, json_pack("{s:o}", "models", models));
 }
@@ -482,7 +475,7 @@ ps_reply(struct ps_gather *ps)
         {
             if (!json_is_true(json_object_get(e, "loaded")))
                 continue;
-            json_t *t = ollama_tag_entry(json_string_value(json_object_get(e, "name")), e);
+            json_t *t = ollama_tag_entry(jfield_str(e, "name"), e);
             json_object_set_new(t, "size_vram", json_integer(0));
             json_object_set_new(t, "expires_at", json_string("2318-01-01T00:00:00Z"));
             json_array_append_new(models, t);
@@ -509,7 +502,7 @@ show_from_catalogue(struct gateway *g, struct http_request *req, const struct re
     const json_t *e = provider_model_entry(p, res->cand[0].model);
     if (e == NULL)
         return false;
-    const char *arch = json_string_value(json_object_get(e, "family"));
+    const char *arch = jfield_str(e, "family");
     if (arch == NULL)
         arch = "unknown";
     json_t *info = json_pack("{s:s}", "general.architecture", arch);
@@ -676,7 +669,7 @@ validate(struct http_request *req, const struct route_def *rd, json_t *body, con
         json_t *msg;
         json_array_foreach(msgs, i, msg)
         {
-            const char *role = json_string_value(json_object_get(msg, "role"));
+            const char *role = jfield_str(msg, "role");
             if (role == NULL) {
                 router_respond_error(req, 400, "messages[%zu].role must be a string (system, "
                                                "user, assistant or tool)", i);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "careti/jfield.h"
 #include "careti/log.h"
 #include "careti/provider.h"
 #include "careti/sbuf.h"
@@ -351,24 +352,19 @@ normalise_ollama_tags(const struct provider *p, json_t *body)
     json_t *m;
     json_array_foreach(json_object_get(body, "models"), i, m)
     {
-        const char *name = json_string_value(json_object_get(m, "name"));
+        const char *name = jfield_str(m, "name");
         if (name == NULL)
-            name = json_string_value(json_object_get(m, "model"));
+            name = jfield_str(m, "model");
         if (name == NULL)
             continue;
         json_t *d = json_object_get(m, "details");
         json_t *e = json_pack("{s:s, s:s}", "name", name, "provider", p->name);
         json_object_set(e, "size", json_object_get(m, "size") ? json_object_get(m, "size") : json_null());
-        if (json_object_get(d, "quantization_level"))
-            json_object_set(e, "quantization", json_object_get(d, "quantization_level"));
-        if (json_object_get(d, "parameter_size"))
-            json_object_set(e, "parameter_size", json_object_get(d, "parameter_size"));
-        if (json_object_get(d, "family"))
-            json_object_set(e, "family", json_object_get(d, "family"));
-        if (json_object_get(m, "modified_at"))
-            json_object_set(e, "modified_at", json_object_get(m, "modified_at"));
-        if (json_object_get(m, "digest"))
-            json_object_set(e, "digest", json_object_get(m, "digest"));
+        jfield_copy(e, "quantization", d, "quantization_level");
+        jfield_copy(e, "parameter_size", d, "parameter_size");
+        jfield_copy(e, "family", d, "family");
+        jfield_copy(e, "modified_at", m, "modified_at");
+        jfield_copy(e, "digest", m, "digest");
         if (d != NULL)
             json_object_set(e, "details", d);
         json_array_append_new(out, e);
@@ -384,13 +380,12 @@ normalise_openai_models(const struct provider *p, json_t *body)
     json_t *m;
     json_array_foreach(json_object_get(body, "data"), i, m)
     {
-        const char *id = json_string_value(json_object_get(m, "id"));
+        const char *id = jfield_str(m, "id");
         if (id == NULL)
             continue;
         json_t *e = json_pack("{s:s, s:s}", "name", id, "provider", p->name);
         /* LM Studio's /api/v0 entries */
-        if (json_object_get(m, "quantization"))
-            json_object_set(e, "quantization", json_object_get(m, "quantization"));
+        jfield_copy(e, "quantization", m, "quantization");
         json_t *state = json_object_get(m, "state");
         if (json_is_string(state))
             json_object_set_new(e, "loaded",
@@ -403,12 +398,9 @@ normalise_openai_models(const struct provider *p, json_t *body)
             ctx = json_object_get(json_object_get(m, "meta"), "n_ctx");
         if (json_is_integer(ctx))
             json_object_set(e, "context_length", ctx);
-        if (json_object_get(m, "max_context_length"))
-            json_object_set(e, "max_context_length", json_object_get(m, "max_context_length"));
-        if (json_object_get(m, "type"))
-            json_object_set(e, "type", json_object_get(m, "type"));
-        if (json_object_get(m, "arch"))
-            json_object_set(e, "family", json_object_get(m, "arch"));
+        jfield_copy(e, "max_context_length", m, "max_context_length");
+        jfield_copy(e, "type", m, "type");
+        jfield_copy(e, "family", m, "arch");
         json_array_append_new(out, e);
     }
     return out;
@@ -643,7 +635,7 @@ provider_model_entry(const struct provider *p, const char *name)
     json_t *e;
     json_array_foreach((json_t *)(p ? p->models : NULL), i, e)
     {
-        const char *n = json_string_value(json_object_get(e, "name"));
+        const char *n = jfield_str(e, "name");
         if (n != NULL && name != NULL && strcmp(n, name) == 0)
             return e;
     }

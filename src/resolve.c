@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "careti/jfield.h"
 #include "careti/resolve.h"
 #include "careti/strdist.h"
 
@@ -20,7 +21,7 @@ catalogue_has(const struct catalogue_view *v, const char *name, char *found, siz
     bool try_tag = v->type == PROVIDER_OLLAMA && strchr(name, ':') == NULL;
     json_array_foreach((json_t *)v->models, i, m)
     {
-        const char *n = json_string_value(json_object_get(m, "name"));
+        const char *n = jfield_str(m, "name");
         if (n == NULL)
             continue;
         if (strcmp(n, name) == 0 || (try_tag && strcmp(n, with_tag) == 0)) {
@@ -54,7 +55,7 @@ suggest_names(const char *name, const struct catalogue_view *views, size_t n_vie
         json_t *m;
         json_array_foreach((json_t *)views[v].models, i, m)
         {
-            const char *n = json_string_value(json_object_get(m, "name"));
+            const char *n = jfield_str(m, "name");
             if (n == NULL)
                 continue;
             size_t d = strdist(name, n);

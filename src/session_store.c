@@ -17,6 +17,7 @@
 
 #include <sqlite3.h>
 
+#include "careti/jfield.h"
 #include "careti/rundir.h"
 #include "careti/session_store.h"
 #include "careti/xmalloc.h"
@@ -205,12 +206,6 @@ bind_text_or_null(sqlite3_stmt *q, int i, const char *s)
         sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
     else
         sqlite3_bind_null(q, i);
-}
-
-static const char *
-jstr(const json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
 }
 
 #define SESSION_COLUMNS                                                                        \
@@ -417,11 +412,11 @@ job_create(struct store *st, struct job *j)
         sqlite3_randomness(sizeof rnd, rnd);
         snprintf(id, sizeof id, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
         sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 2, jstr(in, "title") ? jstr(in, "title") : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 2, jfield_str_or(in, "title", ""), -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(q, 3, now);
-        bind_text_or_null(q, 4, jstr(in, "model"));
-        bind_text_or_null(q, 5, jstr(in, "provider"));
-        bind_text_or_null(q, 6, jstr(in, "workspace"));
+        bind_text_or_null(q, 4, jfield_str(in, "model"));
+        bind_text_or_null(q, 5, jfield_str(in, "provider"));
+        bind_text_or_null(q, 6, jfield_str(in, "workspace"));
         sqlite3_bind_text(q, 7, settings, -1, SQLITE_TRANSIENT);
         int rc = sqlite3_step(q);
         sqlite3_reset(q);
@@ -488,7 +483,7 @@ job_list(struct store *st, struct job *j)
                 bool dup = false;
                 size_t i;
                 json_t *e;
-                json_array_foreach(list, i, e) dup |= strcmp(jstr(e, "id"), sid) == 0;
+                json_array_foreach(list, i, e) dup |= strcmp(jfield_str(e, "id"), sid) == 0;
                 if (dup)
                     continue;
                 struct cerr ignore;
@@ -604,7 +599,7 @@ job_add_message(struct store *st, struct job *j)
     char *calls = json_object_get(m, "tool_calls")
                       ? json_dumps(json_object_get(m, "tool_calls"), JSON_COMPACT)
                       : NULL;
-    const char *content = jstr(m, "content") ? jstr(m, "content") : "";
+    const char *content = jfield_str_or(m, "content", "");
     json_int_t tokens = json_integer_value(json_object_get(m, "tokens"));
     if (tokens <= 0)
         tokens = (json_int_t)(strlen(content) + 3) / 4;
@@ -621,14 +616,14 @@ job_add_message(struct store *st, struct job *j)
         return;
     }
     sqlite3_bind_text(q, 1, j->text, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 2, jstr(m, "role"), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 2, jfield_str(m, "role"), -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 3, content, -1, SQLITE_TRANSIENT);
-    bind_text_or_null(q, 4, jstr(m, "thinking"));
+    bind_text_or_null(q, 4, jfield_str(m, "thinking"));
     bind_text_or_null(q, 5, calls);
-    bind_text_or_null(q, 6, jstr(m, "tool_call_id"));
-    bind_text_or_null(q, 7, jstr(m, "model"));
-    bind_text_or_null(q, 8, jstr(m, "provider"));
-    sqlite3_bind_text(q, 9, jstr(m, "status") ? jstr(m, "status") : "complete", -1,
+    bind_text_or_null(q, 6, jfield_str(m, "tool_call_id"));
+    bind_text_or_null(q, 7, jfield_str(m, "model"));
+    bind_text_or_null(q, 8, jfield_str(m, "provider"));
+    sqlite3_bind_text(q, 9, jfield_str_or(m, "status", "complete"), -1,
                       SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 10, tokens);
     sqlite3_bind_int64(q, 11, now);
@@ -651,7 +646,7 @@ job_add_message(struct store *st, struct job *j)
         sqlite3_finalize(u);
     }
     /* A first message names an untitled session. */
-    if (strcmp(jstr(m, "role"), "user") == 0 &&
+    if (strcmp(jfield_str(m, "role"), "user") == 0 &&
         sqlite3_prepare_v2(st->db,
                            "UPDATE sessions SET title = substr(replace(?2, char(10), ' '), 1, 60)"
                            " WHERE id = ?1 AND title = ''",
@@ -726,7 +721,7 @@ job_update_message(struct store *st, struct job *j)
         ok = sqlite3_step(q) == SQLITE_DONE;
         sqlite3_finalize(q);
     }
-    const char *status = jstr(j->in, "status");
+    const char *status = jfield_str(j->in, "status");
     if (ok && status != NULL && strcmp(status, "complete") == 0) {
         sqlite3_stmt *q;
         ok = sqlite3_prepare_v2(
@@ -850,8 +845,8 @@ job_request_stats(struct store *st, struct job *j)
     while (sqlite3_step(q) == SQLITE_ROW) {
         const char *provider = (const char *)sqlite3_column_text(q, 0);
         const char *model = (const char *)sqlite3_column_text(q, 1);
-        if (entry == NULL || strcmp(jstr(entry, "provider"), provider) != 0 ||
-            strcmp(jstr(entry, "model"), model) != 0) {
+        if (entry == NULL || strcmp(jfield_str(entry, "provider"), provider) != 0 ||
+            strcmp(jfield_str(entry, "model"), model) != 0) {
             finish_group(list, entry, ttft, n_ttft, tps, n_tps);
             n_ttft = n_tps = 0;
             entry = json_pack("{s:s, s:s, s:I, s:I, s:{}, s:I, s:I}", "provider", provider,

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "careti/jfield.h"
 #include "careti/jscan.h"
 #include "careti/translate.h"
 #include "careti/xmalloc.h"
@@ -85,12 +86,6 @@ make_id(struct xlate *x, char *out, size_t len, const char *prefix, size_t n)
     }
 }
 
-static const char *
-jstr(const json_t *obj, const char *key)
-{
-    return json_string_value(json_object_get(obj, key));
-}
-
 static bool
 nonempty(const char *s)
 {
@@ -158,12 +153,12 @@ openai_content_to_ollama(const json_t *content, json_t *msg, size_t index, struc
     sbuf_adds(&text, "");
     json_array_foreach(content, i, part)
     {
-        const char *type = jstr(part, "type");
-        if (type != NULL && strcmp(type, "text") == 0 && jstr(part, "text") != NULL) {
-            sbuf_adds(&text, jstr(part, "text"));
+        const char *type = jfield_str(part, "type");
+        if (type != NULL && strcmp(type, "text") == 0 && jfield_str(part, "text") != NULL) {
+            sbuf_adds(&text, jfield_str(part, "text"));
         } else if (type != NULL && strcmp(type, "image_url") == 0) {
             json_t *iu = json_object_get(part, "image_url");
-            const char *url = json_is_string(iu) ? json_string_value(iu) : jstr(iu, "url");
+            const char *url = json_is_string(iu) ? json_string_value(iu) : jfield_str(iu, "url");
             const char *comma = url ? strstr(url, ";base64,") : NULL;
             if (url == NULL || strncmp(url, "data:", 5) != 0 || comma == NULL) {
                 rc = bad_field(err, field,
@@ -201,7 +196,7 @@ openai_messages_to_ollama(const json_t *messages, struct cerr *err)
     {
         char field[96];
         snprintf(field, sizeof field, "messages[%zu].role", i);
-        const char *role = jstr(m, "role");
+        const char *role = jfield_str(m, "role");
         if (role == NULL) {
             bad_field(err, field, "is missing (system, user, assistant or tool)");
             goto fail;
@@ -210,9 +205,9 @@ openai_messages_to_ollama(const json_t *messages, struct cerr *err)
         json_array_append_new(out, msg);
         if (openai_content_to_ollama(json_object_get(m, "content"), msg, i, err) != 0)
             goto fail;
-        const char *reasoning = jstr(m, "reasoning_content");
+        const char *reasoning = jfield_str(m, "reasoning_content");
         if (reasoning == NULL)
-            reasoning = jstr(m, "reasoning");
+            reasoning = jfield_str(m, "reasoning");
         if (nonempty(reasoning))
             json_object_set_new(msg, "thinking", json_string(reasoning));
         json_t *calls = json_object_get(m, "tool_calls");
@@ -223,7 +218,7 @@ openai_messages_to_ollama(const json_t *messages, struct cerr *err)
             json_array_foreach(calls, j, c)
             {
                 json_t *fn = json_object_get(c, "function");
-                const char *args = jstr(fn, "arguments");
+                const char *args = jfield_str(fn, "arguments");
                 json_t *parsed = args ? json_loads(args, JSON_DECODE_ANY, NULL) : json_object();
                 if (parsed == NULL || !json_is_object(parsed)) {
                     json_decref(parsed);
@@ -233,15 +228,15 @@ openai_messages_to_ollama(const json_t *messages, struct cerr *err)
                     goto fail;
                 }
                 json_t *call = json_pack("{s:{s:I, s:s, s:o}}", "function", "index",
-                                         (json_int_t)j, "name", jstr(fn, "name") ? jstr(fn, "name") : "",
+                                         (json_int_t)j, "name", jfield_str_or(fn, "name", ""),
                                          "arguments", parsed);
-                if (jstr(c, "id") != NULL)
-                    json_object_set_new(call, "id", json_string(jstr(c, "id")));
+                if (jfield_str(c, "id") != NULL)
+                    json_object_set_new(call, "id", json_string(jfield_str(c, "id")));
                 json_array_append_new(oc, call);
             }
             json_object_set_new(msg, "tool_calls", oc);
         }
-        const char *tcid = jstr(m, "tool_call_id");
+        const char *tcid = jfield_str(m, "tool_call_id");
         if (tcid != NULL) {
             json_object_set_new(msg, "tool_call_id", json_string(tcid));
             /* Ollama's templates name the tool; find it from the call. */
@@ -251,20 +246,20 @@ openai_messages_to_ollama(const json_t *messages, struct cerr *err)
                 json_t *c;
                 json_array_foreach(prev_calls, j, c)
                 {
-                    if (jstr(c, "id") && strcmp(jstr(c, "id"), tcid) == 0 &&
-                        jstr(json_object_get(c, "function"), "name")) {
+                    if (jfield_str(c, "id") && strcmp(jfield_str(c, "id"), tcid) == 0 &&
+                        jfield_str(json_object_get(c, "function"), "name")) {
                         json_object_set_new(
                             msg, "tool_name",
-                            json_string(jstr(json_object_get(c, "function"), "name")));
+                            json_string(jfield_str(json_object_get(c, "function"), "name")));
                         k = 0;
                         break;
                     }
                 }
             }
         }
-        if (jstr(m, "name") != NULL && strcmp(role, "tool") == 0 &&
+        if (jfield_str(m, "name") != NULL && strcmp(role, "tool") == 0 &&
             json_object_get(msg, "tool_name") == NULL)
-            json_object_set_new(msg, "tool_name", json_string(jstr(m, "name")));
+            json_object_set_new(msg, "tool_name", json_string(jfield_str(m, "name")));
     }
     return out;
 fail:
@@ -312,7 +307,7 @@ openai_to_ollama(enum endpoint ep, const json_t *req, const struct translate_par
             goto fail;
         }
         json_object_set(out, "prompt", prompt);
-        if (jstr(req, "suffix") != NULL)
+        if (jfield_str(req, "suffix") != NULL)
             json_object_set(out, "suffix", json_object_get(req, "suffix"));
     }
     for (size_t i = 0; i < N_OPTION_MAP; i++) {
@@ -342,7 +337,7 @@ openai_to_ollama(enum endpoint ep, const json_t *req, const struct translate_par
         goto fail;
     }
     json_t *rf = json_object_get(req, "response_format");
-    const char *rft = jstr(rf, "type");
+    const char *rft = jfield_str(rf, "type");
     if (rft != NULL && strcmp(rft, "json_object") == 0)
         json_object_set_new(out, "format", json_string("json"));
     else if (rft != NULL && strcmp(rft, "json_schema") == 0) {
@@ -353,9 +348,9 @@ openai_to_ollama(enum endpoint ep, const json_t *req, const struct translate_par
         }
         json_object_set(out, "format", schema);
     }
-    const char *effort = jstr(req, "reasoning_effort");
+    const char *effort = jfield_str(req, "reasoning_effort");
     if (effort == NULL)
-        effort = jstr(json_object_get(req, "reasoning"), "effort");
+        effort = jfield_str(json_object_get(req, "reasoning"), "effort");
     if (effort != NULL)
         json_object_set_new(out, "think", strcmp(effort, "none") == 0 ? json_false()
                                                                       : json_string(effort));
@@ -397,7 +392,7 @@ ollama_messages_to_openai(struct xlate *ids, const json_t *messages, struct cerr
     json_array_foreach(messages, i, m)
     {
         char field[96];
-        const char *role = jstr(m, "role");
+        const char *role = jfield_str(m, "role");
         snprintf(field, sizeof field, "messages[%zu].role", i);
         if (role == NULL) {
             bad_field(err, field, "is missing (system, user, assistant or tool)");
@@ -405,7 +400,7 @@ ollama_messages_to_openai(struct xlate *ids, const json_t *messages, struct cerr
         }
         json_t *msg = json_pack("{s:s}", "role", role);
         json_array_append_new(out, msg);
-        const char *content = jstr(m, "content");
+        const char *content = jfield_str(m, "content");
         json_t *images = json_object_get(m, "images");
         if (json_is_array(images) && json_array_size(images) > 0) {
             json_t *parts = json_pack("[{s:s, s:s}]", "type", "text", "text", content ? content : "");
@@ -440,21 +435,21 @@ ollama_messages_to_openai(struct xlate *ids, const json_t *messages, struct cerr
                 json_t *args = json_object_get(fn, "arguments");
                 char *text = args ? json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY) : xstrdup("{}");
                 char id[24];
-                if (jstr(c, "id") != NULL)
-                    snprintf(id, sizeof id, "%s", jstr(c, "id"));
+                if (jfield_str(c, "id") != NULL)
+                    snprintf(id, sizeof id, "%s", jfield_str(c, "id"));
                 else
                     make_id(ids, id, sizeof id, "call_", 8);
                 json_array_append_new(oc, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type",
                                                     "function", "function", "name",
-                                                    jstr(fn, "name") ? jstr(fn, "name") : "",
+                                                    jfield_str_or(fn, "name", ""),
                                                     "arguments", text));
                 free(text);
             }
             json_object_set_new(msg, "tool_calls", oc);
         }
         if (strcmp(role, "tool") == 0) {
-            const char *tcid = jstr(m, "tool_call_id");
-            const char *tname = jstr(m, "tool_name");
+            const char *tcid = jfield_str(m, "tool_call_id");
+            const char *tname = jfield_str(m, "tool_name");
             /* Old Ollama clients name the tool but not the call: answer
              * the first call to that tool, in the latest assistant turn,
              * that no earlier result has answered. */
@@ -464,12 +459,12 @@ ollama_messages_to_openai(struct xlate *ids, const json_t *messages, struct cerr
                     continue;
                 for (size_t j = 0; j < json_array_size(pc) && tcid == NULL; j++) {
                     json_t *c = json_array_get(pc, j);
-                    const char *cid = jstr(c, "id");
-                    if (strcmp(jstr(json_object_get(c, "function"), "name"), tname) != 0)
+                    const char *cid = jfield_str(c, "id");
+                    if (strcmp(jfield_str(json_object_get(c, "function"), "name"), tname) != 0)
                         continue;
                     bool answered = false;
                     for (size_t a = k + 1; a + 1 < json_array_size(out); a++) {
-                        const char *done = jstr(json_array_get(out, a), "tool_call_id");
+                        const char *done = jfield_str(json_array_get(out, a), "tool_call_id");
                         answered |= done != NULL && strcmp(done, cid) == 0;
                     }
                     if (!answered)
@@ -512,7 +507,7 @@ ollama_to_openai(enum endpoint ep, const json_t *req, const struct translate_par
             bad_field(err, "prompt", "must be a string");
             goto fail;
         }
-        const char *system = jstr(req, "system");
+        const char *system = jfield_str(req, "system");
         if (nonempty(system)) {
             char *joined = xasprintf("%s\n\n%s", system, json_string_value(prompt));
             json_object_set_new(out, "prompt", json_string(joined));
@@ -520,7 +515,7 @@ ollama_to_openai(enum endpoint ep, const json_t *req, const struct translate_par
         } else {
             json_object_set(out, "prompt", prompt);
         }
-        if (jstr(req, "suffix") != NULL)
+        if (jfield_str(req, "suffix") != NULL)
             json_object_set(out, "suffix", json_object_get(req, "suffix"));
     }
     json_t *options = json_deep_copy(json_object_get(req, "options"));
@@ -745,7 +740,7 @@ openai_chunk(struct xlate *x, json_t *delta, const char *finish)
     if (x->p.ep == EP_CHAT) {
         choice = json_pack("{s:i, s:o, s:n}", "index", 0, "delta", delta, "finish_reason");
     } else {
-        const char *text = jstr(delta, "content");
+        const char *text = jfield_str(delta, "content");
         choice = json_pack("{s:i, s:s, s:n, s:n}", "index", 0, "text", text ? text : "",
                            "logprobs", "finish_reason");
         json_decref(delta);
@@ -783,13 +778,13 @@ add_whole_tool_call(struct xlate *x, const json_t *call, struct sbuf *out)
     json_t *args = json_object_get(fn, "arguments");
     char *text = args ? json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY) : xstrdup("{}");
     char id[24];
-    if (jstr(call, "id") != NULL)
-        snprintf(id, sizeof id, "%s", jstr(call, "id"));
+    if (jfield_str(call, "id") != NULL)
+        snprintf(id, sizeof id, "%s", jfield_str(call, "id"));
     else
         make_id(x, id, sizeof id, "call_", 8);
     size_t index = json_array_size(x->tool_calls_openai);
     json_t *oc = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type", "function", "function",
-                           "name", jstr(fn, "name") ? jstr(fn, "name") : "", "arguments", text);
+                           "name", jfield_str_or(fn, "name", ""), "arguments", text);
     free(text);
     x->any_tool_calls = true;
     if (x->p.client_stream) {
@@ -843,8 +838,8 @@ ollama_obj_to_openai(struct xlate *x, json_t *obj, uint64_t now_ns, struct sbuf 
                      struct cerr *err)
 {
     const json_t *msg = x->p.ep == EP_CHAT ? json_object_get(obj, "message") : obj;
-    const char *content = jstr(msg, x->p.ep == EP_CHAT ? "content" : "response");
-    const char *thinking = jstr(msg, "thinking");
+    const char *content = jfield_str(msg, x->p.ep == EP_CHAT ? "content" : "response");
+    const char *thinking = jfield_str(msg, "thinking");
     json_t *calls = json_object_get(msg, "tool_calls");
     (void)err;
     openai_role_chunk(x, out);
@@ -873,7 +868,7 @@ ollama_obj_to_openai(struct xlate *x, json_t *obj, uint64_t now_ns, struct sbuf 
         return XLATE_MORE;
     x->prompt_tokens = (long)json_integer_value(json_object_get(obj, "prompt_eval_count"));
     x->completion_tokens = (long)json_integer_value(json_object_get(obj, "eval_count"));
-    openai_finish_chunks(x, jstr(obj, "done_reason"), out);
+    openai_finish_chunks(x, jfield_str(obj, "done_reason"), out);
     return XLATE_END;
 }
 
@@ -1033,10 +1028,10 @@ openai_event_to_ollama(struct xlate *x, json_t *obj, uint64_t now_ns, struct sbu
     if (choice == NULL)
         return XLATE_MORE;
     json_t *delta = x->p.ep == EP_CHAT ? json_object_get(choice, "delta") : choice;
-    const char *raw_content = jstr(delta, x->p.ep == EP_CHAT ? "content" : "text");
-    const char *reasoning = jstr(delta, "reasoning_content");
+    const char *raw_content = jfield_str(delta, x->p.ep == EP_CHAT ? "content" : "text");
+    const char *reasoning = jfield_str(delta, "reasoning_content");
     if (reasoning == NULL)
-        reasoning = jstr(delta, "reasoning");
+        reasoning = jfield_str(delta, "reasoning");
     if (nonempty(reasoning))
         x->reasoning_field_seen = true;
     struct sbuf text = {0}, think = {0};
@@ -1045,7 +1040,7 @@ openai_event_to_ollama(struct xlate *x, json_t *obj, uint64_t now_ns, struct sbu
         sbuf_adds(&think, reasoning);
     const char *content = text.len ? text.s : NULL;
     const char *thinking = think.len ? think.s : NULL;
-    const char *finish = jstr(choice, "finish_reason");
+    const char *finish = jfield_str(choice, "finish_reason");
     if (finish != NULL)
         snprintf(x->finish, sizeof x->finish, "%s", finish);
     if (nonempty(content) || nonempty(thinking)) {
@@ -1083,12 +1078,12 @@ openai_event_to_ollama(struct xlate *x, json_t *obj, uint64_t now_ns, struct sbu
             continue;
         note_token(x, now_ns);
         json_t *fn = json_object_get(frag, "function");
-        if (jstr(frag, "id") != NULL && t->id == NULL)
-            t->id = xstrdup(jstr(frag, "id"));
-        if (jstr(fn, "name") != NULL && t->name == NULL)
-            t->name = xstrdup(jstr(fn, "name"));
-        if (jstr(fn, "arguments") != NULL)
-            sbuf_adds(&t->args, jstr(fn, "arguments"));
+        if (jfield_str(frag, "id") != NULL && t->id == NULL)
+            t->id = xstrdup(jfield_str(frag, "id"));
+        if (jfield_str(fn, "name") != NULL && t->name == NULL)
+            t->name = xstrdup(jfield_str(fn, "name"));
+        if (jfield_str(fn, "arguments") != NULL)
+            sbuf_adds(&t->args, jfield_str(fn, "arguments"));
     }
     sbuf_free(&text);
     sbuf_free(&think);
@@ -1153,7 +1148,7 @@ frame_has_token(const struct xlate *x, json_t *obj)
                                                  "delta")
                                : json_array_get(json_object_get(obj, "choices"), 0);
     for (size_t i = 0; i < sizeof token_fields / sizeof token_fields[0]; i++)
-        if (nonempty(jstr(m, token_fields[i])))
+        if (nonempty(jfield_str(m, token_fields[i])))
             return true;
     return json_array_size(json_object_get(m, "tool_calls")) > 0;
 }
@@ -1349,7 +1344,7 @@ handle_frame(struct xlate *x, const char *payload, size_t plen, const char *raw,
     }
     json_t *e = json_object_get(obj, "error");
     if (e != NULL) {
-        const char *msg = json_is_string(e) ? json_string_value(e) : jstr(e, "message");
+        const char *msg = json_is_string(e) ? json_string_value(e) : jfield_str(e, "message");
         cerr_set(err, same && x->p.client_stream ? 1 : -EIO, 502, "%s",
                  msg ? msg : "the server reported an error");
         if (same && x->p.client_stream)
@@ -1380,8 +1375,8 @@ handle_frame(struct xlate *x, const char *payload, size_t plen, const char *raw,
             /* Aggregate through the translating path's state as well. */
             if (x->p.upstream == WIRE_OLLAMA) {
                 const json_t *msg = x->p.ep == EP_CHAT ? json_object_get(obj, "message") : obj;
-                const char *c = jstr(msg, x->p.ep == EP_CHAT ? "content" : "response");
-                const char *t = jstr(msg, "thinking");
+                const char *c = jfield_str(msg, x->p.ep == EP_CHAT ? "content" : "response");
+                const char *t = jfield_str(msg, "thinking");
                 if (c)
                     sbuf_adds(&x->content, c);
                 if (t)
@@ -1655,9 +1650,9 @@ translate_error_message(const char *body, size_t len, char *msg, size_t msglen)
 {
     json_t *obj = json_loadb(body, len, 0, NULL);
     json_t *e = json_object_get(obj, "error");
-    const char *text = json_is_string(e) ? json_string_value(e) : jstr(e, "message");
+    const char *text = json_is_string(e) ? json_string_value(e) : jfield_str(e, "message");
     if (text == NULL)
-        text = jstr(obj, "message");
+        text = jfield_str(obj, "message");
     if (text != NULL) {
         snprintf(msg, msglen, "%s", text);
         cerr_make_utf8(msg);
