@@ -159,7 +159,6 @@ struct http_server {
      * timers (prepare), so none waits for the next poll. */
     uv_prepare_t flush_before_poll;
     uv_check_t flush_after_poll;
-    bool flushers_closed;
     struct conn *batch_head, *batch_tail;
     size_t n_batched;
 };
@@ -475,8 +474,7 @@ on_conn_handle_closed(uv_handle_t *h)
 static void
 server_drained(struct http_server *srv)
 {
-    if (!srv->flushers_closed) {
-        srv->flushers_closed = true;
+    if (!uv_is_closing((uv_handle_t *)&srv->flush_before_poll)) {
         uv_close((uv_handle_t *)&srv->flush_before_poll, NULL);
         uv_close((uv_handle_t *)&srv->flush_after_poll, NULL);
     }

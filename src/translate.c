@@ -1191,6 +1191,29 @@ build_chunk_template(struct xlate *x)
     t->len -= sizeof marker - 1;
 }
 
+/* Where an Ollama frame jscan vouched for keeps its text: the message
+ * object for a chat (scanned into MSG), the frame itself for a generate.
+ * NULL when a chat frame's message is missing or not vouched for. */
+static const struct jscan_object *
+scanned_ollama_message(const struct xlate *x, const struct jscan_object *o,
+                       struct jscan_object *msg)
+{
+    if (x->p.ep != EP_CHAT)
+        return o;
+    const struct jscan_member *mm = jscan_get(o, "message");
+    if (!jscan_is_object(mm) || !jscan_object(mm->value, mm->value_len, msg))
+        return NULL;
+    return msg;
+}
+
+/* The counts in an Ollama done frame jscan vouched for. */
+static void
+scanned_ollama_usage(struct xlate *x, const struct jscan_object *o)
+{
+    x->prompt_tokens = (long)jscan_integer(jscan_get(o, "prompt_eval_count"));
+    x->completion_tokens = (long)jscan_integer(jscan_get(o, "eval_count"));
+}
+
 /* An Ollama frame that is plain text (no thinking, no tool calls), for a
  * streaming OpenAI client, straight from the bytes: the role first, the
  * text through the template, and at the end the finish chunks.  False,
@@ -1200,13 +1223,9 @@ fast_ollama_to_openai(struct xlate *x, const struct jscan_object *o, uint64_t no
                       struct sbuf *out, enum xlate_status *st)
 {
     struct jscan_object msg;
-    const struct jscan_object *m = o;
-    if (x->p.ep == EP_CHAT) {
-        const struct jscan_member *mm = jscan_get(o, "message");
-        if (!jscan_is_object(mm) || !jscan_object(mm->value, mm->value_len, &msg))
-            return false;
-        m = &msg;
-    }
+    const struct jscan_object *m = scanned_ollama_message(x, o, &msg);
+    if (m == NULL)
+        return false;
     const struct jscan_member *text = jscan_get(m, x->p.ep == EP_CHAT ? "content" : "response");
     const struct jscan_member *thinking = jscan_get(m, "thinking");
     const struct jscan_member *calls = jscan_get(m, "tool_calls");
@@ -1235,8 +1254,7 @@ fast_ollama_to_openai(struct xlate *x, const struct jscan_object *o, uint64_t no
     }
     if (!done)
         return true;
-    x->prompt_tokens = (long)jscan_integer(jscan_get(o, "prompt_eval_count"));
-    x->completion_tokens = (long)jscan_integer(jscan_get(o, "eval_count"));
+    scanned_ollama_usage(x, o);
     openai_finish_chunks(x, length ? "length" : NULL, out);
     *st = XLATE_END;
     return true;
@@ -1247,12 +1265,8 @@ static bool
 ollama_scanned_has_token(const struct xlate *x, const struct jscan_object *o)
 {
     struct jscan_object msg;
-    if (x->p.ep == EP_CHAT) {
-        const struct jscan_member *mm = jscan_get(o, "message");
-        if (!jscan_is_object(mm) || !jscan_object(mm->value, mm->value_len, &msg))
-            return false;
-        o = &msg;
-    }
+    if ((o = scanned_ollama_message(x, o, &msg)) == NULL)
+        return false;
     for (size_t i = 0; i < sizeof token_fields / sizeof token_fields[0]; i++) {
         const struct jscan_member *f = jscan_get(o, token_fields[i]);
         if (jscan_is_string(f) && !jscan_is_empty_string(f))
@@ -1273,8 +1287,7 @@ fast_ollama_passthrough(struct xlate *x, const struct jscan_object *o, const cha
     sbuf_add(out, raw, rawlen);
     if (!jscan_is_true(jscan_get(o, "done")))
         return XLATE_MORE;
-    x->prompt_tokens = (long)jscan_integer(jscan_get(o, "prompt_eval_count"));
-    x->completion_tokens = (long)jscan_integer(jscan_get(o, "eval_count"));
+    scanned_ollama_usage(x, o);
     return XLATE_END;
 }
 
