@@ -67,8 +67,7 @@ struct http_request {
     struct header *headers;
     size_t n_headers;
     bool last_was_value;
-    char *body;
-    size_t body_len, body_cap;
+    struct sbuf body;
     bool keep_alive;
     bool head_only;
     bool http10;
@@ -783,7 +782,7 @@ request_free(struct http_request *req)
     free(req->url);
     free(req->path);
     free(req->query);
-    free(req->body);
+    sbuf_free(&req->body);
     free(req);
 }
 
@@ -949,26 +948,16 @@ on_body(http_parser *p, const char *at, size_t len)
 {
     struct conn *c = parser_conn(p);
     struct http_request *req = c->req;
-    if (req->body_len + len > c->srv->limits.max_body_bytes) {
+    if (req->body.len + len > c->srv->limits.max_body_bytes) {
         char msg[160];
         snprintf(msg, sizeof msg,
                  "request body is over the limit of %llu bytes (daemon.max_body_bytes)",
                  (unsigned long long)c->srv->limits.max_body_bytes);
         return parser_reject(c, 413, msg);
     }
-    if (req->body_len + len + 1 > req->body_cap) {
-        /* Most bodies arrive whole in one read: start at their size. */
-        size_t cap = req->body_cap ? req->body_cap : 256;
-        while (cap < req->body_len + len + 1)
-            cap *= 2;
-        req->body = xrealloc(req->body, cap);
-        req->body_cap = cap;
-    }
-    memcpy(req->body + req->body_len, at, len);
-    req->body_len += len;
+    sbuf_add(&req->body, at, len);
     /* The body may take as long as it likes while bytes keep coming. */
     conn_set_timeout(c, c->srv->limits.idle_timeout_ms);
-    req->body[req->body_len] = '\0';
     return 0;
 }
 
@@ -999,10 +988,7 @@ conn_dispatch(struct conn *c)
     struct http_request *req = c->req;
     c->state = CONN_ACTIVE;
     uv_timer_stop(&c->timer);
-    if (req->body == NULL) {
-        req->body = xstrdup("");
-        req->body_cap = 1;
-    }
+    sbuf_add(&req->body, "", 0); /* handlers always get a string */
     struct http_request **bucket = &c->srv->dispatched[req->id % HTTP_ID_BUCKETS];
     req->dispatched_next = *bucket;
     *bucket = req;
@@ -1364,8 +1350,8 @@ const char *
 http_request_body(const struct http_request *req, size_t *len)
 {
     if (len != NULL)
-        *len = req->body_len;
-    return req->body;
+        *len = req->body.len;
+    return req->body.s;
 }
 
 bool
