@@ -9,7 +9,10 @@ DESTDIR ?=
 PKG_CONFIG ?= pkg-config
 SAN ?=
 
+# libcurl is compiled against (its header) but not linked: upstream_curl.c
+# opens it with dlopen at the first https:// request.
 PKGS := libuv libcurl jansson yaml-0.1 sqlite3
+LINK_PKGS := libuv jansson yaml-0.1 sqlite3
 WARN := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
         -Wmissing-prototypes
 ifeq ($(SAN),1)
@@ -22,7 +25,7 @@ endif
 
 # Recursive (=) so pkg-config runs when a recipe needs it, after `deps`.
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
-PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lhttp_parser
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(LINK_PKGS)) -lhttp_parser -ldl
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
 ALL_CPPFLAGS = -D_GNU_SOURCE -Iinclude $(CPPFLAGS)
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
@@ -30,7 +33,8 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
 # Objects shared by the daemon and the unit tests.
 CORE_SRCS := src/xmalloc.c src/cerr.c src/log.c src/path.c src/config.c src/http_server.c \
              src/router.c src/systemd.c src/rundir.c src/api_control.c src/daemon.c \
-             src/sbuf.c src/jfield.c src/jscan.c src/translate.c src/upstream.c src/provider.c src/resolve.c \
+             src/sbuf.c src/jfield.c src/jscan.c src/translate.c src/upstream.c src/upstream_http.c \
+             src/upstream_curl.c src/provider.c src/resolve.c \
              src/relay.c src/gateway.c src/strdist.c \
              src/session_store.c src/context.c \
              src/events.c src/api_sessions.c src/metrics.c \
@@ -45,7 +49,7 @@ CTL_OBJS := $(CTL_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_OBJS := $(filter-out $(BUILD)/obj/src/main.o,$(DAEMON_OBJS))
 
 DEBIAN_PKGS := build-essential pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev \
-               libyaml-dev libhttp-parser-dev libsqlite3-dev libedit-dev check mandoc curl \
+               libyaml-dev libhttp-parser-dev libsqlite3-dev libedit-dev check mandoc curl openssl \
                systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <yaml.h>
 
@@ -75,6 +76,9 @@ static const struct cfg_key provider_keys[] = {
      "http:// or https:// URL of the server"},
     {"api_key", CT_SECRET, offsetof(struct config_provider, api_key), 0, NULL, 0, 0, "\"\"",
      false, "sent as a Bearer token; never logged"},
+    {"ca_file", CT_PATH, offsetof(struct config_provider, ca_file), 0, NULL, 0, 0, "\"\"", false,
+     "https only: PEM file of the CA that signed the server's certificate; empty means the "
+     "system's CAs"},
     {"timeouts", CT_SECTION, offsetof(struct config_provider, timeouts), 0, &timeouts_table, 0, 0,
      NULL, false, "per-provider timeouts"},
     {"max_concurrent", CT_INT, offsetof(struct config_provider, max_concurrent), 0, NULL, 0,
@@ -344,7 +348,7 @@ set_scalar(struct loader *ld, const struct cfg_key *k, void *field, const char *
         char *expanded = path_expand(text, &perr);
         if (expanded == NULL)
             return fail_at(ld, node, path, "%s", perr.msg);
-        if (*expanded == '\0') {
+        if (*expanded == '\0' && node != NULL) { /* "" is only a default: not set */
             free(expanded);
             return fail_at(ld, node, path, "empty path");
         }
@@ -859,6 +863,9 @@ validate(struct loader *ld, struct config *cfg)
         if (strncmp(p->base_url, "http://", 7) != 0 && strncmp(p->base_url, "https://", 8) != 0)
             return fail_at_mark(ld, key, "\"%s\" must start with http:// or https://",
                                 p->base_url);
+        key_path(key, sizeof key, "providers[%zu].ca_file", i);
+        if (*p->ca_file != '\0' && access(p->ca_file, R_OK) != 0)
+            return fail_at_mark(ld, key, "cannot read %s: %s", p->ca_file, strerror(errno));
     }
     for (size_t i = 0; i < cfg->n_models; i++) {
         struct config_model *m = &cfg->models[i];

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <curl/curl.h>
 
 #include "careti/config.h"
 #include "careti/daemon.h"
@@ -105,9 +104,7 @@ main(int argc, char **argv)
         return CARETID_EXIT_OK;
     }
     opts.config_path = config_path;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     int code = daemon_run(&opts, cfg);
-    curl_global_cleanup();
     free(config_path);
     return code;
 }

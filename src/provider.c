@@ -33,6 +33,7 @@ struct provider {
     enum provider_type type;
     char *base;
     char *api_key;
+    char *ca_file;
     struct config_timeouts timeouts;
     long max_concurrent;
     long max_queue;
@@ -119,6 +120,7 @@ provider_free(struct provider *p)
     free(p->name);
     free(p->base);
     free(p->api_key);
+    free(p->ca_file);
     json_decref(p->models);
     free(p);
 }
@@ -157,6 +159,7 @@ providers_configure(struct providers *reg, const struct config *cfg)
         p->type = c->type;
         p->base = base;
         p->api_key = xstrdup(c->api_key);
+        p->ca_file = xstrdup(c->ca_file);
         p->timeouts = c->timeouts;
         p->max_concurrent = c->max_concurrent;
         p->max_queue = c->max_queue;
@@ -269,6 +272,12 @@ provider_api_key(const struct provider *p)
     return p->api_key;
 }
 
+const char *
+provider_ca_file(const struct provider *p)
+{
+    return p->ca_file;
+}
+
 const struct config_timeouts *
 provider_timeouts(const struct provider *p)
 {
@@ -323,6 +332,12 @@ provider_describe_failure(const struct provider *p, enum upstream_failure failur
                  "%s at %s closed the connection in the middle of its answer (%s); the answer "
                  "is incomplete",
                  p->name, p->base, detail);
+        return;
+    case UPSTREAM_TLS:
+        snprintf(out, outlen,
+                 "%s at %s: the TLS connection failed (%s); if the server's certificate is "
+                 "signed by your own CA, set providers[].ca_file to that CA's PEM file in %s",
+                 p->name, p->base, detail, where);
         return;
     case UPSTREAM_OK:
     case UPSTREAM_OTHER:
@@ -450,6 +465,7 @@ fetch_request(struct fetch *f, const char *path)
         .method = "GET",
         .url = url,
         .api_key = p->api_key,
+        .ca_file = p->ca_file,
         .connect_timeout_ms = p->timeouts.connect_s * 1000,
         .first_byte_timeout_ms = 15000,
         .idle_timeout_ms = 15000,

@@ -266,6 +266,8 @@ failure_kind(enum upstream_failure f)
         return "idle_timeout";
     case UPSTREAM_DROPPED:
         return "dropped";
+    case UPSTREAM_TLS:
+        return "tls";
     case UPSTREAM_OK:
     case UPSTREAM_OTHER:
         break;
@@ -394,6 +396,7 @@ start_transfer(struct relay *r)
         .method = "POST",
         .url = url,
         .api_key = provider_api_key(r->prov),
+        .ca_file = provider_ca_file(r->prov),
         .body = text.s,
         .body_len = text.len,
         .connect_timeout_ms = t->connect_s * 1000,

@@ -29,6 +29,7 @@ struct config_provider {
     enum provider_type type;
     char *base_url;
     char *api_key; /* secret: never logged or printed */
+    char *ca_file; /* https: CA bundle trusted instead of the system's; "" = system */
     struct config_timeouts timeouts;
     long max_concurrent; /* 0 = unlimited */
     long max_queue;

@@ -43,6 +43,8 @@ enum provider_type provider_type(const struct provider *p);
 /* base_url without a trailing slash or /v1. */
 const char *provider_base(const struct provider *p);
 const char *provider_api_key(const struct provider *p);
+/* The CA bundle to trust for https://, or "" for the system's. */
+const char *provider_ca_file(const struct provider *p);
 const struct config_timeouts *provider_timeouts(const struct provider *p);
 /* A new string: the provider's base joined with PATH ("/api/chat"). */
 char *provider_url(const struct provider *p, const char *path);
@@ -50,7 +52,7 @@ char *provider_url(const struct provider *p, const char *path);
 /*
  * Word a failure to reach P for a person: what happened, at which URL,
  * and what to do (start the server, fix base_url in CONFIG_PATH).
- * DETAIL is curl's text.  Writes into OUT.
+ * DETAIL is the transport's text.  Writes into OUT.
  */
 void provider_describe_failure(const struct provider *p, enum upstream_failure failure,
                                const char *detail, const char *config_path, char *out,

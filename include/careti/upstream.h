@@ -1,8 +1,9 @@
 /*
- * Outgoing HTTP requests to model servers: libcurl's multi_socket
- * interface driven by the libuv loop, one CURLM for the daemon so
- * connections are reused, no thread per request.  Callers get the
- * response head, body bytes as they arrive, and one completion.
+ * Outgoing HTTP requests to model servers, on the libuv loop with no
+ * thread per request and connections reused.  http:// goes over our own
+ * HTTP/1.1 client; https:// through libcurl's multi_socket interface,
+ * loaded at the first such request.  Callers get the response head, body
+ * bytes as they arrive, and one completion.
  */
 #ifndef CARETI_UPSTREAM_H
 #define CARETI_UPSTREAM_H
@@ -26,6 +27,7 @@ enum upstream_failure {
     UPSTREAM_FIRST_BYTE_TIMEOUT,
     UPSTREAM_IDLE_TIMEOUT,
     UPSTREAM_DROPPED, /* connection closed or reset mid-response */
+    UPSTREAM_TLS,     /* the TLS handshake failed: untrusted or wrong certificate */
     UPSTREAM_OTHER,
 };
 
@@ -47,6 +49,7 @@ struct upstream_opts {
     const char *method;  /* "GET" or "POST" */
     const char *url;
     const char *api_key; /* may be NULL or "": then no Authorization header */
+    const char *ca_file; /* https: CA bundle to trust instead of the system's; may be NULL */
     const char *body;    /* copied; may be NULL */
     size_t body_len;
     long connect_timeout_ms;
@@ -57,8 +60,8 @@ struct upstream_opts {
 /* A manager on LOOP; never NULL.  Close with upstream_close(). */
 struct upstream *upstream_new(uv_loop_t *loop);
 
-/* Cancel every transfer (no callbacks) and release curl; the memory is
- * freed once the loop has run the close callbacks. */
+/* Cancel every transfer (no callbacks) and close every connection; the
+ * memory is freed once the loop has run the close callbacks. */
 void upstream_close(struct upstream *up);
 
 /* Start a transfer.  CB and ARG must stay valid until on_done or

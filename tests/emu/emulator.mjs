@@ -4,6 +4,9 @@
 //
 //   node emulator.mjs KIND [PORT]      KIND: ollama | lmstudio | openai
 //
+// With EMU_TLS_CERT and EMU_TLS_KEY (PEM files) set, it serves HTTPS, as a
+// remote OpenAI-compatible endpoint would.
+//
 // Prints "port N" once listening.  Control routes (not part of any real
 // server): POST /_emu/fault {...} sets faults for the following requests,
 // GET /_emu/log returns what was received, POST /_emu/reset clears both,
@@ -14,8 +17,13 @@
 // then a line that is not JSON), cold_ms (before the response head),
 // status + error (an HTTP error in the server's own shape), reply (text),
 // tool (emit a tool call), think (emit reasoning first), no_done (end the
-// stream without its final object / [DONE]), count (requests it applies to).
+// stream without its final object / [DONE]), count (requests it applies to),
+// interim (a 102 Processing head before the answer), eof_framed (a
+// streamed answer framed by closing the connection, no chunked encoding),
+// not_http (a reply that is not HTTP at all).
 import http from 'node:http';
+import https from 'node:https';
+import fs from 'node:fs';
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 const kind = process.argv[2] || 'ollama';
@@ -283,6 +291,9 @@ async function handle(req, res) {
       const cold = take('cold_ms');
       if (cold) await sleep(cold);
       if (status) return json(res, status, errorBody(status, take('error') || 'emulated failure'));
+      if (take('not_http')) return res.socket.end('this is not HTTP\r\n\r\n');
+      if (take('interim')) res.writeProcessing();
+      if (take('eof_framed')) res.useChunkedEncodingByDefault = false;
     }
     return route(req, res, path, body);
   });
@@ -349,12 +360,15 @@ async function route(req, res, path, body) {
   return json(res, 404, { error: { code: 404, message: 'File Not Found', type: 'not_found_error' } });
 }
 
-const server = http.createServer((req, res) => {
+const onRequest = (req, res) => {
   handle(req, res).catch((e) => { try { json(res, 500, errorBody(500, String(e))); } catch { /* gone */ } });
-});
+};
+const server = process.env.EMU_TLS_CERT
+  ? https.createServer({ cert: fs.readFileSync(process.env.EMU_TLS_CERT), key: fs.readFileSync(process.env.EMU_TLS_KEY) }, onRequest)
+  : http.createServer(onRequest);
 server.keepAliveTimeout = 60000;
 let connections = 0; // TCP connections accepted, control routes' included
-server.on('connection', () => { connections++; });
+server.on(process.env.EMU_TLS_CERT ? 'secureConnection' : 'connection', () => { connections++; });
 server.listen(port, '127.0.0.1', () => {
   console.log(`port ${server.address().port}`);
 });
