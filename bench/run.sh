@@ -59,7 +59,7 @@ if [ ! -x "$BIN/libfloor" ] || [ bench/libfloor.c -nt "$BIN/libfloor" ]; then
     log "building $BIN/libfloor"
     # shellcheck disable=SC2046
     $CC -O2 -g -std=gnu17 -Wall -Wextra -o "$BIN/libfloor" bench/libfloor.c \
-        $(pkg-config --cflags --libs libuv libcurl jansson yaml-0.1 sqlite3) -lhttp_parser
+        $(pkg-config --cflags --libs libuv jansson yaml-0.1 sqlite3) -lhttp_parser
 fi
 
 # ---------------------------------------------------------------- nginx
@@ -526,7 +526,7 @@ else
     echo "- Overhead against nginx: not measured (nginx was not available)."
 fi
 idle=${MEM[pass.idle]}
-echo "- Idle RSS ≤ 8 MiB: $(verdict "$(le "$idle" 8192)") — $(mib "$idle") MiB VmRSS after the catalogue fetch, of which $(mib "${MEM[pass.idle_anon]}") MiB anonymous (the rest is file-backed: mapped shared libraries).  A program that only loads and initialises the same libraries (libuv, libcurl, jansson, libyaml, SQLite, http-parser) is at $(mib "${MEM[floor.idle]}") MiB: $(awk -v i="$idle" -v f="${MEM[floor.idle]}" 'BEGIN { if (f > 0) printf "%.1f", (i - f) / 1024; else print "-" }') MiB is caretid's own."
+echo "- Idle RSS ≤ 8 MiB: $(verdict "$(le "$idle" 8192)") — $(mib "$idle") MiB VmRSS after the catalogue fetch, of which $(mib "${MEM[pass.idle_anon]}") MiB anonymous (the rest is file-backed: mapped shared libraries).  A program that only loads and initialises the same libraries (libuv, jansson, libyaml, SQLite, http-parser; libcurl is loaded only for https:// servers) is at $(mib "${MEM[floor.idle]}") MiB: $(awk -v i="$idle" -v f="${MEM[floor.idle]}" 'BEGIN { if (f > 0) printf "%.1f", (i - f) / 1024; else print "-" }') MiB is caretid's own."
 e512=0
 for r in "${ROWS[@]}"; do
     if [ "${PROC[$r]}" = "$CD_PID" ]; then e=$(kv "$R/$r-c512" errors); e512=$((e512 + ${e:-1})); fi

@@ -147,12 +147,26 @@ prefix_kept(struct cerr *err)
              msg);
 }
 
+static bool
+names_https_provider(const struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_providers; i++)
+        if (strncmp(cfg->providers[i].base_url, "https://", 8) == 0)
+            return true;
+    return false;
+}
+
 static void
 reload_work(uv_work_t *w)
 {
     struct daemon *d = w->data;
     cerr_clear(&d->reload_err);
     d->reload_result = config_load(d->opts->config_path, &d->reload_err);
+    /* Here, off the loop, rather than at the first https:// request.  A
+     * failure is told to that request. */
+    struct cerr ignored;
+    if (d->reload_result != NULL && names_https_provider(d->reload_result))
+        upstream_load_https(&ignored);
 }
 
 static void
@@ -505,6 +519,9 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     d->state_dir = xstrdup(cfg->daemon.state_dir);
     store_open(d->store, d->state_dir, on_store_opened, NULL);
     apply_config(d);
+    /* The loop is not serving yet: libcurl may load from disk now. */
+    if (names_https_provider(cfg) && !upstream_load_https(&err))
+        log_warn("%s", err.msg);
 
     uv_timer_init(&d->loop, &d->grace_timer);
     d->grace_timer.data = d;

@@ -75,6 +75,12 @@ upstream_close(struct upstream *up)
     free(up);
 }
 
+bool
+upstream_load_https(struct cerr *err)
+{
+    return ucurl_load(err);
+}
+
 size_t
 upstream_active(const struct upstream *up)
 {
@@ -141,10 +147,11 @@ upstream_req_done(struct upstream_req *req, enum upstream_failure failure, const
 }
 
 void
-upstream_req_fail_soon(struct upstream_req *req, enum upstream_failure failure, const char *why)
+upstream_req_done_soon(struct upstream_req *req, enum upstream_failure failure, const char *why)
 {
-    req->deferred = failure;
-    cerr_set(&req->deferred_err, -EIO, 502, "%s", why);
+    req->deferred = true;
+    req->deferred_failure = failure;
+    cerr_set(&req->deferred_err, -EIO, 502, "%s", why != NULL ? why : "");
     uv_timer_stop(&req->timer);
     uv_timer_start(&req->timer, on_req_timer, 0, 0);
 }
@@ -155,8 +162,8 @@ on_req_timer(uv_timer_t *t)
     struct upstream_req *req = t->data;
     if (req->finished)
         return;
-    if (req->deferred != UPSTREAM_OK) {
-        upstream_req_done(req, req->deferred, req->deferred_err.msg);
+    if (req->deferred) {
+        upstream_req_done(req, req->deferred_failure, req->deferred_err.msg);
         return;
     }
     if (req->idle_armed) {
@@ -197,11 +204,11 @@ upstream_start(struct upstream *up, const struct upstream_opts *opts,
     } else if (strncmp(opts->url, "https://", 8) == 0) {
         struct cerr err = {0};
         if (up->curl == NULL && (up->curl = ucurl_new(up->loop, &err)) == NULL)
-            upstream_req_fail_soon(req, UPSTREAM_OTHER, err.msg);
+            upstream_req_done_soon(req, UPSTREAM_OTHER, err.msg);
         else
             ucurl_start(up->curl, req, opts);
     } else {
-        upstream_req_fail_soon(req, UPSTREAM_OTHER, "the URL is neither http:// nor https://");
+        upstream_req_done_soon(req, UPSTREAM_OTHER, "the URL is neither http:// nor https://");
     }
     return req;
 }

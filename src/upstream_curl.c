@@ -3,13 +3,17 @@
  * interface on the libuv loop.  libcurl is opened with dlopen when the
  * first https:// request starts: linking it would map it and its TLS,
  * LDAP, Kerberos and SSH libraries into every daemon, about 6 MiB that a
- * daemon talking only to local servers never uses.  Owns the CURLM, one
+ * daemon talking only to local servers never uses.  The daemon loads it
+ * off the loop when its configuration names an https:// server
+ * (upstream_load_https); otherwise the first such request does.  Owns the
+ * CURLM, one
  * uv_poll_t per socket curl watches, and curl's timer.  Sole includer of
  * curl/curl.h in the daemon.  Never removes a handle from inside a curl
  * callback: such removals are finished from the loop (STYLE.md 6).
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +82,13 @@ static const struct {
     {"curl_slist_append", offsetof(struct curl_api, slist_append)},
     {"curl_slist_free_all", offsetof(struct curl_api, slist_free_all)},
 };
+
+/* libcurl, once loaded: by whichever thread asks first, for the daemon's
+ * life (curl keeps global state, its TLS library's, that a dlclose would
+ * not undo). */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static struct curl_api curl_loaded;
+static char curl_load_error[300];
 
 struct ucurl {
     uv_loop_t *loop;
@@ -358,33 +369,52 @@ defer(struct ucurl *c)
         uv_timer_start(&c->deferred, on_deferred, 0, 0);
 }
 
-struct ucurl *
-ucurl_new(uv_loop_t *loop, struct cerr *err)
+static void
+load_curl(void)
 {
     void *lib = dlopen(UCURL_LIBRARY, RTLD_NOW | RTLD_LOCAL);
     if (lib == NULL) {
-        cerr_set(err, -ENOENT, 502,
+        snprintf(curl_load_error, sizeof curl_load_error,
                  "https:// servers need libcurl, which cannot be loaded (%s): install the "
                  "libcurl4 package",
                  dlerror());
-        return NULL;
+        return;
     }
-    struct ucurl *c = xcalloc(1, sizeof *c);
+    struct curl_api api;
     for (size_t i = 0; i < sizeof curl_symbols / sizeof curl_symbols[0]; i++) {
         void *fn = dlsym(lib, curl_symbols[i].symbol);
         if (fn == NULL) {
-            cerr_set(err, -ENOENT, 502, "%s has no %s: install a libcurl4 of 7.66 or later",
-                     UCURL_LIBRARY, curl_symbols[i].symbol);
-            free(c);
+            snprintf(curl_load_error, sizeof curl_load_error,
+                     "%s has no %s: install a libcurl4 of 7.66 or later", UCURL_LIBRARY,
+                     curl_symbols[i].symbol);
             dlclose(lib);
-            return NULL;
+            return;
         }
-        memcpy((char *)&c->api + curl_symbols[i].offset, &fn, sizeof fn);
+        memcpy((char *)&api + curl_symbols[i].offset, &fn, sizeof fn);
     }
-    /* The library stays loaded for the daemon's life: curl keeps global
-     * state (its TLS library's) that a dlclose would not undo. */
+    api.global_init(CURL_GLOBAL_DEFAULT);
+    curl_loaded = api;
+}
+
+bool
+ucurl_load(struct cerr *err)
+{
+    pthread_once(&curl_once, load_curl);
+    if (curl_loaded.multi_init == NULL) {
+        cerr_set(err, -ENOENT, 502, "%s", curl_load_error);
+        return false;
+    }
+    return true;
+}
+
+struct ucurl *
+ucurl_new(uv_loop_t *loop, struct cerr *err)
+{
+    if (!ucurl_load(err))
+        return NULL;
+    struct ucurl *c = xcalloc(1, sizeof *c);
+    c->api = curl_loaded;
     c->loop = loop;
-    c->api.global_init(CURL_GLOBAL_DEFAULT);
     c->multi = c->api.multi_init();
     if (c->multi == NULL) {
         cerr_set(err, -ENOMEM, 502, "cannot initialise libcurl");
@@ -542,7 +572,7 @@ ucurl_start(struct ucurl *c, struct upstream_req *req, const struct upstream_opt
 {
     CURL *e = c->n_spare > 0 ? c->spare[--c->n_spare] : c->api.easy_init();
     if (e == NULL) {
-        upstream_req_fail_soon(req, UPSTREAM_OTHER, "cannot create a curl handle");
+        upstream_req_done_soon(req, UPSTREAM_OTHER, "cannot create a curl handle");
         return;
     }
     struct ucurl_xfer *xfer = xcalloc(1, sizeof *xfer);

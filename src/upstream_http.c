@@ -37,6 +37,9 @@ struct uhttp {
     size_t n_idle;
     size_t n_conns; /* not yet freed */
     bool closing;
+    /* Inside uhttp_start or uhttp_resume: an outcome is reported from the
+     * loop, since the caller's call must return before it is called back. */
+    int in_caller;
     http_parser_settings settings;
     char readbuf[UHTTP_READ_BUF];
 };
@@ -71,6 +74,7 @@ struct uhttp_conn {
     bool interim;    /* the response being parsed is a 1xx */
     bool complete;   /* the whole response arrived */
     bool held_back;  /* the caller said wait: body bytes go to HELD */
+    bool spoiled;    /* bytes followed the answer: not reusable */
     struct sbuf held;
     char field[16];
     size_t field_len;
@@ -158,13 +162,26 @@ conn_unbind(struct uhttp_conn *conn)
     return req;
 }
 
+/* Tell REQ how it ended, now or, inside the caller's own call, from the
+ * loop. */
+static void
+report(struct uhttp *h, struct upstream_req *req, enum upstream_failure failure, const char *why)
+{
+    if (req == NULL)
+        return;
+    if (h->in_caller > 0)
+        upstream_req_done_soon(req, failure, why);
+    else
+        upstream_req_done(req, failure, why);
+}
+
 static void
 fail(struct uhttp_conn *conn, enum upstream_failure failure, const char *why)
 {
+    struct uhttp *h = conn->h;
     struct upstream_req *req = conn_unbind(conn);
     conn_close(conn);
-    if (req != NULL)
-        upstream_req_done(req, failure, why);
+    report(h, req, failure, why);
 }
 
 /* Put CONN in the pool, or close it when the pool is full. */
@@ -198,14 +215,14 @@ conn_finish(struct uhttp_conn *conn)
 {
     /* A server may answer before reading the whole request (an early
      * error): the connection is then in no state to take another. */
-    bool keep = http_should_keep_alive(&conn->parser) && !conn->write_pending;
+    bool keep = http_should_keep_alive(&conn->parser) && !conn->write_pending && !conn->spoiled;
+    struct uhttp *h = conn->h;
     struct upstream_req *req = conn_unbind(conn);
     if (keep)
         conn_park(conn);
     else
         conn_close(conn);
-    if (req != NULL)
-        upstream_req_done(req, UPSTREAM_OK, NULL);
+    report(h, req, UPSTREAM_OK, NULL);
 }
 
 /* Give body bytes to the caller, or keep them while it cannot take them. */
@@ -328,6 +345,7 @@ conn_parse(struct uhttp_conn *conn, const char *data, size_t len)
     if (conn->req == NULL)
         return; /* cancelled by the caller meanwhile */
     if (conn->complete) {
+        conn->spoiled = used < len;
         if (!conn->held_back)
             conn_finish(conn);
         return;
@@ -429,6 +447,7 @@ on_written(uv_write_t *w, int status)
 static void
 conn_send(struct uhttp_conn *conn)
 {
+    conn->writing.data = conn;
     uv_buf_t b = uv_buf_init(conn->out.s, (unsigned)conn->out.len);
     int n = uv_try_write((uv_stream_t *)&conn->tcp, &b, 1);
     if (n == (int)conn->out.len)
@@ -441,7 +460,6 @@ conn_send(struct uhttp_conn *conn)
         b.base += n;
         b.len -= (size_t)n;
     }
-    conn->writing.data = conn;
     conn->write_pending = true;
     int rc = uv_write(&conn->writing, (uv_stream_t *)&conn->tcp, &b, 1, on_written);
     if (rc != 0)
@@ -664,7 +682,7 @@ uhttp_start(struct uhttp *h, struct upstream_req *req, const struct upstream_opt
     http_parser_url_init(&u);
     if (http_parser_parse_url(url, strlen(url), 0, &u) != 0 || !(u.field_set & (1 << UF_HOST)) ||
         u.field_data[UF_HOST].len == 0 || u.field_data[UF_HOST].len > 255) {
-        upstream_req_fail_soon(req, UPSTREAM_OTHER, "the server's URL is not valid");
+        upstream_req_done_soon(req, UPSTREAM_OTHER, "the server's URL is not valid");
         return;
     }
     char host[256], origin[300];
@@ -691,14 +709,17 @@ uhttp_start(struct uhttp *h, struct upstream_req *req, const struct upstream_opt
     conn->complete = false;
     conn->interim = false;
     conn->held_back = false;
+    conn->spoiled = false;
     sbuf_reset(&conn->held);
     build_request(&conn->out, opts, host_header, target);
     http_parser_init(&conn->parser, HTTP_RESPONSE);
     conn->parser.data = conn;
+    h->in_caller++;
     if (reused)
         conn_send(conn);
     else
         conn_resolve(conn);
+    h->in_caller--;
 }
 
 void
@@ -715,22 +736,24 @@ uhttp_resume(struct upstream_req *req)
     struct uhttp_conn *conn = req->conn;
     if (!conn->held_back)
         return;
-    if (conn->held.len > 0) {
-        switch (upstream_req_data(req, conn->held.s, conn->held.len)) {
-        case UPSTREAM_TAKEN:
-            break;
-        case UPSTREAM_PAUSED:
-            return;
-        case UPSTREAM_DROPPED_BY_CALLER:
-            return;
-        }
+    switch (upstream_req_data(req, conn->held.s, conn->held.len)) {
+    case UPSTREAM_TAKEN:
+        break;
+    case UPSTREAM_PAUSED:
+    case UPSTREAM_DROPPED_BY_CALLER:
+        return;
     }
     sbuf_reset(&conn->held);
     conn->held_back = false;
-    if (conn->complete)
+    /* Reading resumes even when the answer is whole: a pooled connection
+     * must keep reading to notice the server closing it. */
+    uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
+    if (conn->complete) {
+        struct uhttp *h = conn->h;
+        h->in_caller++;
         conn_finish(conn);
-    else
-        uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
+        h->in_caller--;
+    }
 }
 
 struct uhttp *

@@ -54,7 +54,8 @@ struct upstream_req {
     bool paused;
     bool cancelled;
     bool finished;
-    enum upstream_failure deferred; /* a failure to report from the loop */
+    bool deferred; /* an outcome to report from the loop */
+    enum upstream_failure deferred_failure;
     struct cerr deferred_err;
     struct uhttp_conn *conn;   /* http:// transport, while it works for us */
     struct ucurl_xfer *xfer;   /* https:// transport, likewise */
@@ -76,9 +77,9 @@ enum upstream_take upstream_req_data(struct upstream_req *req, const char *data,
  * FAILURE (with WHY, a short text, when not UPSTREAM_OK) and free REQ. */
 void upstream_req_done(struct upstream_req *req, enum upstream_failure failure, const char *why);
 
-/* Report FAILURE from the loop, not from inside the caller's
- * upstream_start: for requests that cannot even begin. */
-void upstream_req_fail_soon(struct upstream_req *req, enum upstream_failure failure,
+/* upstream_req_done, but from the loop: for outcomes known inside the
+ * caller's upstream_start or upstream_resume, which must not call back. */
+void upstream_req_done_soon(struct upstream_req *req, enum upstream_failure failure,
                             const char *why);
 
 /* The http:// transport.  uhttp_new never fails; uhttp_close drops every
@@ -91,8 +92,9 @@ void uhttp_start(struct uhttp *h, struct upstream_req *req, const struct upstrea
 void uhttp_abort(struct upstream_req *req);
 void uhttp_resume(struct upstream_req *req);
 
-/* The https:// transport.  ucurl_new returns NULL, with ERR set, when
- * libcurl cannot be loaded. */
+/* The https:// transport.  ucurl_load loads libcurl once, from any
+ * thread; ucurl_new returns NULL, with ERR set, when it cannot be loaded. */
+bool ucurl_load(struct cerr *err);
 struct ucurl *ucurl_new(uv_loop_t *loop, struct cerr *err);
 void ucurl_close(struct ucurl *c);
 void ucurl_start(struct ucurl *c, struct upstream_req *req, const struct upstream_opts *opts);

@@ -78,6 +78,13 @@ void upstream_cancel(struct upstream_req *req);
  * on_data before returning. */
 void upstream_resume(struct upstream_req *req);
 
+/* Load what https:// requests need (libcurl and its TLS library), so the
+ * first one does not load it on the loop.  Blocks on disk: call it before
+ * the loop runs or from a worker thread; safe from any thread, and only
+ * the first call does anything.  False, with ERR set, when it cannot be
+ * loaded; https:// requests then fail with that message. */
+bool upstream_load_https(struct cerr *err);
+
 /* Transfers in progress, for status and metrics. */
 size_t upstream_active(const struct upstream *up);
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The two upstream transports: our own HTTP/1.1 client for http:// servers
 # (framings and faults beyond 70_router's, backpressure) and libcurl for
-# https:// ones, loaded only when such a server is first asked.
+# https:// ones, loaded only when the configuration names such a server.
 . "$(dirname "$0")/lib.sh"
 
 # A self-signed certificate for 127.0.0.1, which is its own CA.
@@ -31,8 +31,7 @@ write_config "$T/c.yaml" \
     "  tlsollama: {provider: remoteollama, model: \"llama3.2\"}" \
     "  bad: {provider: untrusted, model: \"local-model\"}" \
     "  deadtls: {provider: deadtls, model: \"local-model\"}"
-# The catalogue refresh would ask the https servers at start: with only
-# http:// providers the question is whether libcurl stays out.
+# Only http:// servers: libcurl must stay out of the daemon.
 write_config "$T/plain.yaml" \
     "providers:" \
     "  - {name: ollama, type: ollama, base_url: \"http://127.0.0.1:$O_PORT\"}" \
@@ -49,10 +48,17 @@ out=$(api /v1/chat/completions "{\"model\":\"viahost\",\"stream\":true,$USER_MSG
 expect_contains "and a translated stream" "$out" 'data: [DONE]'
 maps=$(cat "/proc/$DPID/maps")
 expect_not_contains "libcurl is not mapped when no server is https://" "$maps" "libcurl"
-stop_daemon "$DPID"
+cp "$T/c.yaml" "$T/plain.yaml"
+out=$("$CARETICTL" --socket "$S" reload 2>&1)
+expect_eq "a reload adds https:// servers" "$out" "configuration reloaded"
+maps=$(cat "/proc/$DPID/maps")
+expect_contains "and loads libcurl off the loop, before any request" "$maps" "libcurl"
+check "that daemon stops cleanly" stop_daemon "$DPID"
 
 check "daemon starts with https:// providers" start_daemon "$T/d" "$T/c.yaml"
 S="$T/d/caretid.sock"
+maps=$(cat "/proc/$DPID/maps")
+expect_contains "libcurl is loaded at start when the config names an https:// server" "$maps" "libcurl"
 
 # --- our HTTP/1.1 client: framings a server may use ---
 out=$(api /api/chat "{\"model\":\"viahost\",\"stream\":false,$USER_MSG}")
@@ -92,8 +98,6 @@ expect_eq "a 3 MB answer to a slow reader arrives whole and in order" "$got" "sa
 # --- https:// through libcurl ---
 out=$(api /v1/chat/completions "{\"model\":\"tls\",$USER_MSG}")
 expect_contains "a chat with an https:// server" "$out" '"content":"Hi! You said: hello there"'
-maps=$(cat "/proc/$DPID/maps")
-expect_contains "libcurl is loaded once an https:// server is asked" "$maps" "libcurl"
 log=$(tls_emu "$TLS_PORT" /_emu/log)
 expect_contains "the api_key goes as a Bearer token over TLS" "$log" '"auth":"Bearer sk-test"'
 out=$(api /v1/chat/completions "{\"model\":\"tls\",\"stream\":true,$USER_MSG}")
