@@ -51,10 +51,14 @@ enum conn_state {
     CONN_ACTIVE,  /* a handler owns the request */
 };
 
+/* Where a header's name and value start in its request's HEAD_TEXT, which
+ * holds them all as NUL-terminated strings: one buffer for the whole head
+ * instead of two growing strings a header. */
 struct header {
-    char *name;
-    char *value;
+    size_t name;
+    size_t value; /* HTTP_NO_VALUE until the value's first bytes */
 };
+#define HTTP_NO_VALUE SIZE_MAX
 
 struct http_request {
     struct conn *conn;
@@ -65,7 +69,8 @@ struct http_request {
     char *path;
     char *query;
     struct header *headers;
-    size_t n_headers;
+    size_t n_headers, headers_cap;
+    struct sbuf head_text;
     bool last_was_value;
     struct sbuf body;
     bool keep_alive;
@@ -774,11 +779,8 @@ request_free(struct http_request *req)
             p = &(*p)->dispatched_next;
         *p = req->dispatched_next;
     }
-    for (size_t i = 0; i < req->n_headers; i++) {
-        free(req->headers[i].name);
-        free(req->headers[i].value);
-    }
     free(req->headers);
+    sbuf_free(&req->head_text);
     free(req->url);
     free(req->path);
     free(req->query);
@@ -846,6 +848,25 @@ on_url(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* Start a new string in REQ's head text; returns where it starts. */
+static size_t
+head_text_begin(struct http_request *req)
+{
+    size_t at = req->head_text.len;
+    sbuf_add(&req->head_text, "", 1);
+    return at;
+}
+
+/* Add bytes to the last string of REQ's head text: the parser may hand a
+ * name or value over in pieces. */
+static void
+head_text_extend(struct http_request *req, const char *at, size_t len)
+{
+    req->head_text.len--; /* its NUL moves to the new end */
+    sbuf_add(&req->head_text, at, len);
+    sbuf_add(&req->head_text, "", 1);
+}
+
 static int
 on_header_field(http_parser *p, const char *at, size_t len)
 {
@@ -856,15 +877,15 @@ on_header_field(http_parser *p, const char *at, size_t len)
     if (req->n_headers == 0 || req->last_was_value) {
         if (req->n_headers == HTTP_MAX_HEADERS)
             return parser_reject(c, 431, "too many request headers (limit 100)");
-        req->headers = xrealloc(req->headers, (req->n_headers + 1) * sizeof *req->headers);
-        req->headers[req->n_headers].name = xstrdup("");
-        req->headers[req->n_headers].value = xstrdup("");
-        req->n_headers++;
+        if (req->n_headers == req->headers_cap) {
+            req->headers_cap = req->headers_cap ? req->headers_cap * 2 : 16;
+            req->headers = xrealloc(req->headers, req->headers_cap * sizeof *req->headers);
+        }
+        req->headers[req->n_headers++] =
+            (struct header){.name = head_text_begin(req), .value = HTTP_NO_VALUE};
         req->last_was_value = false;
     }
-    struct header *h = &req->headers[req->n_headers - 1];
-    size_t n = strlen(h->name);
-    append(&h->name, &n, at, len);
+    head_text_extend(req, at, len);
     return 0;
 }
 
@@ -878,8 +899,9 @@ on_header_value(http_parser *p, const char *at, size_t len)
     if (req->n_headers == 0)
         return parser_reject(c, 400, "header value without a name");
     struct header *h = &req->headers[req->n_headers - 1];
-    size_t n = strlen(h->value);
-    append(&h->value, &n, at, len);
+    if (h->value == HTTP_NO_VALUE)
+        h->value = head_text_begin(req);
+    head_text_extend(req, at, len);
     req->last_was_value = true;
     return 0;
 }
@@ -1340,9 +1362,10 @@ http_request_query_param(const struct http_request *req, const char *name, char 
 const char *
 http_request_header(const struct http_request *req, const char *name)
 {
+    const char *text = req->head_text.s;
     for (size_t i = 0; i < req->n_headers; i++)
-        if (strcasecmp(req->headers[i].name, name) == 0)
-            return req->headers[i].value;
+        if (strcasecmp(text + req->headers[i].name, name) == 0)
+            return req->headers[i].value == HTTP_NO_VALUE ? "" : text + req->headers[i].value;
     return NULL;
 }
 

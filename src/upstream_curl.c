@@ -326,6 +326,17 @@ xfer_free(struct ucurl_xfer *xfer)
     free(xfer);
 }
 
+/* XFER's request ends with FAILURE: both let go, then it is told. */
+static void
+xfer_end(struct ucurl_xfer *xfer, enum upstream_failure failure, const char *why)
+{
+    struct upstream_req *req = xfer->req;
+    req->xfer = NULL;
+    xfer->req = NULL;
+    xfer_free(xfer);
+    upstream_req_done(req, failure, why);
+}
+
 static void
 unlink_from(struct ucurl_xfer **list, struct ucurl_xfer *xfer)
 {
@@ -351,13 +362,9 @@ on_deferred(uv_timer_t *t)
         c->pending = xfer->next;
         CURLMcode rc = c->api.multi_add_handle(c->multi, xfer->easy);
         if (rc != CURLM_OK) {
-            struct upstream_req *req = xfer->req;
             char why[160];
             snprintf(why, sizeof why, "cannot start the transfer (%s)", c->api.multi_strerror(rc));
-            req->xfer = NULL;
-            xfer->req = NULL;
-            xfer_free(xfer);
-            upstream_req_done(req, UPSTREAM_OTHER, why);
+            xfer_end(xfer, UPSTREAM_OTHER, why);
         }
     }
 }
@@ -543,10 +550,7 @@ finish(struct ucurl_xfer *xfer, CURLcode res)
              xfer->errbuf[0] ? xfer->errbuf : xfer->c->api.easy_strerror(res));
     if (!req->head_sent)
         read_status(xfer);
-    req->xfer = NULL;
-    xfer->req = NULL;
-    xfer_free(xfer);
-    upstream_req_done(req, failure, why);
+    xfer_end(xfer, failure, why);
 }
 
 static void

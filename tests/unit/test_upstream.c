@@ -20,6 +20,7 @@ enum act {
     ACT_CLOSE,    /* close the connection without a word */
     ACT_TRAILING, /* the answer, then bytes no request asked for */
     ACT_CHUNKED,  /* 200, chunked, "hel" then "lo" */
+    ACT_RAW,      /* RAW_REPLY's bytes, then close */
 };
 
 struct srv_conn {
@@ -34,7 +35,9 @@ static int port;
 static enum act script[8];
 static int n_requests;   /* requests the server has read */
 static int n_accepted;   /* connections it has accepted */
-static struct srv_conn *accepted[16];
+static char raw_reply[512];
+static size_t raw_len;
+static struct srv_conn *accepted[512];
 
 static void
 on_srv_closed(uv_handle_t *h)
@@ -88,6 +91,12 @@ on_srv_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     case ACT_CHUNKED:
         srv_write(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n");
         break;
+    case ACT_RAW: {
+        uv_buf_t b = uv_buf_init(raw_reply, (unsigned)raw_len);
+        ck_assert_int_eq(uv_try_write((uv_stream_t *)&c->tcp, &b, 1), (int)raw_len);
+        uv_close((uv_handle_t *)&c->tcp, on_srv_closed);
+        break;
+    }
     }
 }
 
@@ -107,7 +116,7 @@ on_srv_connection(uv_stream_t *server, int status)
     uv_tcp_init(&loop, &c->tcp);
     c->tcp.data = c;
     ck_assert_int_eq(uv_accept(server, (uv_stream_t *)&c->tcp), 0);
-    ck_assert_int_lt(n_accepted, 16);
+    ck_assert_int_lt(n_accepted, 512);
     accepted[n_accepted++] = c;
     uv_read_start((uv_stream_t *)&c->tcp, on_srv_alloc, on_srv_read);
 }
@@ -365,6 +374,52 @@ START_TEST(test_cancel_while_connecting)
 }
 END_TEST
 
+/* Whatever a server sends, each request completes exactly once, and a
+ * success carries no more than the server sent. */
+START_TEST(test_mangled_answers_always_complete)
+{
+    static const char valid[] = "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n"
+                                "6\r\n{\"a\":1}\r\n7\r\n{\"b\":22}\r\n0\r\n\r\n";
+    unsigned seed = 2026;
+    int ok = 0, failed = 0;
+    for (int round = 0; round < 300; round++) {
+        raw_len = sizeof valid - 1;
+        memcpy(raw_reply, valid, raw_len);
+        int edits = 1 + (int)(rand_r(&seed) % 4);
+        for (int e = 0; e < edits && raw_len > 0; e++) {
+            size_t at = rand_r(&seed) % raw_len;
+            switch (rand_r(&seed) % 3) {
+            case 0: /* change a byte */
+                raw_reply[at] = (char)(rand_r(&seed) % 256);
+                break;
+            case 1: /* cut the reply short */
+                raw_len = at;
+                break;
+            case 2: /* repeat a stretch */
+                if (raw_len + 16 < sizeof raw_reply) {
+                    memmove(raw_reply + at + 16, raw_reply + at, raw_len - at);
+                    raw_len += 16;
+                }
+                break;
+            }
+        }
+        n_requests = 0;
+        script[0] = ACT_RAW;
+        struct caller a = {0};
+        start(&a, NULL);
+        run_until_done(&a);
+        ck_assert_uint_le(a.body_len, raw_len);
+        if (a.failure == UPSTREAM_OK)
+            ok++;
+        else
+            failed++;
+    }
+    ck_assert_int_gt(ok, 0);
+    ck_assert_int_gt(failed, 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -379,6 +434,7 @@ main(void)
     tcase_add_test(tc, test_pause_then_resume);
     tcase_add_test(tc, test_failures_come_from_the_loop);
     tcase_add_test(tc, test_cancel_while_connecting);
+    tcase_add_test(tc, test_mangled_answers_always_complete);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
