@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-
 #include "careti/config.h"
 #include "careti/daemon.h"
 #include "careti/log.h"

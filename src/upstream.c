@@ -3,9 +3,10 @@
  * Owns each request's life: the caller's callbacks, the first-byte and
  * idle timers, cancellation and the one completion.  http:// requests go
  * over our own HTTP/1.1 connections (upstream_http.c); https:// ones
- * through libcurl (upstream_curl.c), loaded only when the first starts,
- * so a daemon that talks to local servers never maps libcurl and its TLS
- * stack.  Never calls a caller back from inside upstream_start.
+ * through libcurl (upstream_curl.c), loaded only when a configuration
+ * names such a server, so a daemon that talks to local servers never
+ * maps libcurl and its TLS stack.  Never calls a caller back from inside
+ * upstream_start or upstream_resume.
  */
 #include <errno.h>
 #include <stdio.h>

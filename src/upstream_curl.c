@@ -14,6 +14,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,7 @@ static const struct {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static struct curl_api curl_loaded;
 static char curl_load_error[300];
+static atomic_bool curl_load_tried; /* set once curl_once has run */
 
 struct ucurl {
     uv_loop_t *loop;
@@ -403,10 +405,29 @@ load_curl(void)
     curl_loaded = api;
 }
 
+static void *
+load_curl_thread(void *arg)
+{
+    (void)arg;
+    pthread_once(&curl_once, load_curl);
+    curl_load_tried = true;
+    return NULL;
+}
+
 bool
 ucurl_load(struct cerr *err)
 {
-    pthread_once(&curl_once, load_curl);
+    /* Loaded in a thread of its own that then ends: OpenSSL keeps state
+     * for each thread that initialises it, freed only when that thread
+     * exits, and libuv's pool threads never do.  pthread_join, or the
+     * atomic flag, orders that thread's writes before our reads. */
+    pthread_t t;
+    if (!curl_load_tried) {
+        if (pthread_create(&t, NULL, load_curl_thread, NULL) == 0)
+            pthread_join(t, NULL);
+        else
+            load_curl_thread(NULL);
+    }
     if (curl_loaded.multi_init == NULL) {
         cerr_set(err, -ENOENT, 502, "%s", curl_load_error);
         return false;

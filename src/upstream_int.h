@@ -3,7 +3,7 @@
  * owns a request's life (callbacks, first-byte and idle timers, cancel,
  * completion); upstream_http.c carries http:// requests over its own
  * HTTP/1.1 connections; upstream_curl.c carries https:// requests through
- * libcurl, loaded only when the first one starts.  Nothing outside the
+ * libcurl, loaded only when it is needed.  Nothing outside the
  * module includes this header.
  */
 #ifndef CARETI_UPSTREAM_INT_H

@@ -2,8 +2,8 @@
  * Outgoing HTTP requests to model servers, on the libuv loop with no
  * thread per request and connections reused.  http:// goes over our own
  * HTTP/1.1 client; https:// through libcurl's multi_socket interface,
- * loaded at the first such request.  Callers get the response head, body
- * bytes as they arrive, and one completion.
+ * loaded only when needed (upstream_load_https).  Callers get the
+ * response head, body bytes as they arrive, and one completion.
  */
 #ifndef CARETI_UPSTREAM_H
 #define CARETI_UPSTREAM_H
