@@ -690,12 +690,22 @@ uhttp_start(struct uhttp *h, struct upstream_req *req, const struct upstream_opt
     host[u.field_data[UF_HOST].len] = '\0';
     unsigned port = u.field_set & (1 << UF_PORT) ? u.port : 80u;
     snprintf(origin, sizeof origin, "%s:%u", host, port);
-    /* Host carries the authority as written, brackets and all. */
-    const char *authority = url + strlen("http://");
+    if (u.field_set & (1 << UF_USERINFO)) {
+        /* curl would have sent them as Basic credentials; we would not,
+         * and the server's 401 would not say why. */
+        upstream_req_done_soon(req, UPSTREAM_OTHER,
+                               "a user name or password in base_url is not supported; put the "
+                               "server's key in api_key");
+        return;
+    }
     const char *target = (u.field_set & (1 << UF_PATH)) ? url + u.field_data[UF_PATH].off : "/";
     char host_header[300];
-    snprintf(host_header, sizeof host_header, "%.*s", (int)(strcspn(authority, "/?#")),
-             authority);
+    bool ipv6 = strchr(host, ':') != NULL;
+    snprintf(host_header, sizeof host_header, "%s%s%s", ipv6 ? "[" : "", host, ipv6 ? "]" : "");
+    if (u.field_set & (1 << UF_PORT)) {
+        size_t used = strlen(host_header);
+        snprintf(host_header + used, sizeof host_header - used, ":%u", port);
+    }
 
     struct uhttp_conn *conn = pool_take(h, origin);
     bool reused = conn != NULL;

@@ -35,6 +35,7 @@ static int port;
 static enum act script[8];
 static int n_requests;   /* requests the server has read */
 static int n_accepted;   /* connections it has accepted */
+static char last_request[1024]; /* the last request read, head and body */
 static char raw_reply[512];
 static size_t raw_len;
 static struct srv_conn *accepted[512];
@@ -76,6 +77,7 @@ on_srv_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     size_t whole = (size_t)(end + 4 - c->buf) + body;
     if (c->len < whole)
         return;
+    snprintf(last_request, sizeof last_request, "%.*s", (int)whole, c->buf);
     memmove(c->buf, c->buf + whole, c->len - whole);
     c->len -= whole;
     switch (script[n_requests++]) {
@@ -249,6 +251,13 @@ START_TEST(test_answer_and_reuse)
     ck_assert_int_eq(a.status, 200);
     ck_assert_str_eq(a.content_type, "text/plain");
     ck_assert_str_eq(a.body, "hello");
+    char expected[256];
+    snprintf(expected, sizeof expected,
+             "POST /x HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: application/json, "
+             "text/event-stream, application/x-ndjson\r\nContent-Type: application/json\r\n"
+             "Content-Length: 2\r\n\r\n{}",
+             port);
+    ck_assert_str_eq(last_request, expected);
     start(&b, NULL);
     run_until_done(&b);
     ck_assert_str_eq(b.body, "hello");
@@ -343,15 +352,19 @@ END_TEST
 
 START_TEST(test_failures_come_from_the_loop)
 {
-    struct caller bad = {0}, refused = {0};
+    struct caller bad = {0}, refused = {0}, userinfo = {0};
     start(&bad, "http://[::1/x");
     start(&refused, "http://127.0.0.1:1/x");
-    ck_assert(!bad.done && !refused.done);
+    start(&userinfo, "http://me:secret@127.0.0.1:1/x");
+    ck_assert(!bad.done && !refused.done && !userinfo.done);
     run_until_done(&bad);
     run_until_done(&refused);
+    run_until_done(&userinfo);
     ck_assert_int_eq(bad.failure, UPSTREAM_OTHER);
     ck_assert_str_eq(bad.why, "the server's URL is not valid");
     ck_assert_int_eq(refused.failure, UPSTREAM_CONNECT_REFUSED);
+    ck_assert_int_eq(userinfo.failure, UPSTREAM_OTHER);
+    ck_assert_ptr_nonnull(strstr(userinfo.why, "api_key"));
 }
 END_TEST
 
