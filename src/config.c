@@ -863,6 +863,11 @@ validate(struct loader *ld, struct config *cfg)
         if (strncmp(p->base_url, "http://", 7) != 0 && strncmp(p->base_url, "https://", 8) != 0)
             return fail_at_mark(ld, key, "\"%s\" must start with http:// or https://",
                                 p->base_url);
+        const char *authority = strstr(p->base_url, "://") + 3;
+        if (memchr(authority, '@', strcspn(authority, "/?#")) != NULL)
+            return fail_at_mark(ld, key,
+                                "a user name or password in base_url is not supported; put the "
+                                "server's key in api_key");
         key_path(key, sizeof key, "providers[%zu].ca_file", i);
         if (*p->ca_file != '\0' && access(p->ca_file, R_OK) != 0)
             return fail_at_mark(ld, key, "cannot read %s: %s", p->ca_file, strerror(errno));

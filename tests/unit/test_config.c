@@ -152,6 +152,11 @@ START_TEST(test_structure_errors)
                  ":3:6: providers[1].name: provider \"a\" is defined twice");
     expect_error("providers:\n  - {name: a, type: ollama, base_url: ftp://x}\n",
                  "providers[0].base_url: \"ftp://x\" must start with http:// or https://");
+    expect_error("providers:\n  - {name: a, type: openai, base_url: \"https://me:pw@x/v1\"}\n",
+                 "providers[0].base_url: a user name or password in base_url is not supported");
+    expect_error("providers:\n  - {name: a, type: openai, base_url: https://x, ca_file: /nonexistent}\n",
+                 "providers[0].ca_file: cannot read /nonexistent: No such file or directory");
+    config_free(load_ok("providers:\n  - {name: a, type: openai, base_url: \"http://x/v1?key=a@b\"}\n"));
     expect_error("models:\n  c:\n    provider: nowhere\n    model: m\n",
                  ":3:5: models.c.provider: no provider is named \"nowhere\"");
     expect_error("models:\n  c:\n    provider: ollama\n", "models.c.model: required key is missing");
