@@ -399,8 +399,9 @@ on_server_closed(struct http_server *srv, void *arg)
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     /* Turns past the grace period are stored as interrupted; then the
-     * catalogue fetches stop, then curl, then the store closes once its
-     * queued writes (the last request records among them) are done. */
+     * catalogue fetches stop, then the upstream connections close, then
+     * the store closes once its queued writes (the last request records
+     * among them) are done. */
     sessions_api_abort_turns(d->sessions);
     uv_close((uv_handle_t *)&d->flush_timer, NULL);
     providers_free(d->providers);
@@ -547,7 +548,7 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     }
 
     uv_run(&d->loop, UV_RUN_DEFAULT);
-    /* Stragglers (a reload in flight, curl handles later) close here. */
+    /* Stragglers (a reload in flight, upstream handles closing) close here. */
     while (uv_loop_close(&d->loop) == UV_EBUSY)
         uv_run(&d->loop, UV_RUN_ONCE);
     if (d->exit_code == CARETID_EXIT_OK)

@@ -245,7 +245,7 @@ on_data(const char *data, size_t len, void *arg)
         xlate_end(r->x, uv_hrtime(), &r->out, &err);
     }
     /* The client has its whole answer now; the transfer is left to end on
-     * its own, so curl can keep the connection for the next request.  The
+     * its own, so the connection is kept for the next request.  The
      * relay is freed in on_done. */
     finish_ok(r);
 }
