@@ -47,10 +47,8 @@ struct uhttp {
 struct uhttp_conn {
     struct uhttp *h;
     enum conn_state state;
-    char *origin; /* "host:port", the pool's key */
-    char *host;   /* for the resolver: no brackets around IPv6 */
-    char port[8];
-    unsigned port_num;
+    char *host; /* with PORT, the pool's key; no brackets around IPv6 */
+    unsigned port;
     uv_tcp_t tcp;
     bool tcp_open;
     uv_timer_t connect_timer;
@@ -83,12 +81,9 @@ struct uhttp_conn {
     struct uhttp_conn *prev, *next; /* in the idle list */
 };
 
-static void conn_close(struct uhttp_conn *conn);
 static void conn_connect_next(struct uhttp_conn *conn);
-static void conn_send(struct uhttp_conn *conn);
-static void fail(struct uhttp_conn *conn, enum upstream_failure failure, const char *why);
 static struct uhttp_conn *conn_new(struct uhttp *h, const char *host, unsigned port,
-                                   const char *origin, long connect_timeout_ms);
+                                   long connect_timeout_ms);
 static void conn_resolve(struct uhttp_conn *conn);
 
 static void
@@ -101,7 +96,6 @@ maybe_free_conn(struct uhttp_conn *conn)
         uv_freeaddrinfo(conn->addrs);
     sbuf_free(&conn->out);
     sbuf_free(&conn->held);
-    free(conn->origin);
     free(conn->host);
     free(conn);
     if (--h->n_conns == 0 && h->closing)
@@ -386,7 +380,7 @@ retry_elsewhere(struct uhttp_conn *conn)
     if (!conn->reused || conn->answered || conn->retried || conn->h->closing)
         return false;
     struct uhttp_conn *fresh =
-        conn_new(conn->h, conn->host, conn->port_num, conn->origin, conn->connect_timeout_ms);
+        conn_new(conn->h, conn->host, conn->port, conn->connect_timeout_ms);
     struct sbuf request = conn->out;
     conn->out = fresh->out;
     fresh->out = request;
@@ -481,7 +475,8 @@ static void
 connect_failed(struct uhttp_conn *conn, int status)
 {
     char why[160];
-    snprintf(why, sizeof why, "cannot connect to %s: %s", conn->origin, uv_strerror(status));
+    snprintf(why, sizeof why, "cannot connect to %s port %u: %s", conn->host, conn->port,
+             uv_strerror(status));
     fail(conn, UPSTREAM_CONNECT_REFUSED, why);
 }
 
@@ -564,21 +559,20 @@ on_connect_timeout(uv_timer_t *t)
 {
     struct uhttp_conn *conn = t->data;
     char why[160];
-    snprintf(why, sizeof why, "no connection to %s within connect_s", conn->origin);
+    snprintf(why, sizeof why, "no connection to %s port %u within connect_s", conn->host,
+             conn->port);
     fail(conn, UPSTREAM_CONNECT_TIMEOUT, why);
 }
 
-/* A new connection to ORIGIN; connecting starts at once. */
+/* A new connection to HOST:PORT, its connect_s clock running; the caller
+ * goes on with conn_resolve. */
 static struct uhttp_conn *
-conn_new(struct uhttp *h, const char *host, unsigned port, const char *origin,
-         long connect_timeout_ms)
+conn_new(struct uhttp *h, const char *host, unsigned port, long connect_timeout_ms)
 {
     struct uhttp_conn *conn = xcalloc(1, sizeof *conn);
     conn->h = h;
     conn->host = xstrdup(host);
-    conn->origin = xstrdup(origin);
-    conn->port_num = port;
-    snprintf(conn->port, sizeof conn->port, "%u", port);
+    conn->port = port;
     conn->connect_timeout_ms = connect_timeout_ms;
     h->n_conns++;
     uv_timer_init(h->loop, &conn->connect_timer);
@@ -594,7 +588,7 @@ conn_new(struct uhttp *h, const char *host, unsigned port, const char *origin,
 static bool
 numeric_host(struct uhttp_conn *conn)
 {
-    int port = (int)conn->port_num;
+    int port = (int)conn->port;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&conn->numeric_addr;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&conn->numeric_addr;
     if (uv_ip4_addr(conn->host, port, v4) == 0)
@@ -621,7 +615,9 @@ conn_resolve(struct uhttp_conn *conn)
     conn->state = CONN_RESOLVING;
     conn->resolver.data = conn;
     conn->resolving = true;
-    int rc = uv_getaddrinfo(conn->h->loop, &conn->resolver, on_resolved, conn->host, conn->port,
+    char service[8];
+    snprintf(service, sizeof service, "%u", conn->port);
+    int rc = uv_getaddrinfo(conn->h->loop, &conn->resolver, on_resolved, conn->host, service,
                             &hints);
     if (rc != 0) {
         conn->resolving = false;
@@ -631,12 +627,12 @@ conn_resolve(struct uhttp_conn *conn)
     }
 }
 
-/* An idle connection to ORIGIN, taken out of the pool, or NULL. */
+/* An idle connection to HOST:PORT, taken out of the pool, or NULL. */
 static struct uhttp_conn *
-pool_take(struct uhttp *h, const char *origin)
+pool_take(struct uhttp *h, const char *host, unsigned port)
 {
     for (struct uhttp_conn *c = h->idle; c != NULL; c = c->next) {
-        if (strcmp(c->origin, origin) == 0) {
+        if (c->port == port && strcmp(c->host, host) == 0) {
             idle_unlink(c);
             c->state = CONN_OPEN;
             return c;
@@ -685,11 +681,10 @@ uhttp_start(struct uhttp *h, struct upstream_req *req, const struct upstream_opt
         upstream_req_done_soon(req, UPSTREAM_OTHER, "the server's URL is not valid");
         return;
     }
-    char host[256], origin[300];
+    char host[256];
     memcpy(host, url + u.field_data[UF_HOST].off, u.field_data[UF_HOST].len);
     host[u.field_data[UF_HOST].len] = '\0';
     unsigned port = u.field_set & (1 << UF_PORT) ? u.port : 80u;
-    snprintf(origin, sizeof origin, "%s:%u", host, port);
     if (u.field_set & (1 << UF_USERINFO)) {
         /* curl would have sent them as Basic credentials; we would not,
          * and the server's 401 would not say why. */
@@ -707,10 +702,10 @@ uhttp_start(struct uhttp *h, struct upstream_req *req, const struct upstream_opt
         snprintf(host_header + used, sizeof host_header - used, ":%u", port);
     }
 
-    struct uhttp_conn *conn = pool_take(h, origin);
+    struct uhttp_conn *conn = pool_take(h, host, port);
     bool reused = conn != NULL;
     if (conn == NULL)
-        conn = conn_new(h, host, port, origin, opts->connect_timeout_ms);
+        conn = conn_new(h, host, port, opts->connect_timeout_ms);
     conn->req = req;
     req->conn = conn;
     conn->reused = reused;
