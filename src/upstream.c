@@ -130,11 +130,19 @@ upstream_req_data(struct upstream_req *req, const char *data, size_t len)
     return req->cancelled ? UPSTREAM_DROPPED_BY_CALLER : UPSTREAM_TAKEN;
 }
 
+static void done_soon(struct upstream_req *req, enum upstream_failure failure, const char *why);
+
 void
 upstream_req_done(struct upstream_req *req, enum upstream_failure failure, const char *why)
 {
     if (req->finished)
         return;
+    if (req->up->in_caller > 0) {
+        /* Inside the caller's upstream_start or upstream_resume, which
+         * must return before it is called back. */
+        done_soon(req, failure, why);
+        return;
+    }
     req->finished = true;
     if (failure == UPSTREAM_OK && !req->head_sent)
         send_head(req); /* a response with an empty body */
@@ -147,8 +155,8 @@ upstream_req_done(struct upstream_req *req, enum upstream_failure failure, const
     release(req);
 }
 
-void
-upstream_req_done_soon(struct upstream_req *req, enum upstream_failure failure, const char *why)
+static void
+done_soon(struct upstream_req *req, enum upstream_failure failure, const char *why)
 {
     req->deferred = true;
     req->deferred_failure = failure;
@@ -200,17 +208,19 @@ upstream_start(struct upstream *up, const struct upstream_opts *opts,
     up->active++;
     arm(req, req->first_byte_ms);
 
+    up->in_caller++;
     if (strncmp(opts->url, "http://", 7) == 0) {
         uhttp_start(up->http, req, opts);
     } else if (strncmp(opts->url, "https://", 8) == 0) {
         struct cerr err = {0};
         if (up->curl == NULL && (up->curl = ucurl_new(up->loop, &err)) == NULL)
-            upstream_req_done_soon(req, UPSTREAM_OTHER, err.msg);
+            upstream_req_done(req, UPSTREAM_OTHER, err.msg);
         else
             ucurl_start(up->curl, req, opts);
     } else {
-        upstream_req_done_soon(req, UPSTREAM_OTHER, "the URL is neither http:// nor https://");
+        upstream_req_done(req, UPSTREAM_OTHER, "the URL is neither http:// nor https://");
     }
+    up->in_caller--;
     return req;
 }
 
@@ -234,8 +244,11 @@ upstream_resume(struct upstream_req *req)
     req->last_data_ms = uv_now(req->up->loop);
     arm(req, req->idle_ms);
     req->idle_armed = true;
+    struct upstream *up = req->up;
+    up->in_caller++;
     if (req->conn != NULL)
         uhttp_resume(req);
     else if (req->xfer != NULL)
         ucurl_resume(req);
+    up->in_caller--;
 }

@@ -597,7 +597,7 @@ ucurl_start(struct ucurl *c, struct upstream_req *req, const struct upstream_opt
 {
     CURL *e = c->n_spare > 0 ? c->spare[--c->n_spare] : c->api.easy_init();
     if (e == NULL) {
-        upstream_req_done_soon(req, UPSTREAM_OTHER, "cannot create a curl handle");
+        upstream_req_done(req, UPSTREAM_OTHER, "cannot create a curl handle");
         return;
     }
     struct ucurl_xfer *xfer = xcalloc(1, sizeof *xfer);

@@ -37,9 +37,6 @@ struct uhttp {
     size_t n_idle;
     size_t n_conns; /* not yet freed */
     bool closing;
-    /* Inside uhttp_start or uhttp_resume: an outcome is reported from the
-     * loop, since the caller's call must return before it is called back. */
-    int in_caller;
     http_parser_settings settings;
     char readbuf[UHTTP_READ_BUF];
 };
@@ -156,26 +153,13 @@ conn_unbind(struct uhttp_conn *conn)
     return req;
 }
 
-/* Tell REQ how it ended, now or, inside the caller's own call, from the
- * loop. */
-static void
-report(struct uhttp *h, struct upstream_req *req, enum upstream_failure failure, const char *why)
-{
-    if (req == NULL)
-        return;
-    if (h->in_caller > 0)
-        upstream_req_done_soon(req, failure, why);
-    else
-        upstream_req_done(req, failure, why);
-}
-
 static void
 fail(struct uhttp_conn *conn, enum upstream_failure failure, const char *why)
 {
-    struct uhttp *h = conn->h;
     struct upstream_req *req = conn_unbind(conn);
     conn_close(conn);
-    report(h, req, failure, why);
+    if (req != NULL)
+        upstream_req_done(req, failure, why);
 }
 
 /* Put CONN in the pool, or close it when the pool is full. */
@@ -210,13 +194,13 @@ conn_finish(struct uhttp_conn *conn)
     /* A server may answer before reading the whole request (an early
      * error): the connection is then in no state to take another. */
     bool keep = http_should_keep_alive(&conn->parser) && !conn->write_pending && !conn->spoiled;
-    struct uhttp *h = conn->h;
     struct upstream_req *req = conn_unbind(conn);
     if (keep)
         conn_park(conn);
     else
         conn_close(conn);
-    report(h, req, UPSTREAM_OK, NULL);
+    if (req != NULL)
+        upstream_req_done(req, UPSTREAM_OK, NULL);
 }
 
 /* Give body bytes to the caller, or keep them while it cannot take them. */
@@ -678,7 +662,7 @@ uhttp_start(struct uhttp *h, struct upstream_req *req, const struct upstream_opt
     http_parser_url_init(&u);
     if (http_parser_parse_url(url, strlen(url), 0, &u) != 0 || !(u.field_set & (1 << UF_HOST)) ||
         u.field_data[UF_HOST].len == 0 || u.field_data[UF_HOST].len > 255) {
-        upstream_req_done_soon(req, UPSTREAM_OTHER, "the server's URL is not valid");
+        upstream_req_done(req, UPSTREAM_OTHER, "the server's URL is not valid");
         return;
     }
     char host[256];
@@ -688,9 +672,9 @@ uhttp_start(struct uhttp *h, struct upstream_req *req, const struct upstream_opt
     if (u.field_set & (1 << UF_USERINFO)) {
         /* curl would have sent them as Basic credentials; we would not,
          * and the server's 401 would not say why. */
-        upstream_req_done_soon(req, UPSTREAM_OTHER,
-                               "a user name or password in base_url is not supported; put the "
-                               "server's key in api_key");
+        upstream_req_done(req, UPSTREAM_OTHER,
+                          "a user name or password in base_url is not supported; put the "
+                          "server's key in api_key");
         return;
     }
     const char *target = (u.field_set & (1 << UF_PATH)) ? url + u.field_data[UF_PATH].off : "/";
@@ -719,12 +703,10 @@ uhttp_start(struct uhttp *h, struct upstream_req *req, const struct upstream_opt
     build_request(&conn->out, opts, host_header, target);
     http_parser_init(&conn->parser, HTTP_RESPONSE);
     conn->parser.data = conn;
-    h->in_caller++;
     if (reused)
         conn_send(conn);
     else
         conn_resolve(conn);
-    h->in_caller--;
 }
 
 void
@@ -753,12 +735,8 @@ uhttp_resume(struct upstream_req *req)
     /* Reading resumes even when the answer is whole: a pooled connection
      * must keep reading to notice the server closing it. */
     uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
-    if (conn->complete) {
-        struct uhttp *h = conn->h;
-        h->in_caller++;
+    if (conn->complete)
         conn_finish(conn);
-        h->in_caller--;
-    }
 }
 
 struct uhttp *

@@ -30,6 +30,9 @@ struct upstream {
     struct upstream_req *reqs;
     size_t active;
     bool closing;
+    /* Inside upstream_start or upstream_resume: completions wait for the
+     * loop, so the caller is never called back from its own call. */
+    int in_caller;
 };
 
 /*
@@ -74,13 +77,9 @@ enum upstream_take {
 enum upstream_take upstream_req_data(struct upstream_req *req, const char *data, size_t len);
 
 /* The transport is done with REQ (it has already let go): report
- * FAILURE (with WHY, a short text, when not UPSTREAM_OK) and free REQ. */
+ * FAILURE (with WHY, a short text, when not UPSTREAM_OK) and free REQ,
+ * from the loop when this runs inside the caller's own call. */
 void upstream_req_done(struct upstream_req *req, enum upstream_failure failure, const char *why);
-
-/* upstream_req_done, but from the loop: for outcomes known inside the
- * caller's upstream_start or upstream_resume, which must not call back. */
-void upstream_req_done_soon(struct upstream_req *req, enum upstream_failure failure,
-                            const char *why);
 
 /* The http:// transport.  uhttp_new never fails; uhttp_close drops every
  * connection without callbacks. */
