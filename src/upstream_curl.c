@@ -641,9 +641,9 @@ ucurl_start(struct ucurl *c, struct upstream_req *req, const struct upstream_opt
     if (strcmp(opts->method, "GET") != 0 && opts->body == NULL)
         api->easy_setopt(e, CURLOPT_CUSTOMREQUEST, opts->method);
     api->easy_setopt(e, CURLOPT_HTTPHEADER, xfer->headers);
-    /* Added from the loop, never here: curl refuses new handles from
-     * inside its callbacks, and a failure must not reach the caller
-     * before upstream_start has returned. */
+    /* Added from the loop, never here: a request may start from inside a
+     * curl callback (a finished transfer frees a slot), and curl refuses
+     * new handles there. */
     xfer->next = c->pending;
     c->pending = xfer;
     defer(c);
