@@ -1260,35 +1260,43 @@ fast_ollama_to_openai(struct xlate *x, const struct jscan_object *o, uint64_t no
     return true;
 }
 
-/* frame_has_token for an Ollama frame jscan vouched for. */
+/* frame_has_token for the message (or generate frame) M of an Ollama
+ * frame jscan vouched for. */
 static bool
-ollama_scanned_has_token(const struct xlate *x, const struct jscan_object *o)
+ollama_scanned_has_token(const struct jscan_object *m)
 {
-    struct jscan_object msg;
-    if ((o = scanned_ollama_message(x, o, &msg)) == NULL)
-        return false;
     for (size_t i = 0; i < sizeof token_fields / sizeof token_fields[0]; i++) {
-        const struct jscan_member *f = jscan_get(o, token_fields[i]);
+        const struct jscan_member *f = jscan_get(m, token_fields[i]);
         if (jscan_is_string(f) && !jscan_is_empty_string(f))
             return true;
     }
-    const struct jscan_member *calls = jscan_get(o, "tool_calls");
+    const struct jscan_member *calls = jscan_get(m, "tool_calls");
     return jscan_is_array(calls) && !jscan_is_empty_array(calls);
 }
 
 /* An Ollama frame passed on to an Ollama client as it came: only the
- * first token's time and the final counts are read from it. */
-static enum xlate_status
+ * first token's time and the final counts are read from it.  False when
+ * a token is still awaited and the message is not vouched for: jansson
+ * then reads it, so the first token's time is never missed. */
+static bool
 fast_ollama_passthrough(struct xlate *x, const struct jscan_object *o, const char *raw,
-                        size_t rawlen, uint64_t now_ns, struct sbuf *out)
+                        size_t rawlen, uint64_t now_ns, struct sbuf *out,
+                        enum xlate_status *st)
 {
-    if (!x->first_token_seen && ollama_scanned_has_token(x, o))
-        note_token(x, now_ns);
+    if (!x->first_token_seen) {
+        struct jscan_object msg;
+        const struct jscan_object *m = scanned_ollama_message(x, o, &msg);
+        if (m == NULL)
+            return false;
+        if (ollama_scanned_has_token(m))
+            note_token(x, now_ns);
+    }
     sbuf_add(out, raw, rawlen);
-    if (!jscan_is_true(jscan_get(o, "done")))
-        return XLATE_MORE;
-    scanned_ollama_usage(x, o);
-    return XLATE_END;
+    if (jscan_is_true(jscan_get(o, "done"))) {
+        scanned_ollama_usage(x, o);
+        *st = XLATE_END;
+    }
+    return true;
 }
 
 /* The bulk of a streamed answer without building a tree: a frame jscan
@@ -1303,19 +1311,18 @@ fast_frame(struct xlate *x, const char *payload, size_t plen, const char *raw, s
 {
     struct jscan_object o;
     *st = XLATE_MORE;
-    if (x->p.full_parse || !x->p.client_stream || !jscan_object(payload, plen, &o) ||
-        jscan_get(&o, "error") != NULL)
+    if (x->p.full_parse || !x->p.client_stream)
         return false;
-    if (x->p.upstream == WIRE_OLLAMA && x->p.client == WIRE_OLLAMA) {
-        *st = fast_ollama_passthrough(x, &o, raw, rawlen, now_ns, out);
-        return true;
-    }
+    /* From an OpenAI server, only the pass-through after the first token
+     * is taken here: OpenAI to Ollama, the <think> filter needs the text. */
+    if (x->p.upstream == WIRE_OPENAI && (x->p.client != WIRE_OPENAI || !x->first_token_seen))
+        return false;
+    if (!jscan_object(payload, plen, &o) || jscan_get(&o, "error") != NULL)
+        return false;
+    if (x->p.upstream == WIRE_OLLAMA && x->p.client == WIRE_OLLAMA)
+        return fast_ollama_passthrough(x, &o, raw, rawlen, now_ns, out, st);
     if (x->p.upstream == WIRE_OLLAMA)
         return fast_ollama_to_openai(x, &o, now_ns, out, st);
-    if (!x->first_token_seen)
-        return false;
-    if (x->p.client != WIRE_OPENAI)
-        return false; /* OpenAI to Ollama: the <think> filter needs the text */
     const struct jscan_member *usage = jscan_get(&o, "usage");
     const struct jscan_member *choices = jscan_get(&o, "choices");
     if ((usage != NULL && !jscan_is_null(usage)) || !jscan_is_array(choices) ||

@@ -45,6 +45,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct cerr err[2] = {{0}};
     enum xlate_status st[2];
     long usage[2][2];
+    uint64_t first_token[2];
     /* Twice: through the fast path, then with every frame parsed in full;
      * both must say the same. */
     for (int full = 0; full < 2; full++) {
@@ -63,11 +64,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (st[full] == XLATE_ERROR)
             xlate_error(x, err[full].msg, &out[full]);
         xlate_usage(x, &usage[full][0], &usage[full][1]);
+        first_token[full] = xlate_first_token_ns(x);
         sbuf_add(&out[full], "", 0);
         xlate_free(x);
     }
     if (st[0] != st[1] || strcmp(err[0].msg, err[1].msg) != 0 || usage[0][0] != usage[1][0] ||
-        usage[0][1] != usage[1][1] ||
+        usage[0][1] != usage[1][1] || first_token[0] != first_token[1] ||
         !stream_same_output(out[0].s, out[1].s, p.client == WIRE_OPENAI && p.client_stream)) {
         fprintf(stderr, "fast path and full parse differ: status %d/%d, \"%s\" / \"%s\"\n",
                 st[0], st[1], err[0].msg, err[1].msg);

@@ -305,6 +305,7 @@ struct run {
     size_t end_at;          /* bytes fed when a feed first said XLATE_END (0: never) */
     struct cerr err;
     long prompt, completion;
+    uint64_t first_token_ns;
 };
 
 /* Feed IN[0..LEN) at T_END: in pieces of CHUNK bytes (0: whole), or when
@@ -338,6 +339,7 @@ run_stream(const struct xlate_params *xp, const char *in, size_t len, size_t chu
     if (r->feed != XLATE_ERROR)
         r->end = (int)xlate_end(x, T_END, &r->out, &r->err);
     xlate_usage(x, &r->prompt, &r->completion);
+    r->first_token_ns = xlate_first_token_ns(x);
     xlate_free(x);
     sbuf_add(&r->out, "", 0); /* r->out.s is never NULL */
 }
@@ -2192,6 +2194,7 @@ START_TEST(test_fast_path_matches_full_parse)
                     ck_assert_str_eq(fast.err.msg, full.err.msg);
                     ck_assert_int_eq(fast.prompt, full.prompt);
                     ck_assert_int_eq(fast.completion, full.completion);
+                    ck_assert_uint_eq(fast.first_token_ns, full.first_token_ns);
                     ck_assert_msg(stream_same_output(fast.out.s, full.out.s, cw == WIRE_OPENAI && stream),
                                   "base %zu round %d client %d stream %d: outputs differ\n"
                                   "fast: %.600s\nfull: %.600s",
@@ -2371,6 +2374,31 @@ START_TEST(test_bug_inline_think_not_extracted)
 }
 END_TEST
 
+/* BUG: an Ollama frame whose message jscan would not vouch for (more than
+ * 24 members) was still passed through fast, as if it had no token: the
+ * first token's time was lost. */
+START_TEST(test_bug_fast_passthrough_loses_first_token)
+{
+    struct sbuf frame = {0};
+    sbuf_adds(&frame, "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"");
+    for (int i = 0; i < 26; i++) {
+        char member[32];
+        snprintf(member, sizeof member, ",\"x%d\":%d", i, i);
+        sbuf_adds(&frame, member);
+    }
+    sbuf_adds(&frame, "},\"done\":false}\n{\"model\":\"m\",\"message\":{\"role\":\"assistant\","
+                      "\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\"}\n");
+    struct xlate_params xp = xparams(EP_CHAT, WIRE_OLLAMA, WIRE_OLLAMA, true, false);
+    struct run r;
+    run_stream(&xp, frame.s, frame.len, 0, 0, &r);
+    ck_assert_int_eq(r.feed, XLATE_END);
+    ck_assert_uint_eq(r.first_token_ns, T_END);
+    ck_assert_str_eq(r.out.s, frame.s); /* still passed on as it came */
+    sbuf_free(&r.out);
+    sbuf_free(&frame);
+}
+END_TEST
+
 /* Regression tests for bugs found by these tests and since fixed. */
 static void
 add_fixed_bugs(Suite *s)
@@ -2387,6 +2415,7 @@ add_fixed_bugs(Suite *s)
     tcase_add_test(tc, test_bug_embed_error_body_message_lost);
     tcase_add_test(tc, test_bug_garbage_message_runs_past_the_line);
     tcase_add_test(tc, test_bug_inline_think_not_extracted);
+    tcase_add_test(tc, test_bug_fast_passthrough_loses_first_token);
     suite_add_tcase(s, tc);
 }
 
