@@ -320,14 +320,15 @@ on_requests_written(json_t *result, const struct cerr *err, void *arg)
 static void
 flush_requests(struct daemon *d)
 {
-    if (d->n_pending_requests == 0 || d->store == NULL)
+    if (d->n_pending_requests == 0)
         return;
     struct store_request *recs = d->pending_requests;
     size_t n = d->n_pending_requests;
     d->pending_requests = NULL;
     d->n_pending_requests = 0;
-    /* No usable store: the records cannot be kept (status says why). */
-    if (store_failed(d->store)) {
+    /* No usable store (closed at shutdown, or failed: status says why):
+     * the records cannot be kept, and the batch must still empty. */
+    if (d->store == NULL || store_failed(d->store)) {
         store_requests_free(recs, n);
         return;
     }
@@ -357,8 +358,8 @@ on_request_sample(const struct metrics_sample *smp, void *arg)
         .tokens_per_s = smp->completion_tokens > 0 && gen_s > 0
                             ? (double)smp->completion_tokens / gen_s
                             : -1,
-        .prompt_tokens = smp->prompt_tokens >= 0 ? smp->prompt_tokens : -1,
-        .completion_tokens = smp->completion_tokens >= 0 ? smp->completion_tokens : -1,
+        .prompt_tokens = smp->prompt_tokens, /* both say < 0 when unknown */
+        .completion_tokens = smp->completion_tokens,
         .duration_ms = (int64_t)(smp->duration_s * 1000),
     };
     store_request_set_names(r, smp->provider, smp->model, smp->error_kind);
