@@ -348,7 +348,10 @@ set_scalar(struct loader *ld, const struct cfg_key *k, void *field, const char *
         char *expanded = path_expand(text, &perr);
         if (expanded == NULL)
             return fail_at(ld, node, path, "%s", perr.msg);
-        if (*expanded == '\0' && node != NULL) { /* "" is only a default: not set */
+        /* Empty is "not set" for a path whose default is empty (ca_file);
+         * for the others it is a mistake. */
+        bool may_be_empty = k->def != NULL && k->def[0] == '"';
+        if (*expanded == '\0' && !may_be_empty) {
             free(expanded);
             return fail_at(ld, node, path, "empty path");
         }
