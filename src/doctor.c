@@ -148,10 +148,11 @@ on_host_done(uv_work_t *w, int status)
 
 /* ---- provider calls (loop) ---- */
 
+/* A GET to a provider the run waits for. */
 struct part {
     struct run *run;
     char provider[64];
-    int kind; /* 0 version, 1 show, 2 ps */
+    bool ps; /* /api/ps; otherwise the version */
 };
 
 static void
@@ -159,13 +160,11 @@ on_provider_json(json_t *body, const char *error, void *arg)
 {
     struct part *p = arg;
     struct run *r = p->run;
-    if (p->kind == 0)
+    if (!p->ps)
         json_object_set_new(r->versions, p->provider,
                             json_string(body ? jfield_str_or(body, "version", "?")
                                              : error));
-    else if (p->kind == 1 && body != NULL)
-        r->show = json_incref(body);
-    else if (p->kind == 2 && body != NULL)
+    else if (body != NULL)
         r->ps = json_incref(body);
     free(p);
     r->pending--;
@@ -177,7 +176,7 @@ on_provider_json(json_t *body, const char *error, void *arg)
 struct collect {
     struct run *run;
     struct sbuf body;
-    int kind; /* 1 show, 3 probe */
+    bool show; /* /api/show; otherwise the probe */
 };
 
 static void
@@ -205,7 +204,7 @@ static void
 collect_finish(struct collect *c, const char *error)
 {
     struct run *r = c->run;
-    if (c->kind == 1) {
+    if (c->show) {
         json_t *j = error ? NULL : json_loadb(c->body.s ? c->body.s : "", c->body.len, 0, NULL);
         r->show = j;
     } else {
@@ -255,14 +254,14 @@ static const struct relay_sink collect_sink = {
 };
 
 static void
-start_collect(struct run *r, int kind, json_t *body, const char *raw_path, bool stream)
+start_collect(struct run *r, bool show, json_t *body, const char *raw_path, bool stream)
 {
     struct doctor *dr = r->dr;
     struct collect *c = xcalloc(1, sizeof *c);
     c->run = r;
-    c->kind = kind;
+    c->show = show;
     struct relay_spec spec = {
-        .what = kind == 1 ? "doctor show" : "doctor probe",
+        .what = show ? "doctor show" : "doctor probe",
         .up = dr->up,
         .providers = dr->providers,
         .res = &r->res,
@@ -290,18 +289,18 @@ on_default_resolved(int status, const struct resolution *res, const char *error,
         struct provider *p = providers_find(r->dr->providers, res->cand[0].provider);
         if (p != NULL && provider_type(p) == PROVIDER_OLLAMA) {
             json_t *show = json_pack("{s:s}", "model", res->cand[0].model);
-            start_collect(r, 1, show, "/api/show", false);
+            start_collect(r, true, show, "/api/show", false);
             json_decref(show);
             struct part *pt = xcalloc(1, sizeof *pt);
             pt->run = r;
-            pt->kind = 2;
+            pt->ps = true;
             r->pending++;
             provider_get_json(p, "/api/ps", on_provider_json, pt);
         }
         json_t *probe = json_pack("{s:[{s:s, s:s}], s:b, s:{s:i}}", "messages", "role", "user",
                                   "content", "Reply with the single word OK.", "stream", 1,
                                   "options", "num_predict", 16);
-        start_collect(r, 3, probe, NULL, true);
+        start_collect(r, false, probe, NULL, true);
         json_decref(probe);
     }
     r->pending--;
@@ -343,7 +342,7 @@ check_providers(struct run *r)
                           : "start the server or fix base_url");
             continue;
         }
-        const char *version = json_string_value(json_object_get(r->versions, provider_name(p)));
+        const char *version = jfield_str(r->versions, provider_name(p));
         snprintf(evidence, sizeof evidence, "%s at %s answers%s%s, %zu models", provider_name(p),
                  provider_base(p), version ? ": version " : "", version ? version : "",
                  json_array_size(provider_models(p)));

@@ -502,9 +502,7 @@ show_from_catalogue(struct gateway *g, struct http_request *req, const struct re
     const json_t *e = provider_model_entry(p, res->cand[0].model);
     if (e == NULL)
         return false;
-    const char *arch = jfield_str(e, "family");
-    if (arch == NULL)
-        arch = "unknown";
+    const char *arch = jfield_str_or(e, "family", "unknown");
     json_t *info = json_pack("{s:s}", "general.architecture", arch);
     json_t *ctx = json_object_get(e, "max_context_length");
     if (ctx == NULL)

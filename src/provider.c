@@ -139,8 +139,6 @@ provider_unref(struct provider *p)
 }
 
 static void notify_waiters_if_idle(struct providers *reg);
-static void catalogue_done(struct fetch *f, json_t *body, enum upstream_failure failure,
-                           const char *detail);
 
 void
 providers_configure(struct providers *reg, const struct config *cfg)
@@ -209,7 +207,7 @@ providers_free(struct providers *reg)
         reg->fetches = f->next;
         if (f->req != NULL)
             upstream_cancel(f->req);
-        if (f->done == catalogue_done)
+        if (f == f->p->fetching) /* the catalogue's own fetch */
             f->p->fetching = NULL;
         else
             f->user_cb(NULL, "the daemon is stopping", f->user_arg);
@@ -380,8 +378,7 @@ normalise_ollama_tags(const struct provider *p, json_t *body)
         jfield_copy(e, "family", d, "family");
         jfield_copy(e, "modified_at", m, "modified_at");
         jfield_copy(e, "digest", m, "digest");
-        if (d != NULL)
-            json_object_set(e, "details", d);
+        jfield_copy(e, "details", m, "details");
         json_array_append_new(out, e);
     }
     return out;

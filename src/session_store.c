@@ -208,6 +208,25 @@ bind_text_or_null(sqlite3_stmt *q, int i, const char *s)
         sqlite3_bind_null(q, i);
 }
 
+/* V, or NULL for the negative values that mean "unknown". */
+static void
+bind_int64_known(sqlite3_stmt *q, int i, int64_t v)
+{
+    if (v >= 0)
+        sqlite3_bind_int64(q, i, v);
+    else
+        sqlite3_bind_null(q, i);
+}
+
+static void
+bind_double_known(sqlite3_stmt *q, int i, double v)
+{
+    if (v >= 0)
+        sqlite3_bind_double(q, i, v);
+    else
+        sqlite3_bind_null(q, i);
+}
+
 #define SESSION_COLUMNS                                                                        \
     "id, title, created_at, updated_at, model, provider, workspace, settings, prompt_tokens, " \
     "completion_tokens, duration_ms, (SELECT count(*) FROM messages m WHERE m.session_id = "   \
@@ -770,22 +789,10 @@ job_add_requests(struct store *st, struct job *j)
         sqlite3_bind_text(q, 3, r->model, -1, SQLITE_STATIC);
         sqlite3_bind_int(q, 4, r->status);
         bind_text_or_null(q, 5, r->error_kind);
-        if (r->ttft_ms >= 0)
-            sqlite3_bind_int64(q, 6, r->ttft_ms);
-        else
-            sqlite3_bind_null(q, 6);
-        if (r->tokens_per_s >= 0)
-            sqlite3_bind_double(q, 7, r->tokens_per_s);
-        else
-            sqlite3_bind_null(q, 7);
-        if (r->prompt_tokens >= 0)
-            sqlite3_bind_int64(q, 8, r->prompt_tokens);
-        else
-            sqlite3_bind_null(q, 8);
-        if (r->completion_tokens >= 0)
-            sqlite3_bind_int64(q, 9, r->completion_tokens);
-        else
-            sqlite3_bind_null(q, 9);
+        bind_int64_known(q, 6, r->ttft_ms);
+        bind_double_known(q, 7, r->tokens_per_s);
+        bind_int64_known(q, 8, r->prompt_tokens);
+        bind_int64_known(q, 9, r->completion_tokens);
         sqlite3_bind_int64(q, 10, r->duration_ms);
         ok &= sqlite3_step(q) == SQLITE_DONE;
         sqlite3_reset(q);
