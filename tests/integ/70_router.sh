@@ -209,11 +209,8 @@ emu "$O_PORT" /_emu/reset '{}' > /dev/null
 emu "$O_PORT" /_emu/fault '{"slow_ms":200,"count":1}' > /dev/null
 curl -s -N --max-time 0.7 --unix-socket "$S" http://x/api/chat -d "{\"model\":\"coder\",$USER_MSG}" > /dev/null
 gone=$(date +%s%3N)
-for _ in $(seq 1 40); do
-    log=$(emu "$O_PORT" /_emu/log)
-    [[ "$log" == *'"closed_at":1'* ]] && break
-    sleep 0.05
-done
+emu_log_after_close "$O_PORT"
+log=$LOG
 closed=$(echo "$log" | sed -n 's/.*"closed_at":\([0-9]*\).*/\1/p' | tail -n1)
 lag=$((closed - gone))
 if [ -n "$closed" ] && [ "$lag" -lt 100 ]; then ok "a client that leaves aborts the upstream (${lag} ms)"
@@ -260,11 +257,8 @@ sleep 0.5
 kill -INT "$ASK"
 wait "$ASK"
 expect_eq "Ctrl-C stops caretictl ask with 130" "$?" 130
-for _ in $(seq 1 40); do
-    log=$(emu "$O_PORT" /_emu/log)
-    [[ "$log" == *'"closed_at":1'* ]] && break
-    sleep 0.05
-done
+emu_log_after_close "$O_PORT"
+log=$LOG
 expect_contains "Ctrl-C aborts the upstream" "$log" '"finished":false'
 
 # Connections to a provider are reused across bursts: a burst that thins

@@ -12,10 +12,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
 start_emu ollama O || exit 1
 EMU_TLS_CERT="$T/cert.pem" EMU_TLS_KEY="$T/key.pem" start_emu openai TLS || exit 1
 EMU_TLS_CERT="$T/cert.pem" EMU_TLS_KEY="$T/key.pem" start_emu ollama TLSO || exit 1
-tls_emu() { # PORT PATH [JSON]: the control routes of an HTTPS emulator
-    if [ $# -ge 3 ]; then curl -sk -X POST "https://127.0.0.1:$1$2" -d "$3"
-    else curl -sk "https://127.0.0.1:$1$2"; fi
-}
+tls_emu() { EMU_SCHEME=https emu "$@"; }
 
 write_config "$T/c.yaml" \
     "providers:" \
@@ -85,7 +82,7 @@ expect_not_contains "never like a finished one" "$out" '"done":true'
 word=$(head -c 30000 /dev/zero | tr '\0' 'x')
 for i in $(seq 1 100); do printf '%s%03d ' "$word" "$i"; done > "$T/reply.txt"
 printf '{"reply":"%s","count":1}' "$(cat "$T/reply.txt")" > "$T/fault.json"
-curl -s -X POST "http://127.0.0.1:$O_PORT/_emu/fault" -d @"$T/fault.json" > /dev/null
+emu "$O_PORT" /_emu/fault "@$T/fault.json" > /dev/null
 curl -s -N --max-time 60 --limit-rate 1M --unix-socket "$S" http://x/api/chat \
     -d "{\"model\":\"llama3.2\",\"stream\":true,$USER_MSG}" > "$T/slow.out"
 got=$(node -e 'const l=require("fs").readFileSync(process.argv[1],"utf8").trim().split("\n").map(JSON.parse);
@@ -114,11 +111,8 @@ tls_emu "$TLS_PORT" /_emu/reset '{}' > /dev/null
 tls_emu "$TLS_PORT" /_emu/fault '{"slow_ms":200,"count":1}' > /dev/null
 curl -s -N --max-time 0.7 --unix-socket "$S" http://x/v1/chat/completions \
     -d "{\"model\":\"tls\",\"stream\":true,$USER_MSG}" > /dev/null
-for _ in $(seq 1 40); do
-    log=$(tls_emu "$TLS_PORT" /_emu/log)
-    [[ "$log" == *'"closed_at":1'* ]] && break
-    sleep 0.05
-done
+EMU_SCHEME=https emu_log_after_close "$TLS_PORT"
+log=$LOG
 expect_contains "a client that leaves aborts the https:// transfer" "$log" '"finished":false'
 out=$(api_status /v1/chat/completions "{\"model\":\"bad\",$USER_MSG}")
 expect_contains "an untrusted certificate is a 502" "$out" $'\n502'

@@ -43,11 +43,8 @@ sleep 0.9
 kill -INT "$PULL"
 wait "$PULL"
 expect_eq "Ctrl-C cancels a pull (exit 130)" "$?" 130
-for _ in $(seq 1 40); do
-    log=$(emu "$O_PORT" /_emu/log)
-    [[ "$log" == *'"closed_at":1'* ]] && break
-    sleep 0.05
-done
+emu_log_after_close "$O_PORT"
+log=$LOG
 expect_contains "and stops the download at Ollama" "$log" '"finished":false'
 emu "$O_PORT" /_emu/reset '{}' > /dev/null
 

@@ -122,13 +122,26 @@ start_emu() {
     return 1
 }
 
-# emu PORT PATH [JSON]: talk to an emulator's control routes.
+# emu PORT PATH [JSON]: talk to an emulator's control routes (JSON may be
+# @FILE).  EMU_SCHEME=https for one serving TLS (its certificate is not
+# checked here).
 emu() {
+    local url="${EMU_SCHEME:-http}://127.0.0.1:$1$2"
     if [ $# -ge 3 ]; then
-        curl -s -X POST "http://127.0.0.1:$1$2" -d "$3"
+        curl -sk -X POST "$url" -d "$3"
     else
-        curl -s "http://127.0.0.1:$1$2"
+        curl -sk "$url"
     fi
+}
+
+# emu_log_after_close PORT: the emulator's request log once a request's
+# connection has closed (or after 2 s); sets LOG.
+emu_log_after_close() {
+    for _ in $(seq 1 40); do
+        LOG=$(emu "$1" /_emu/log)
+        [[ "$LOG" == *'"closed_at":1'* ]] && return 0
+        sleep 0.05
+    done
 }
 
 # api PATH JSON: POST to the daemon on $S; prints the body.
