@@ -334,15 +334,16 @@ for c in "${CONCS[@]}"; do
         args=(-c "$c" -d "$DUR" -A "$UP_PID")
         [ -n "$pids" ] && args+=(-P "$pids")
         read -r c0 q0 < <(up_stats)
+        perf_pid=""
         if [ "${BENCH_PERF:-0}" = 1 ] && [ "$r" = unix ] && [ "$c" = 64 ] && [ "$round" = 1 ] &&
             command -v perf >/dev/null; then
             perf record -q -e cpu-clock -F 999 -p "$CD_PID" -o "$TMP/perf.data" -- sleep "$DUR" >/dev/null 2>&1 &
             perf_pid=$!
-            lg "$r-c$c-r$round" "${TARGET[$r]}" "${PATHOF[$r]}" "${BODYOF[$r]}" "${args[@]}"
+        fi
+        lg "$r-c$c-r$round" "${TARGET[$r]}" "${PATHOF[$r]}" "${BODYOF[$r]}" "${args[@]}"
+        if [ -n "$perf_pid" ]; then
             wait "$perf_pid" 2>/dev/null || true
             PERF_TXT=$( { perf report -i "$TMP/perf.data" --stdio --sort dso 2>/dev/null | grep -E "^ +[0-9]" | head -12; echo; perf report -i "$TMP/perf.data" --stdio --sort dso,sym --percent-limit 1 2>/dev/null | grep -E "^ +[0-9]" | sed 's/ *- *- *$//' | head -25; } || true)
-        else
-            lg "$r-c$c-r$round" "${TARGET[$r]}" "${PATHOF[$r]}" "${BODYOF[$r]}" "${args[@]}"
         fi
         read -r c1 q1 < <(up_stats)
         # the second /bench/stats request is itself one connection and one request
@@ -352,7 +353,7 @@ for c in "${CONCS[@]}"; do
 done
 done
 # One result per row and concurrency: each value is the median of the
-# rounds (the middle one of three), except errors, which add up.
+# BENCH_REPEAT rounds, except errors, which add up.
 median_runs() {  # median_runs OUT FILE...
     local out=$1; shift
     awk '
