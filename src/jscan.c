@@ -311,22 +311,29 @@ jscan_is_empty_array(const struct jscan_member *m)
     return s.p < s.end && *s.p == ']';
 }
 
+/* A vouched-for value's type shows in its first byte. */
+static bool
+value_starts(const struct jscan_member *m, char c)
+{
+    return m != NULL && m->value_len > 0 && m->value[0] == c;
+}
+
 bool
 jscan_is_string(const struct jscan_member *m)
 {
-    return m != NULL && m->value_len > 0 && m->value[0] == '"';
+    return value_starts(m, '"');
 }
 
 bool
 jscan_is_array(const struct jscan_member *m)
 {
-    return m != NULL && m->value_len > 0 && m->value[0] == '[';
+    return value_starts(m, '[');
 }
 
 bool
 jscan_is_object(const struct jscan_member *m)
 {
-    return m != NULL && m->value_len > 0 && m->value[0] == '{';
+    return value_starts(m, '{');
 }
 
 long long
@@ -335,10 +342,10 @@ jscan_integer(const struct jscan_member *m)
     if (m == NULL || m->value_len == 0 || m->value_len > JSCAN_MAX_NUMBER ||
         (m->value[0] != '-' && !is_digit(m->value[0])))
         return 0;
-    char digits[JSCAN_MAX_NUMBER + 1];
+    if (memchr(m->value, '.', m->value_len) != NULL)
+        return 0; /* a real: json_integer_value gives 0 */
+    char digits[JSCAN_MAX_NUMBER + 1]; /* strtoll needs the end marked */
     memcpy(digits, m->value, m->value_len);
     digits[m->value_len] = '\0';
-    if (strchr(digits, '.') != NULL)
-        return 0; /* a real: json_integer_value gives 0 */
     return strtoll(digits, NULL, 10);
 }
