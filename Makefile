@@ -33,7 +33,7 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
 # Objects shared by the daemon and the unit tests.
 CORE_SRCS := src/xmalloc.c src/cerr.c src/log.c src/path.c src/config.c src/http_server.c \
              src/router.c src/systemd.c src/rundir.c src/api_control.c src/daemon.c \
-             src/sbuf.c src/jfield.c src/jscan.c src/translate.c src/upstream.c src/upstream_http.c \
+             src/sbuf.c src/text.c src/jfield.c src/jscan.c src/translate.c src/upstream.c src/upstream_http.c \
              src/upstream_curl.c src/provider.c src/resolve.c \
              src/relay.c src/gateway.c src/strdist.c \
              src/session_store.c src/context.c \

@@ -19,6 +19,7 @@
 #include "careti/http_server.h"
 #include "careti/log.h"
 #include "careti/sbuf.h"
+#include "careti/text.h"
 #include "careti/xmalloc.h"
 
 /* A request head larger than this is refused with 431. */
@@ -936,7 +937,7 @@ on_headers_complete(http_parser *p)
 {
     struct conn *c = parser_conn(p);
     struct http_request *req = c->req;
-    snprintf(req->method, sizeof req->method, "%s", http_method_str(p->method));
+    text_copy(req->method, sizeof req->method, http_method_str(p->method));
     if (req->url == NULL || req->url[0] != '/')
         return parser_reject(c, 400, "request target must be an absolute path such as /v1/models");
     char *q = strchr(req->url, '?');
@@ -1174,30 +1175,59 @@ request_finish(struct http_request *req)
         conn_process(c);
 }
 
+/* A response head being built; what would not fit is cut (our own
+ * heads are far smaller). */
+struct head_text {
+    char s[1024];
+    size_t len;
+};
+
+static void
+head_add(struct head_text *h, const char *text)
+{
+    size_t n = strlen(text);
+    if (n > sizeof h->s - h->len)
+        n = sizeof h->s - h->len;
+    memcpy(h->s + h->len, text, n);
+    h->len += n;
+}
+
 static void
 write_head(struct http_request *req, int status, const char *content_type,
            const char *extra_headers, const char *length_line)
 {
     struct conn *c = req->conn;
     bool keep = req->keep_alive && !c->srv->draining;
-    char head[1024];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n%s%s%s%sConnection: %s\r\n", status,
-                     http_status_text(status), content_type ? "Content-Type: " : "",
-                     content_type ? content_type : "", content_type ? "\r\n" : "", length_line,
-                     keep ? "keep-alive" : "close");
-    if (n < 0 || (size_t)n >= sizeof head)
-        n = (int)strlen(head);
+    /* By hand, as the chunk sizes are: every response has a head. */
+    struct head_text h = {.len = 0};
+    char code[TEXT_U64_MAX + 1];
+    text_u64(code, (uint64_t)status);
+    head_add(&h, "HTTP/1.1 ");
+    head_add(&h, code);
+    head_add(&h, " ");
+    head_add(&h, http_status_text(status));
+    head_add(&h, "\r\n");
+    if (content_type != NULL) {
+        head_add(&h, "Content-Type: ");
+        head_add(&h, content_type);
+        head_add(&h, "\r\n");
+    }
+    head_add(&h, length_line);
+    head_add(&h, keep ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
     req->keep_alive = keep;
-    conn_write3(c, head, (size_t)n, extra_headers, extra_headers ? strlen(extra_headers) : 0,
-                "\r\n", 2);
+    conn_write3(c, h.s, h.len, extra_headers, extra_headers ? strlen(extra_headers) : 0, "\r\n",
+                2);
 }
 
 void
 http_respond(struct http_request *req, int status, const char *content_type,
              const char *extra_headers, const void *body, size_t len)
 {
-    char length_line[64];
-    snprintf(length_line, sizeof length_line, "Content-Length: %zu\r\n", len);
+    static const char name[] = "Content-Length: ";
+    char length_line[sizeof name + TEXT_U64_MAX + 2];
+    memcpy(length_line, name, sizeof name - 1);
+    size_t n = sizeof name - 1 + text_u64(length_line + sizeof name - 1, len);
+    memcpy(length_line + n, "\r\n", 3);
     write_head(req, status, content_type, extra_headers, length_line);
     if (!req->head_only && len > 0)
         conn_write3(req->conn, body, len, NULL, 0, NULL, 0);

@@ -285,7 +285,12 @@ provider_timeouts(const struct provider *p)
 char *
 provider_url(const struct provider *p, const char *path)
 {
-    return xasprintf("%s%s", p->base, path);
+    /* Once per request: two copies, not a printf. */
+    size_t base_len = strlen(p->base), path_len = strlen(path);
+    char *url = xmalloc(base_len + path_len + 1);
+    memcpy(url, p->base, base_len);
+    memcpy(url + base_len, path, path_len + 1);
+    return url;
 }
 
 void

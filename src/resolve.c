@@ -10,22 +10,24 @@
 #include "careti/jfield.h"
 #include "careti/resolve.h"
 #include "careti/strdist.h"
+#include "careti/text.h"
 
 static bool
 catalogue_has(const struct catalogue_view *v, const char *name, char *found, size_t found_len)
 {
     size_t i;
     json_t *m;
-    char with_tag[300];
-    snprintf(with_tag, sizeof with_tag, "%s:latest", name);
     bool try_tag = v->type == PROVIDER_OLLAMA && strchr(name, ':') == NULL;
+    size_t name_len = strlen(name);
     json_array_foreach((json_t *)v->models, i, m)
     {
         const char *n = jfield_str(m, "name");
         if (n == NULL)
             continue;
-        if (strcmp(n, name) == 0 || (try_tag && strcmp(n, with_tag) == 0)) {
-            snprintf(found, found_len, "%s", n);
+        /* NAME, or NAME:latest where Ollama implies the tag. */
+        if (strcmp(n, name) == 0 ||
+            (try_tag && strncmp(n, name, name_len) == 0 && strcmp(n + name_len, ":latest") == 0)) {
+            text_copy(found, found_len, n);
             return true;
         }
     }
@@ -37,8 +39,8 @@ add_candidate(struct resolution *out, const char *provider, const char *model)
 {
     if (out->n >= RESOLVE_MAX_CANDIDATES)
         return;
-    snprintf(out->cand[out->n].provider, sizeof out->cand[0].provider, "%s", provider);
-    snprintf(out->cand[out->n].model, sizeof out->cand[0].model, "%s", model);
+    text_copy(out->cand[out->n].provider, sizeof out->cand[0].provider, provider);
+    text_copy(out->cand[out->n].model, sizeof out->cand[0].model, model);
     out->n++;
 }
 
@@ -107,7 +109,7 @@ resolve_model(const struct config *cfg, const char *name, const struct catalogue
     suggest[0] = '\0';
     if (name == NULL || *name == '\0')
         name = cfg->defaults.model;
-    snprintf(out->name, sizeof out->name, "%s", name);
+    text_copy(out->name, sizeof out->name, name);
     out->context_length = cfg->defaults.context_length;
 
     for (size_t i = 0; i < cfg->n_models; i++) {
@@ -125,7 +127,7 @@ resolve_model(const struct config *cfg, const char *name, const struct catalogue
     const char *at = strrchr(name, '@');
     if (at != NULL && at != name && at[1] != '\0') {
         char model[256];
-        snprintf(model, sizeof model, "%.*s", (int)(at - name), name);
+        text_copyn(model, sizeof model, name, (size_t)(at - name));
         for (size_t v = 0; v < n_views; v++) {
             if (strcmp(views[v].provider, at + 1) != 0)
                 continue;

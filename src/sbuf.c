@@ -7,18 +7,25 @@
 #include <string.h>
 
 #include "careti/sbuf.h"
+#include "careti/text.h"
 #include "careti/xmalloc.h"
 
 void
-sbuf_add(struct sbuf *b, const void *data, size_t len)
+sbuf_reserve(struct sbuf *b, size_t extra)
 {
-    if (b->len + len + 1 > b->cap) {
+    if (b->len + extra + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + len + 1)
+        while (cap < b->len + extra + 1)
             cap *= 2;
         b->s = xrealloc(b->s, cap);
         b->cap = cap;
     }
+}
+
+void
+sbuf_add(struct sbuf *b, const void *data, size_t len)
+{
+    sbuf_reserve(b, len);
     if (len > 0)
         memcpy(b->s + b->len, data, len);
     b->len += len;
@@ -40,8 +47,8 @@ needs_escape(unsigned char c)
     return c < 0x20 || c == '"' || c == '\\';
 }
 
-static void
-add_json_string(struct sbuf *b, const char *s, size_t len)
+void
+sbuf_add_json_string(struct sbuf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     sbuf_add(b, "\"", 1);
@@ -96,7 +103,7 @@ sbuf_add_json(struct sbuf *b, const json_t *j)
             if (!first)
                 sbuf_add(b, ",", 1);
             first = false;
-            add_json_string(b, key, strlen(key));
+            sbuf_add_json_string(b, key, strlen(key));
             sbuf_add(b, ":", 1);
             sbuf_add_json(b, v);
         }
@@ -117,12 +124,18 @@ sbuf_add_json(struct sbuf *b, const json_t *j)
         return;
     }
     case JSON_STRING:
-        add_json_string(b, json_string_value(j), json_string_length(j));
+        sbuf_add_json_string(b, json_string_value(j), json_string_length(j));
         return;
     case JSON_INTEGER:
-        n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
-        sbuf_add(b, num, (size_t)n);
+    {
+        json_int_t v = json_integer_value(j);
+        if (v < 0)
+            sbuf_add(b, "-", 1);
+        /* The magnitude as unsigned: -INT64_MIN does not fit in json_int_t. */
+        uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+        sbuf_add(b, num, text_u64(num, mag));
         return;
+    }
     case JSON_REAL: {
         /* Shortest of 10 significant digits, as jansson's REAL_PRECISION(10). */
         n = snprintf(num, sizeof num, "%.10g", json_real_value(j));

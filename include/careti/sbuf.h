@@ -15,6 +15,9 @@ struct sbuf {
     size_t cap;
 };
 
+/* Make room for EXTRA more bytes at once, so appending them piece by
+ * piece does not grow the buffer several times. */
+void sbuf_reserve(struct sbuf *b, size_t extra);
 /* Append LEN bytes of DATA. */
 void sbuf_add(struct sbuf *b, const void *data, size_t len);
 /* Append a NUL-terminated string. */
@@ -23,6 +26,9 @@ void sbuf_adds(struct sbuf *b, const char *s);
  * faster than json_dumps on large strings: runs of plain bytes are copied
  * whole. */
 void sbuf_add_json(struct sbuf *b, const json_t *j);
+/* Append the LEN bytes of S (valid UTF-8) as a JSON string, quoted and
+ * escaped as sbuf_add_json would. */
+void sbuf_add_json_string(struct sbuf *b, const char *s, size_t len);
 /* Forget the contents, keep the memory. */
 void sbuf_reset(struct sbuf *b);
 /* Release the memory; the buffer may be reused. */

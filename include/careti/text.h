@@ -1,0 +1,24 @@
+/*
+ * Bounded copies and decimal numbers into fixed-size buffers.  They exist
+ * for the per-request path, where snprintf's "%s" cost hundreds of
+ * instructions a call for what is a strlen and a memcpy.  Pure.
+ */
+#ifndef CARETI_TEXT_H
+#define CARETI_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest decimal text_u64 writes, without its NUL. */
+#define TEXT_U64_MAX 20
+
+/* Copy SRC into DST (SIZE bytes, at least 1), cut to fit and always
+ * NUL-terminated.  Returns strlen(SRC): SIZE or more means it was cut. */
+size_t text_copy(char *dst, size_t size, const char *src);
+/* The same for the first N bytes of SRC (which need no NUL); returns N. */
+size_t text_copyn(char *dst, size_t size, const char *src, size_t n);
+/* Write V in decimal to DST (TEXT_U64_MAX + 1 bytes), NUL-terminated;
+ * returns its length. */
+size_t text_u64(char *dst, uint64_t v);
+
+#endif
