@@ -17,6 +17,7 @@
 #include <http_parser.h>
 
 #include "careti/sbuf.h"
+#include "careti/text.h"
 #include "careti/xmalloc.h"
 #include "upstream_int.h"
 
@@ -70,6 +71,9 @@ struct uhttp_conn {
     bool complete;   /* the whole response arrived */
     bool held_back;  /* the caller said wait: body bytes go to HELD */
     bool spoiled;    /* bytes followed the answer: not reusable */
+    bool body_begun; /* the answer's first body bytes went to the caller */
+    /* Body bytes the caller has not taken: while it said wait, or, within
+     * one read, those after its first piece (see on_body). */
     struct sbuf held;
     char field[16];
     size_t field_len;
@@ -291,13 +295,44 @@ on_headers_complete(http_parser *p)
     return 0;
 }
 
+/* The answer's first body bytes go to the caller at once: time to first
+ * token is what a user waits for.  Later pieces are gathered and handed
+ * over once the read is parsed (flush_gathered): a server that sends many
+ * chunks in one write then costs the caller one call, not one per chunk. */
 static int
 on_body(http_parser *p, const char *at, size_t len)
 {
     struct uhttp_conn *conn = p->data;
     if (conn->interim || conn->req == NULL)
         return 0;
+    if (conn->body_begun) {
+        sbuf_add(&conn->held, at, len);
+        return 0;
+    }
+    conn->body_begun = true;
     return deliver(conn, at, len);
+}
+
+/* Hand over what on_body gathered during this read.  Returns -1 when the
+ * caller cancelled (the connection is closing), else 0; a caller that
+ * says wait keeps the bytes in HELD until it resumes. */
+static int
+flush_gathered(struct uhttp_conn *conn)
+{
+    if (conn->held_back || conn->held.len == 0)
+        return 0;
+    switch (upstream_req_data(conn->req, conn->held.s, conn->held.len)) {
+    case UPSTREAM_TAKEN:
+        sbuf_reset(&conn->held);
+        return 0;
+    case UPSTREAM_PAUSED:
+        conn->held_back = true;
+        uv_read_stop((uv_stream_t *)&conn->tcp);
+        return 0;
+    case UPSTREAM_DROPPED_BY_CALLER:
+        break;
+    }
+    return -1;
 }
 
 static int
@@ -320,7 +355,7 @@ static void
 conn_parse(struct uhttp_conn *conn, const char *data, size_t len)
 {
     size_t used = http_parser_execute(&conn->parser, &conn->h->settings, data, len);
-    if (conn->req == NULL)
+    if (conn->req == NULL || flush_gathered(conn) < 0)
         return; /* cancelled by the caller meanwhile */
     if (conn->complete) {
         conn->spoiled = used < len;
@@ -641,11 +676,11 @@ build_request(struct sbuf *out, const struct upstream_opts *opts, const char *au
         sbuf_adds(out, opts->api_key);
         sbuf_adds(out, "\r\n");
     }
-    char length[64];
     if (opts->body != NULL) {
-        snprintf(length, sizeof length, "Content-Length: %zu\r\n", opts->body_len);
-        sbuf_adds(out, "Content-Type: application/json\r\n");
-        sbuf_adds(out, length);
+        char length[TEXT_U64_MAX + 1];
+        sbuf_adds(out, "Content-Type: application/json\r\nContent-Length: ");
+        sbuf_add(out, length, text_u64(length, opts->body_len));
+        sbuf_adds(out, "\r\n");
     } else if (strcmp(opts->method, "GET") != 0) {
         sbuf_adds(out, "Content-Length: 0\r\n");
     }
@@ -678,13 +713,21 @@ uhttp_start(struct uhttp *h, struct upstream_req *req, const struct upstream_opt
         return;
     }
     const char *target = (u.field_set & (1 << UF_PATH)) ? url + u.field_data[UF_PATH].off : "/";
-    char host_header[300];
+    /* "[" host "]" ":" port: the host is at most 255 bytes. */
+    char host_header[256 + 3 + TEXT_U64_MAX + 1];
+    size_t used = 0;
     bool ipv6 = strchr(host, ':') != NULL;
-    snprintf(host_header, sizeof host_header, "%s%s%s", ipv6 ? "[" : "", host, ipv6 ? "]" : "");
+    if (ipv6)
+        host_header[used++] = '[';
+    memcpy(host_header + used, host, u.field_data[UF_HOST].len);
+    used += u.field_data[UF_HOST].len;
+    if (ipv6)
+        host_header[used++] = ']';
     if (u.field_set & (1 << UF_PORT)) {
-        size_t used = strlen(host_header);
-        snprintf(host_header + used, sizeof host_header - used, ":%u", port);
+        host_header[used++] = ':';
+        used += text_u64(host_header + used, port);
     }
+    host_header[used] = '\0';
 
     struct uhttp_conn *conn = pool_take(h, host, port);
     bool reused = conn != NULL;
@@ -699,6 +742,7 @@ uhttp_start(struct uhttp *h, struct upstream_req *req, const struct upstream_opt
     conn->interim = false;
     conn->held_back = false;
     conn->spoiled = false;
+    conn->body_begun = false;
     sbuf_reset(&conn->held);
     build_request(&conn->out, opts, host_header, target);
     http_parser_init(&conn->parser, HTTP_RESPONSE);
