@@ -13,6 +13,7 @@
 
 #include "careti/jfield.h"
 #include "careti/jscan.h"
+#include "careti/text.h"
 #include "careti/translate.h"
 #include "careti/xmalloc.h"
 
@@ -42,8 +43,10 @@ struct xlate {
     struct sbuf content;
     struct sbuf thinking;
     json_t *tool_calls_openai; /* OpenAI-shaped calls for a JSON answer */
-    struct tool_acc tools[XLATE_MAX_TOOL_CALLS];
-    size_t n_tools;
+    /* Grown as calls arrive: most answers have none, and a fixed table
+     * made every request zero 2.5 KiB. */
+    struct tool_acc *tools;
+    size_t n_tools, tools_cap;
     char finish[24];
     long prompt_tokens, completion_tokens;
     json_t *ollama_final; /* Ollama's done object, for its durations */
@@ -54,10 +57,9 @@ struct xlate {
     bool reasoning_field_seen;
     struct sbuf think_pending;
     json_t *embed;        /* whole embedding answer */
-    /* An OpenAI content chunk with a hole for the text, built once: the
-     * fast path fills it with the upstream's string as it came. */
-    struct sbuf chunk_template;
-    size_t chunk_hole;
+    /* What every OpenAI stream event of this answer starts with, up to
+     * its choices, built once (see openai_event_begin). */
+    struct sbuf event_head;
 };
 
 /* ---------- small helpers ---------- */
@@ -78,8 +80,7 @@ static void
 make_id(struct xlate *x, char *out, size_t len, const char *prefix, size_t n)
 {
     static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-    size_t pl = strlen(prefix);
-    snprintf(out, len, "%s", prefix);
+    size_t pl = text_copy(out, len, prefix);
     for (size_t i = 0; i < n && pl + i + 1 < len; i++) {
         out[pl + i] = alnum[next_rand(x) % (sizeof alnum - 1)];
         out[pl + i + 1] = '\0';
@@ -689,12 +690,13 @@ xlate_free(struct xlate *x)
         free(x->tools[i].name);
         sbuf_free(&x->tools[i].args);
     }
+    free(x->tools);
     sbuf_free(&x->frame);
     sbuf_free(&x->content);
     sbuf_free(&x->thinking);
     sbuf_free(&x->raw);
     sbuf_free(&x->think_pending);
-    sbuf_free(&x->chunk_template);
+    sbuf_free(&x->event_head);
     json_decref(x->tool_calls_openai);
     json_decref(x->ollama_final);
     json_decref(x->embed);
@@ -804,13 +806,41 @@ openai_finish_from_ollama(const struct xlate *x, const char *done_reason)
 }
 
 /* A streamed chat answer opens with the assistant's role, once. */
+/* Start an OpenAI stream event the way openai_chunk and emit_sse would,
+ * up to and including the "[" of its choices: the events of a streamed
+ * answer are written by hand, as building each through jansson was most
+ * of what translating a stream cost. */
+static void
+openai_event_begin(struct xlate *x, struct sbuf *out)
+{
+    struct sbuf *h = &x->event_head;
+    if (h->len == 0) {
+        char created[TEXT_U64_MAX + 1];
+        sbuf_adds(h, "data: {\"id\":");
+        sbuf_add_json_string(h, x->id, strlen(x->id));
+        sbuf_adds(h, x->p.ep == EP_CHAT ? ",\"object\":\"chat.completion.chunk\",\"created\":"
+                                        : ",\"object\":\"text_completion\",\"created\":");
+        if (x->p.wall_start_s < 0)
+            sbuf_add(h, "-", 1);
+        sbuf_add(h, created,
+                 text_u64(created, x->p.wall_start_s < 0 ? (uint64_t)0 - (uint64_t)x->p.wall_start_s
+                                                         : (uint64_t)x->p.wall_start_s));
+        sbuf_adds(h, ",\"model\":");
+        sbuf_add_json_string(h, x->model, strlen(x->model));
+        sbuf_adds(h, ",\"choices\":[");
+    }
+    sbuf_add(out, h->s, h->len);
+}
+
 static void
 openai_role_chunk(struct xlate *x, struct sbuf *out)
 {
     if (!x->p.client_stream || x->role_sent || x->p.ep != EP_CHAT)
         return;
     x->role_sent = true;
-    emit_sse(out, openai_chunk(x, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL));
+    openai_event_begin(x, out);
+    sbuf_adds(out, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+                   "\"finish_reason\":null}]}\n\n");
 }
 
 /* The end of an Ollama answer for an OpenAI client: the finish reason,
@@ -819,15 +849,28 @@ openai_role_chunk(struct xlate *x, struct sbuf *out)
 static void
 openai_finish_chunks(struct xlate *x, const char *done_reason, struct sbuf *out)
 {
-    snprintf(x->finish, sizeof x->finish, "%s", openai_finish_from_ollama(x, done_reason));
+    text_copy(x->finish, sizeof x->finish, openai_finish_from_ollama(x, done_reason));
     if (!x->p.client_stream)
         return;
-    emit_sse(out, openai_chunk(x, json_object(), x->finish));
+    openai_event_begin(x, out);
+    sbuf_adds(out, x->p.ep == EP_CHAT ? "{\"index\":0,\"delta\":{},\"finish_reason\":"
+                                      : "{\"index\":0,\"text\":\"\",\"logprobs\":null,"
+                                        "\"finish_reason\":");
+    sbuf_add_json_string(out, x->finish, strlen(x->finish));
+    sbuf_adds(out, "}]}\n\n");
     if (x->p.include_usage) {
-        json_t *u = openai_chunk(x, json_object(), NULL);
-        json_object_set_new(u, "choices", json_array());
-        json_object_set_new(u, "usage", openai_usage(x));
-        emit_sse(out, u);
+        /* The usage event: no choices, then the counts. */
+        long p = x->prompt_tokens < 0 ? 0 : x->prompt_tokens;
+        long c = x->completion_tokens < 0 ? 0 : x->completion_tokens;
+        char num[TEXT_U64_MAX + 1];
+        openai_event_begin(x, out);
+        sbuf_adds(out, "],\"usage\":{\"prompt_tokens\":");
+        sbuf_add(out, num, text_u64(num, (uint64_t)p));
+        sbuf_adds(out, ",\"completion_tokens\":");
+        sbuf_add(out, num, text_u64(num, (uint64_t)c));
+        sbuf_adds(out, ",\"total_tokens\":");
+        sbuf_add(out, num, text_u64(num, (uint64_t)(p + c)));
+        sbuf_adds(out, "}}\n\n");
     }
     sbuf_adds(out, "data: [DONE]\n\n");
 }
@@ -877,6 +920,13 @@ tool_slot(struct xlate *x, size_t index)
 {
     if (index >= XLATE_MAX_TOOL_CALLS)
         return NULL;
+    if (index >= x->tools_cap) {
+        size_t cap = x->tools_cap ? x->tools_cap * 2 : 4;
+        while (cap <= index)
+            cap *= 2;
+        x->tools = xrealloc(x->tools, cap * sizeof x->tools[0]);
+        x->tools_cap = cap;
+    }
     while (x->n_tools <= index) {
         memset(&x->tools[x->n_tools], 0, sizeof x->tools[0]);
         x->n_tools++;
@@ -1171,40 +1221,6 @@ note_passthrough_usage(struct xlate *x, json_t *obj)
     }
 }
 
-/* The OpenAI stream event openai_chunk makes for a content delta, with
- * the text's JSON string left out at x->chunk_hole. */
-static void
-build_chunk_template(struct xlate *x)
-{
-    /* The marker is the last string in the event: choices is its last
-     * member and the text its only string, so an id or model name that
-     * happens to hold the same bytes comes earlier. */
-    static const char marker[] = "\"\\u0001\"";
-    struct sbuf *t = &x->chunk_template;
-    emit_sse(t, openai_chunk(x, json_pack("{s:s}", "content", "\x01"), NULL));
-    const char *hole = NULL;
-    for (const char *p = t->s; (p = strstr(p, marker)) != NULL; p++)
-        hole = p;
-    x->chunk_hole = (size_t)(hole - t->s);
-    memmove(t->s + x->chunk_hole, hole + sizeof marker - 1,
-            t->len - x->chunk_hole - (sizeof marker - 1) + 1);
-    t->len -= sizeof marker - 1;
-}
-
-/* Where an Ollama frame jscan vouched for keeps its text: the message
- * object for a chat (scanned into MSG), the frame itself for a generate.
- * NULL when a chat frame's message is missing or not vouched for. */
-static const struct jscan_object *
-scanned_ollama_message(const struct xlate *x, const struct jscan_object *o,
-                       struct jscan_object *msg)
-{
-    if (x->p.ep != EP_CHAT)
-        return o;
-    const struct jscan_member *mm = jscan_get(o, "message");
-    if (!jscan_is_object(mm) || !jscan_object(mm->value, mm->value_len, msg))
-        return NULL;
-    return msg;
-}
 
 /* The counts in an Ollama done frame jscan vouched for. */
 static void
@@ -1214,16 +1230,15 @@ scanned_ollama_usage(struct xlate *x, const struct jscan_object *o)
     x->completion_tokens = (long)jscan_integer(jscan_get(o, "eval_count"));
 }
 
-/* An Ollama frame that is plain text (no thinking, no tool calls), for a
- * streaming OpenAI client, straight from the bytes: the role first, the
- * text through the template, and at the end the finish chunks.  False,
- * with nothing written, when the frame needs the full translation. */
+/* An Ollama frame O that is plain text (no thinking, no tool calls), for
+ * a streaming OpenAI client, straight from the bytes: the role first, the
+ * text's JSON string as it came, and at the end the finish chunks.  M is
+ * where its text is (see fast_frame).  False, with nothing written, when
+ * the frame needs the full translation. */
 static bool
-fast_ollama_to_openai(struct xlate *x, const struct jscan_object *o, uint64_t now_ns,
-                      struct sbuf *out, enum xlate_status *st)
+fast_ollama_to_openai(struct xlate *x, const struct jscan_object *o, const struct jscan_object *m,
+                      uint64_t now_ns, struct sbuf *out, enum xlate_status *st)
 {
-    struct jscan_object msg;
-    const struct jscan_object *m = scanned_ollama_message(x, o, &msg);
     if (m == NULL)
         return false;
     const struct jscan_member *text = jscan_get(m, x->p.ep == EP_CHAT ? "content" : "response");
@@ -1245,12 +1260,17 @@ fast_ollama_to_openai(struct xlate *x, const struct jscan_object *o, uint64_t no
     openai_role_chunk(x, out);
     if (text != NULL && !jscan_is_empty_string(text)) {
         note_token(x, now_ns);
-        if (x->chunk_template.s == NULL)
-            build_chunk_template(x);
-        const struct sbuf *t = &x->chunk_template;
-        sbuf_add(out, t->s, x->chunk_hole);
-        sbuf_add(out, text->value, text->value_len);
-        sbuf_add(out, t->s + x->chunk_hole, t->len - x->chunk_hole);
+        /* The upstream's JSON string goes in as it came. */
+        openai_event_begin(x, out);
+        if (x->p.ep == EP_CHAT) {
+            sbuf_adds(out, "{\"index\":0,\"delta\":{\"content\":");
+            sbuf_add(out, text->value, text->value_len);
+            sbuf_adds(out, "},\"finish_reason\":null}]}\n\n");
+        } else {
+            sbuf_adds(out, "{\"index\":0,\"text\":");
+            sbuf_add(out, text->value, text->value_len);
+            sbuf_adds(out, ",\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+        }
     }
     if (!done)
         return true;
@@ -1274,18 +1294,16 @@ ollama_scanned_has_token(const struct jscan_object *m)
     return jscan_is_array(calls) && !jscan_is_empty_array(calls);
 }
 
-/* An Ollama frame passed on to an Ollama client as it came: only the
- * first token's time and the final counts are read from it.  False when
- * a token is still awaited and the message is not vouched for: jansson
- * then reads it, so the first token's time is never missed. */
+/* An Ollama frame O passed on to an Ollama client as it came: only the
+ * first token's time (from M, where its text is) and the final counts
+ * are read from it.  False when a token is still awaited and M is NULL:
+ * jansson then reads it, so the first token's time is never missed. */
 static bool
-fast_ollama_passthrough(struct xlate *x, const struct jscan_object *o, const char *raw,
-                        size_t rawlen, uint64_t now_ns, struct sbuf *out,
-                        enum xlate_status *st)
+fast_ollama_passthrough(struct xlate *x, const struct jscan_object *o,
+                        const struct jscan_object *m, const char *raw, size_t rawlen,
+                        uint64_t now_ns, struct sbuf *out, enum xlate_status *st)
 {
     if (!x->first_token_seen) {
-        struct jscan_object msg;
-        const struct jscan_object *m = scanned_ollama_message(x, o, &msg);
         if (m == NULL)
             return false;
         if (ollama_scanned_has_token(m))
@@ -1317,12 +1335,23 @@ fast_frame(struct xlate *x, const char *payload, size_t plen, const char *raw, s
      * is taken here: OpenAI to Ollama, the <think> filter needs the text. */
     if (x->p.upstream == WIRE_OPENAI && (x->p.client != WIRE_OPENAI || !x->first_token_seen))
         return false;
-    if (!jscan_object(payload, plen, &o) || jscan_get(&o, "error") != NULL)
+    /* A chat frame's message is read in the same pass when its text
+     * matters: translated, or until the first token has been seen. */
+    struct jscan_object msg;
+    bool has_msg = false;
+    bool want_msg = x->p.upstream == WIRE_OLLAMA && x->p.ep == EP_CHAT &&
+                    (x->p.client != WIRE_OLLAMA || !x->first_token_seen);
+    bool vouched = want_msg ? jscan_object_inner(payload, plen, &o, "message", &msg, &has_msg)
+                            : jscan_object(payload, plen, &o);
+    if (!vouched || jscan_get(&o, "error") != NULL)
         return false;
+    /* Where the text is: the message of a chat, a generate frame itself;
+     * NULL when a chat frame has no message object jscan vouched for. */
+    const struct jscan_object *m = x->p.ep != EP_CHAT ? &o : has_msg ? &msg : NULL;
     if (x->p.upstream == WIRE_OLLAMA && x->p.client == WIRE_OLLAMA)
-        return fast_ollama_passthrough(x, &o, raw, rawlen, now_ns, out, st);
+        return fast_ollama_passthrough(x, &o, m, raw, rawlen, now_ns, out, st);
     if (x->p.upstream == WIRE_OLLAMA)
-        return fast_ollama_to_openai(x, &o, now_ns, out, st);
+        return fast_ollama_to_openai(x, &o, m, now_ns, out, st);
     const struct jscan_member *usage = jscan_get(&o, "usage");
     const struct jscan_member *choices = jscan_get(&o, "choices");
     if ((usage != NULL && !jscan_is_null(usage)) || !jscan_is_array(choices) ||

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #define JSCAN_MAX_MEMBERS 24
 
@@ -31,9 +32,26 @@ struct jscan_object {
  * into TEXT.  False means "not vouched for", not "invalid".  TEXT need not
  * be NUL-terminated. */
 bool jscan_object(const char *text, size_t len, struct jscan_object *out);
+/* jscan_object, reading in the same pass the members of the object that
+ * is the value of the top-level member KEY into INNER.  *FOUND tells
+ * whether KEY's value (the last, for duplicate keys) is an object; INNER
+ * then holds its members.  Declines as jscan_object does, and also when
+ * that object has more than JSCAN_MAX_MEMBERS members. */
+bool jscan_object_inner(const char *text, size_t len, struct jscan_object *out, const char *key,
+                        struct jscan_object *inner, bool *found);
 
-/* The member named KEY (the last one, as in jansson), or NULL. */
-const struct jscan_member *jscan_get(const struct jscan_object *o, const char *key);
+/* The member named KEY (the last one, as in jansson), or NULL.  Inline:
+ * callers name keys with literals, whose length and comparison the
+ * compiler then works out, and a frame is asked for several. */
+static inline const struct jscan_member *
+jscan_get(const struct jscan_object *o, const char *key)
+{
+    size_t kl = strlen(key);
+    for (size_t i = o->n; i-- > 0;)
+        if (o->m[i].key_len == kl && memcmp(o->m[i].key, key, kl) == 0)
+            return &o->m[i];
+    return NULL;
+}
 
 /* Whether a member's value is the literal true / null, the empty string
  * "", or an empty array [] (whitespace inside allowed).  NULL-safe: a
