@@ -17,6 +17,7 @@
 #include "careti/relay.h"
 #include "careti/router.h"
 #include "careti/sbuf.h"
+#include "careti/text.h"
 #include "careti/xmalloc.h"
 
 /* Error bodies from a provider are short; a bound keeps a misbehaving
@@ -32,7 +33,14 @@ struct relay {
     char what[64]; /* "POST /api/chat", for logs */
     struct upstream *up;
     struct providers *providers;
-    struct resolution res;
+    /* The resolution, without its unused candidate slots: a relay is
+     * made per request, and zeroing eight of them cost more than the
+     * rest of its setup. */
+    char name[sizeof ((struct resolution *)0)->name]; /* what the client asked for */
+    long context_length;
+    const json_t *alias_options;
+    struct resolve_candidate *cands; /* N_CANDS, tried in order */
+    size_t n_cands;
     size_t cand;
     enum endpoint ep;
     enum wire client;
@@ -73,6 +81,7 @@ relay_free(struct relay *r)
     json_decref(r->body);
     free(r->config_path);
     free(r->raw_path);
+    free(r->cands);
     free(r);
 }
 
@@ -89,7 +98,7 @@ record(struct relay *r, int status, const char *kind)
     }
     struct metrics_sample smp = {
         .provider = r->prov ? provider_name(r->prov) : "",
-        .model = r->res.name,
+        .model = r->name,
         .status = status,
         .error_kind = kind,
         .ttft_s = first ? (double)(first - r->start_ns) / 1e9 : -1,
@@ -213,6 +222,8 @@ on_data(const char *data, size_t len, void *arg)
             sbuf_add(&r->out, data, len);
         return;
     }
+    /* What comes out is about what went in: room for it at once. */
+    sbuf_reserve(&r->out, len);
     enum xlate_status st = xlate_feed(r->x, data, len, uv_hrtime(), &r->out, &err);
     if (!r->started && r->out.len > RELAY_MAX_AGGREGATE)
         st = XLATE_ERROR, cerr_set(&err, -EMSGSIZE, 502, "the answer is over 64 MiB");
@@ -294,7 +305,7 @@ on_done(enum upstream_failure failure, const struct cerr *uerr, void *arg)
     if (failure != UPSTREAM_OK) {
         provider_describe_failure(r->prov, failure, uerr ? uerr->msg : "", r->config_path, msg,
                                   sizeof msg);
-        if (!r->started && retriable(failure) && r->cand + 1 < r->res.n) {
+        if (!r->started && retriable(failure) && r->cand + 1 < r->n_cands) {
             log_info("failover: %s", msg);
             size_t used = strlen(r->tried);
             snprintf(r->tried + used, sizeof r->tried - used, "%s%s", used ? "; " : "",
@@ -367,11 +378,11 @@ static void
 start_transfer(struct relay *r)
 {
     struct cerr err = {0};
-    const struct resolve_candidate *c = &r->res.cand[r->cand];
+    const struct resolve_candidate *c = &r->cands[r->cand];
     struct translate_params tp = {
         .upstream_model = c->model,
-        .num_ctx = r->upstream_wire == WIRE_OLLAMA ? r->res.context_length : 0,
-        .alias_options = r->res.options,
+        .num_ctx = r->upstream_wire == WIRE_OLLAMA ? r->context_length : 0,
+        .alias_options = r->alias_options,
         .upstream_is_lmstudio = provider_type(r->prov) == PROVIDER_LMSTUDIO,
     };
     json_t *ubody;
@@ -409,7 +420,7 @@ start_transfer(struct relay *r)
         .client = r->client,
         .client_stream = r->client_stream,
         .include_usage = r->include_usage,
-        .model = r->res.name,
+        .model = r->name,
         .wall_start_s = (int64_t)time(NULL),
         .start_ns = r->start_ns,
         .seed = (uint32_t)(r->start_ns ^ (uintptr_t)r),
@@ -439,7 +450,7 @@ on_slot(bool ok, void *arg)
 static void
 try_candidate(struct relay *r)
 {
-    const struct resolve_candidate *c = &r->res.cand[r->cand];
+    const struct resolve_candidate *c = &r->cands[r->cand];
     if (r->have_slot) {
         provider_release(r->prov);
         r->have_slot = false;
@@ -478,10 +489,16 @@ relay_new(const struct relay_spec *spec, const struct relay_sink *sink, void *si
     r->sink = sink;
     r->sink_arg = sink_arg;
     r->metrics = spec->metrics;
-    snprintf(r->what, sizeof r->what, "%s", spec->what ? spec->what : "request");
+    text_copy(r->what, sizeof r->what, spec->what ? spec->what : "request");
     r->up = spec->up;
     r->providers = spec->providers;
-    r->res = *spec->res;
+    const struct resolution *res = spec->res;
+    text_copy(r->name, sizeof r->name, res->name);
+    r->context_length = res->context_length;
+    r->alias_options = res->options;
+    r->n_cands = res->n;
+    r->cands = xcalloc(res->n > 0 ? res->n : 1, sizeof r->cands[0]);
+    memcpy(r->cands, res->cand, res->n * sizeof r->cands[0]);
     r->ep = spec->ep;
     r->client = spec->client;
     r->client_stream = spec->client_stream;
@@ -589,7 +606,11 @@ relay_start(const struct relay_spec *spec, struct http_request *req)
     struct http_sink *hs = xcalloc(1, sizeof *hs);
     char what[64];
     struct relay_spec s = *spec;
-    snprintf(what, sizeof what, "%s %s", http_request_method(req), http_request_path(req));
+    size_t used = text_copy(what, sizeof what - 1, http_request_method(req));
+    if (used < sizeof what - 2) {
+        what[used++] = ' ';
+        text_copy(what + used, sizeof what - used, http_request_path(req));
+    }
     s.what = what;
     hs->req = req;
     http_request_on_abort(req, on_client_gone, hs);
