@@ -88,7 +88,7 @@ $(BUILD)/bench/bench_sessions: bench/bench_sessions.c $(TEST_OBJS)
 # each runs for FUZZ_SECONDS from its corpus.  Not part of check.
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude
-FUZZ_COMMON := src/sbuf.c src/xmalloc.c src/cerr.c
+FUZZ_COMMON := src/sbuf.c src/text.c src/xmalloc.c src/cerr.c
 fuzz: deps
 	@command -v clang >/dev/null || $(SUDO) apt-get install -y -q clang
 	@mkdir -p build/fuzz

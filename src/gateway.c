@@ -13,6 +13,7 @@
 
 #include "careti/gateway.h"
 #include "careti/jfield.h"
+#include "careti/jscan.h"
 #include "careti/log.h"
 #include "careti/proto.h"
 #include "careti/relay.h"
@@ -60,6 +61,10 @@ struct pending {
     bool include_usage;
     char *model;
     json_t *body;
+    /* Or, for a chat or generate body jscan vouched for, its members:
+     * they point into the request's body, which lives as long as the
+     * request does. */
+    struct jscan_object *scanned;
 };
 
 
@@ -110,6 +115,7 @@ pending_free(struct pending *p)
 {
     free(p->model);
     json_decref(p->body);
+    free(p->scanned);
     free(p);
 }
 
@@ -289,6 +295,7 @@ on_model_resolved(int status, const struct resolution *res, const char *error, v
         metrics_record(g->metrics, &smp);
         router_respond_error(req, status, "%s", error);
     } else if (pd->kind != RK_SHOW || !show_from_catalogue(g, req, res)) {
+        size_t raw_len = 0;
         struct relay_spec spec = {
             .up = g->up,
             .providers = g->providers,
@@ -298,6 +305,9 @@ on_model_resolved(int status, const struct resolution *res, const char *error, v
             .client_stream = pd->stream,
             .include_usage = pd->include_usage,
             .body = pd->body,
+            .scanned = pd->scanned,
+            .raw_body = pd->scanned ? http_request_body(req, &raw_len) : NULL,
+            .raw_body_len = raw_len,
             .config_path = g->cfg->path,
             .raw_path = pd->kind == RK_SHOW ? "/api/show" : NULL,
             .metrics = g->metrics,
@@ -692,6 +702,84 @@ validate(struct http_request *req, const struct route_def *rd, json_t *body, con
     return true;
 }
 
+/* A model field jscan vouched for, as validate() reads it: true with
+ * *MODEL set (NULL when absent) or false when validate() must look. */
+static bool
+scanned_model(const struct route_def *rd, const struct jscan_object *top, char **model)
+{
+    const struct jscan_member *m = jscan_get(top, "model");
+    if (m == NULL && rd->client == WIRE_OLLAMA)
+        m = jscan_get(top, "name"); /* older Ollama clients */
+    *model = NULL;
+    if (m == NULL)
+        return true;
+    if (!jscan_is_plain_string(m))
+        return false;
+    *model = xstrndup(m->value + 1, m->value_len - 2);
+    return true;
+}
+
+/* Whether every messages[i] is an object with a string role, as
+ * validate() wants. */
+static bool
+scanned_roles(const struct jscan_member *msgs)
+{
+    struct jscan_iter it;
+    struct jscan_member elem;
+    jscan_array_begin(msgs, &it);
+    while (jscan_array_next(&it, &elem)) {
+        struct jscan_object msg;
+        if (!jscan_is_object(&elem) || !jscan_object(elem.value, elem.value_len, &msg) ||
+            !jscan_is_string(jscan_get(&msg, "role")))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * validate() for a chat or generate body jscan vouched for (TOP), read
+ * from its bytes: a long conversation is then never parsed into a tree
+ * unless it must be translated.  True, with the same results, when every
+ * field is plainly right; false, answering nothing, when validate() on
+ * the parsed body must decide: it keeps the one set of error messages.
+ */
+static bool
+validate_scanned(const struct route_def *rd, const struct jscan_object *top, char **model,
+                 bool *stream, bool *include_usage)
+{
+    if (rd->kind != RK_MODEL || (rd->ep != EP_CHAT && rd->ep != EP_GENERATE))
+        return false;
+    const struct jscan_member *s = jscan_get(top, "stream");
+    if (s != NULL && !jscan_is_true(s) && !jscan_is_false(s))
+        return false;
+    const struct jscan_member *so = jscan_get(top, "stream_options");
+    const struct jscan_member *iu = NULL;
+    struct jscan_object so_members;
+    if (jscan_is_object(so)) {
+        if (!jscan_object(so->value, so->value_len, &so_members))
+            return false;
+        iu = jscan_get(&so_members, "include_usage");
+    }
+    if (iu != NULL && !jscan_is_true(iu) && !jscan_is_false(iu))
+        return false;
+    if (rd->ep == EP_CHAT) {
+        const struct jscan_member *msgs = jscan_get(top, "messages");
+        if (!jscan_is_array(msgs) || (rd->client == WIRE_OPENAI && jscan_is_empty_array(msgs)) ||
+            !scanned_roles(msgs))
+            return false;
+    } else {
+        const struct jscan_member *prompt = jscan_get(top, "prompt");
+        if (!jscan_is_string(prompt) && !(rd->client == WIRE_OPENAI && jscan_is_array(prompt)))
+            return false;
+    }
+    if (!scanned_model(rd, top, model))
+        return false;
+    /* Ollama streams unless told not to; OpenAI only when asked. */
+    *stream = s != NULL ? jscan_is_true(s) : rd->client == WIRE_OLLAMA;
+    *include_usage = jscan_is_true(iu);
+    return true;
+}
+
 static void
 on_bound_route(struct http_request *req, void *arg)
 {
@@ -699,15 +787,27 @@ on_bound_route(struct http_request *req, void *arg)
     const struct route_def *rd = &br->def;
     struct gateway *g = br->g;
     json_t *body = NULL;
+    struct jscan_object *scanned = NULL;
     const char *model = NULL;
+    char *scanned_name = NULL;
     bool stream = false, include_usage = false;
     if (strcmp(rd->method, "POST") == 0) {
-        body = parse_body(req);
-        if (body == NULL)
-            return;
-        if (!validate(req, rd, body, &model, &stream, &include_usage)) {
-            json_decref(body);
-            return;
+        size_t len;
+        const char *text = http_request_body(req, &len);
+        scanned = xmalloc(sizeof *scanned);
+        if (jscan_object(text, len, scanned) &&
+            validate_scanned(rd, scanned, &scanned_name, &stream, &include_usage)) {
+            model = scanned_name;
+        } else {
+            free(scanned);
+            scanned = NULL;
+            body = parse_body(req);
+            if (body == NULL)
+                return;
+            if (!validate(req, rd, body, &model, &stream, &include_usage)) {
+                json_decref(body);
+                return;
+            }
         }
     }
     struct pending *pd = xcalloc(1, sizeof *pd);
@@ -720,6 +820,8 @@ on_bound_route(struct http_request *req, void *arg)
     pd->include_usage = include_usage;
     pd->model = xstrdup(model ? model : "");
     pd->body = body;
+    pd->scanned = scanned;
+    free(scanned_name);
     if (rd->kind == RK_MODEL || rd->kind == RK_SHOW)
         gateway_resolve(g, pd->model, on_model_resolved, pd);
     else

@@ -371,6 +371,45 @@ jscan_is_true(const struct jscan_member *m)
 }
 
 bool
+jscan_is_false(const struct jscan_member *m)
+{
+    return value_is(m, "false");
+}
+
+bool
+jscan_is_plain_string(const struct jscan_member *m)
+{
+    return jscan_is_string(m) && memchr(m->value, '\\', m->value_len) == NULL;
+}
+
+void
+jscan_array_begin(const struct jscan_member *m, struct jscan_iter *it)
+{
+    it->p = m->value + 1;
+    it->end = m->value + m->value_len - 1; /* before the closing bracket */
+}
+
+bool
+jscan_array_next(struct jscan_iter *it, struct jscan_member *elem)
+{
+    struct scan s = {it->p, it->end};
+    skip_ws(&s);
+    if (s.p < s.end && *s.p == ',') {
+        s.p++;
+        skip_ws(&s);
+    }
+    if (s.p >= s.end)
+        return false;
+    /* Vouched for already: scanning again only finds where it ends. */
+    *elem = (struct jscan_member){NULL, 0, s.p, 0};
+    if (!scan_value(&s, 1))
+        return false;
+    elem->value_len = (size_t)(s.p - elem->value);
+    it->p = s.p;
+    return true;
+}
+
+bool
 jscan_is_null(const struct jscan_member *m)
 {
     return value_is(m, "null");

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "careti/jscan.h"
 #include "careti/log.h"
 #include "careti/metrics.h"
 #include "careti/relay.h"
@@ -47,7 +48,11 @@ struct relay {
     enum wire upstream_wire;
     bool client_stream;
     bool include_usage;
-    json_t *body;
+    json_t *body; /* NULL while only RAW is known */
+    /* The client's body as it came, with its members, when jscan vouched
+     * for it (see relay_spec). */
+    struct sbuf raw;
+    struct jscan_object *scanned;
     char *config_path;
     char *raw_path;
     struct provider *prov;
@@ -79,6 +84,8 @@ relay_free(struct relay *r)
     sbuf_free(&r->out);
     sbuf_free(&r->errbody);
     json_decref(r->body);
+    sbuf_free(&r->raw);
+    free(r->scanned);
     free(r->config_path);
     free(r->raw_path);
     free(r->cands);
@@ -374,6 +381,36 @@ upstream_path(enum endpoint ep, enum wire w)
     return paths[ep][w == WIRE_OLLAMA];
 }
 
+/* The upstream body through the parsed request into TEXT; false with ERR
+ * when the request is refused.  A body known only as bytes is parsed
+ * now: it is to be translated, or translate_request_bytes declined. */
+static bool
+upstream_body_from_tree(struct relay *r, const struct translate_params *tp, struct sbuf *text,
+                        struct cerr *err)
+{
+    if (r->body == NULL) {
+        json_error_t jerr;
+        r->body = json_loadb(r->raw.s, r->raw.len, 0, &jerr);
+        if (r->body == NULL) { /* jscan vouches only for what jansson accepts */
+            cerr_set(err, -EINVAL, 400, "invalid JSON in the request body: %s", jerr.text);
+            return false;
+        }
+    }
+    json_t *ubody;
+    if (r->raw_path != NULL) {
+        ubody = json_deep_copy(r->body);
+        json_object_del(ubody, "name");
+        json_object_set_new(ubody, "model", json_string(tp->upstream_model));
+    } else {
+        ubody = translate_request(r->ep, r->client, r->upstream_wire, r->body, tp, err);
+    }
+    if (ubody == NULL)
+        return false;
+    sbuf_add_json(text, ubody);
+    json_decref(ubody);
+    return true;
+}
+
 static void
 start_transfer(struct relay *r)
 {
@@ -385,22 +422,14 @@ start_transfer(struct relay *r)
         .alias_options = r->alias_options,
         .upstream_is_lmstudio = provider_type(r->prov) == PROVIDER_LMSTUDIO,
     };
-    json_t *ubody;
-    if (r->raw_path != NULL) {
-        ubody = json_deep_copy(r->body);
-        json_object_del(ubody, "name");
-        json_object_set_new(ubody, "model", json_string(c->model));
-    } else {
-        ubody = translate_request(r->ep, r->client, r->upstream_wire, r->body, &tp, &err);
-    }
-    if (ubody == NULL) {
+    struct sbuf text = {0};
+    bool from_bytes = r->scanned != NULL && r->raw_path == NULL && r->client == r->upstream_wire &&
+                      translate_request_bytes(r->ep, r->client, r->scanned, &tp, &text);
+    if (!from_bytes && !upstream_body_from_tree(r, &tp, &text, &err)) {
         fail(r, err.http_status ? err.http_status : 400, "bad_request", err.msg);
         relay_free(r);
         return;
     }
-    struct sbuf text = {0};
-    sbuf_add_json(&text, ubody);
-    json_decref(ubody);
     char *url = provider_url(r->prov, r->raw_path ? r->raw_path : upstream_path(r->ep, r->upstream_wire));
     const struct config_timeouts *t = provider_timeouts(r->prov);
     struct upstream_opts o = {
@@ -504,6 +533,17 @@ relay_new(const struct relay_spec *spec, const struct relay_sink *sink, void *si
     r->client_stream = spec->client_stream;
     r->include_usage = spec->include_usage;
     r->body = json_incref((json_t *)spec->body);
+    if (spec->scanned != NULL) {
+        /* A copy of the bytes, and of the members, moved onto it. */
+        sbuf_add(&r->raw, spec->raw_body, spec->raw_body_len);
+        r->scanned = xmalloc(sizeof *r->scanned);
+        *r->scanned = *spec->scanned;
+        for (size_t i = 0; i < r->scanned->n; i++) {
+            struct jscan_member *m = &r->scanned->m[i];
+            m->key = r->raw.s + (m->key - spec->raw_body);
+            m->value = r->raw.s + (m->value - spec->raw_body);
+        }
+    }
     r->config_path = spec->config_path ? xstrdup(spec->config_path) : NULL;
     r->raw_path = spec->raw_path ? xstrdup(spec->raw_path) : NULL;
     r->start_ns = uv_hrtime();

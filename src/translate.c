@@ -664,6 +664,178 @@ translate_request(enum endpoint ep, enum wire from, enum wire to, const json_t *
     return out;
 }
 
+/* ---------- same-dialect requests from their bytes ---------- */
+
+/* Whether member I of O is the last with its key: jansson keeps the last
+ * of duplicate keys, and so must a copy made from the bytes. */
+static bool
+last_of_its_key(const struct jscan_object *o, size_t i)
+{
+    const struct jscan_member *m = &o->m[i];
+    for (size_t j = i + 1; j < o->n; j++)
+        if (o->m[j].key_len == m->key_len && memcmp(o->m[j].key, m->key, m->key_len) == 0)
+            return false;
+    return true;
+}
+
+static bool
+named(const struct jscan_member *m, const char *key)
+{
+    size_t n = strlen(key);
+    return m->key_len == n && memcmp(m->key, key, n) == 0;
+}
+
+/* A "," unless this is the first member written since *FIRST was set. */
+static void
+add_separator(struct sbuf *out, bool *first)
+{
+    if (!*first)
+        sbuf_add(out, ",", 1);
+    *first = false;
+}
+
+/* O's members as they came, each key once, but those named in LEAVE_OUT
+ * (NULL-terminated).  Keys jscan vouched for have no escapes. */
+static void
+add_scanned_members(struct sbuf *out, const struct jscan_object *o, const char *const *leave_out,
+                    bool *first)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        const struct jscan_member *m = &o->m[i];
+        bool left_out = !last_of_its_key(o, i);
+        for (size_t k = 0; !left_out && leave_out[k] != NULL; k++)
+            left_out = named(m, leave_out[k]);
+        if (left_out)
+            continue;
+        add_separator(out, first);
+        sbuf_add(out, "\"", 1);
+        sbuf_add(out, m->key, m->key_len);
+        sbuf_add(out, "\":", 2);
+        sbuf_add(out, m->value, m->value_len);
+    }
+}
+
+static void
+add_json_member(struct sbuf *out, const char *key, const json_t *value, bool *first)
+{
+    add_separator(out, first);
+    sbuf_add_json_string(out, key, strlen(key));
+    sbuf_add(out, ":", 1);
+    sbuf_add_json(out, value);
+}
+
+/* The members of the object under TOP's member KEY into INNER (none when
+ * KEY is absent); false when KEY is not an object or jscan declines it. */
+static bool
+scan_member_object(const struct jscan_object *top, const char *key, struct jscan_object *inner)
+{
+    const struct jscan_member *m = jscan_get(top, key);
+    inner->n = 0;
+    return m == NULL || (jscan_is_object(m) && jscan_object(m->value, m->value_len, inner));
+}
+
+static bool
+ollama_request_bytes(const struct jscan_object *top, const struct translate_params *p,
+                     struct sbuf *out)
+{
+    static const char *const replaced[] = {"model", "stream", "options", NULL};
+    static const char *const none[] = {NULL};
+    struct jscan_object options;
+    /* Options that are not an object: translate_request says so. */
+    if (!scan_member_object(top, "options", &options))
+        return false;
+    bool first = true;
+    sbuf_add(out, "{", 1);
+    add_scanned_members(out, top, replaced, &first);
+    add_separator(out, &first);
+    sbuf_adds(out, "\"model\":");
+    sbuf_add_json_string(out, p->upstream_model, strlen(p->upstream_model));
+    sbuf_adds(out, ",\"stream\":true,\"options\":{");
+    /* The client's options, the alias's under them, then num_ctx. */
+    bool first_option = true, has_num_ctx = jscan_get(&options, "num_ctx") != NULL;
+    add_scanned_members(out, &options, none, &first_option);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)p->alias_options, k, v)
+    {
+        if (jscan_get(&options, k) != NULL)
+            continue;
+        add_json_member(out, k, v, &first_option);
+        has_num_ctx = has_num_ctx || strcmp(k, "num_ctx") == 0;
+    }
+    if (p->num_ctx > 0 && !has_num_ctx) {
+        char n[TEXT_U64_MAX + 1];
+        add_separator(out, &first_option);
+        sbuf_adds(out, "\"num_ctx\":");
+        sbuf_add(out, n, text_u64(n, (uint64_t)p->num_ctx));
+    }
+    sbuf_add(out, "}}", 2);
+    return true;
+}
+
+static bool
+openai_request_bytes(const struct jscan_object *top, const struct translate_params *p,
+                     struct sbuf *out)
+{
+    static const char *const replaced[] = {"model", "stream", "stream_options", NULL};
+    static const char *const usage[] = {"include_usage", NULL};
+    struct jscan_object so;
+    /* stream_options that are not an object are replaced, as in
+     * translate_request; one jscan declines goes there instead. */
+    if (!scan_member_object(top, "stream_options", &so)) {
+        if (jscan_is_object(jscan_get(top, "stream_options")))
+            return false;
+        so.n = 0;
+    }
+    bool first = true;
+    sbuf_add(out, "{", 1);
+    add_scanned_members(out, top, replaced, &first);
+    add_separator(out, &first);
+    sbuf_adds(out, "\"model\":");
+    sbuf_add_json_string(out, p->upstream_model, strlen(p->upstream_model));
+    sbuf_adds(out, ",\"stream\":true,\"stream_options\":{");
+    bool first_so = true;
+    add_scanned_members(out, &so, usage, &first_so);
+    add_separator(out, &first_so);
+    sbuf_adds(out, "\"include_usage\":true}");
+    /* Alias options fill the OpenAI fields the client left unset.  No
+     * field is filled twice: each is named by one Ollama option (and
+     * max_completion_tokens by none). */
+    bool client_limited = jscan_get(top, "max_completion_tokens") != NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)p->alias_options, k, v)
+    {
+        for (size_t i = 0; i <= N_OPTION_MAP; i++) {
+            const char *field = i < N_OPTION_MAP ? openai_option_map[i][0] : "stop";
+            const char *option = i < N_OPTION_MAP ? openai_option_map[i][1] : "stop";
+            if (strcmp(option, k) != 0 || strcmp(field, "max_completion_tokens") == 0 ||
+                (strcmp(field, "max_tokens") == 0 && client_limited) ||
+                jscan_get(top, field) != NULL)
+                continue;
+            add_json_member(out, field, v, &first);
+        }
+    }
+    sbuf_add(out, "}", 1);
+    return true;
+}
+
+bool
+translate_request_bytes(enum endpoint ep, enum wire dialect, const struct jscan_object *top,
+                        const struct translate_params *p, struct sbuf *out)
+{
+    if (ep != EP_CHAT && ep != EP_GENERATE)
+        return false;
+    size_t start = out->len;
+    bool done = dialect == WIRE_OLLAMA ? ollama_request_bytes(top, p, out)
+                                       : openai_request_bytes(top, p, out);
+    if (!done && out->s != NULL) {
+        out->len = start;
+        out->s[start] = '\0';
+    }
+    return done;
+}
+
 /* ---------- responses ---------- */
 
 struct xlate *

@@ -53,6 +53,21 @@ jscan_get(const struct jscan_object *o, const char *key)
     return NULL;
 }
 
+/* Walking the elements of an array jscan vouched for. */
+struct jscan_iter {
+    const char *p, *end;
+};
+/* Start at the first element of M's value, which must be a vouched-for
+ * array (jscan_is_array). */
+void jscan_array_begin(const struct jscan_member *m, struct jscan_iter *it);
+/* The next element's value into ELEM (its key is NULL); false after the
+ * last. */
+bool jscan_array_next(struct jscan_iter *it, struct jscan_member *elem);
+/* Whether a member's value is the literal false.  NULL-safe. */
+bool jscan_is_false(const struct jscan_member *m);
+/* Whether a member's value is a string without escapes, whose text is
+ * then the bytes between its quotes.  NULL-safe. */
+bool jscan_is_plain_string(const struct jscan_member *m);
 /* Whether a member's value is the literal true / null, the empty string
  * "", or an empty array [] (whitespace inside allowed).  NULL-safe: a
  * missing member is none of them. */

@@ -30,6 +30,12 @@ struct relay_spec {
     bool client_stream;
     bool include_usage;
     const json_t *body;      /* the client's request; a reference is taken */
+    /* Or the client's request as it came (RAW_BODY, copied) with its
+     * members (SCANNED, which jscan vouched for): BODY is then NULL, and
+     * the bytes are parsed only if they must be translated. */
+    const struct jscan_object *scanned;
+    const char *raw_body;
+    size_t raw_body_len;
     const char *config_path; /* for messages; may be NULL */
     /* Pass-through of a provider route (Ollama's /api/show, /api/pull):
      * the body goes to RAW_PATH with only "model" changed, and the answer

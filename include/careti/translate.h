@@ -37,6 +37,21 @@ struct translate_params {
 json_t *translate_request(enum endpoint ep, enum wire from, enum wire to, const json_t *req,
                           const struct translate_params *p, struct cerr *err);
 
+struct jscan_object;
+
+/*
+ * translate_request for a chat or generate request that stays in its
+ * DIALECT, from the client's bytes: TOP holds the members of the body,
+ * which jscan vouched for.  Appends the upstream body to OUT and returns
+ * true; false, with OUT as it was, when it declines (not one of those
+ * endpoints, or a field to refuse or that jscan declines), and then
+ * translate_request on the parsed body has the answer.  The point is a
+ * long conversation: its messages are copied as bytes, not parsed into a
+ * tree and written out again.
+ */
+bool translate_request_bytes(enum endpoint ep, enum wire dialect, const struct jscan_object *top,
+                             const struct translate_params *p, struct sbuf *out);
+
 struct xlate;
 
 struct xlate_params {

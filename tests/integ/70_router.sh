@@ -99,6 +99,44 @@ emu "$O_PORT" /_emu/reset '{}' > /dev/null
 out=$(api /api/chat "{\"model\":\"llama3.2\",$USER_MSG,\"options\":{\"num_ctx\":4096}}")
 expect_contains "Ollama to Ollama passes through" "$out" '"model":"llama3.2:latest"'
 expect_contains "the client's num_ctx is kept" "$(emu "$O_PORT" /_emu/log)" '"num_ctx":4096'
+# A long conversation (4 MB, escapes, non-ASCII, duplicate keys) in one
+# dialect: its messages reach the server exactly as the client sent them,
+# through the path that copies them as bytes.
+node -e '
+const text = "é ü \"quoted\" \\ back\nslash\t\u0001 </script> 日本語 ".repeat(40);
+const messages = [];
+for (let i = 0; i < 2000; i++) messages.push({ role: i % 2 ? "assistant" : "user", content: text + i });
+const body = JSON.stringify({ model: "llama3.2", stream: false, messages, options: { top_k: 5 } });
+require("fs").writeFileSync(process.argv[1] + "/long.json", body.replace("{", "{\"keep_alive\":\"1m\",\"keep_alive\":\"5m\","));
+require("fs").writeFileSync(process.argv[1] + "/long-messages.json", JSON.stringify(messages));
+require("fs").writeFileSync(process.argv[1] + "/long-openai.json", JSON.stringify({ model: "local-model", messages, max_tokens: 3 }));
+' "$T"
+emu "$O_PORT" /_emu/reset '{}' > /dev/null
+out=$(curl -s --max-time 20 --unix-socket "$S" http://x/api/chat --data-binary @"$T/long.json")
+expect_contains "a 4 MB Ollama conversation is answered" "$out" '"done":true'
+emu "$O_PORT" /_emu/log > "$T/long-log.json"
+check=$(node -e '
+const fs = require("fs");
+const [entry] = JSON.parse(fs.readFileSync(process.argv[1] + "/long-log.json"));
+const want = fs.readFileSync(process.argv[1] + "/long-messages.json", "utf8");
+const b = entry.body;
+console.log(JSON.stringify(b.messages) === want && b.model === "llama3.2:latest" && b.stream === true &&
+            b.keep_alive === "5m" && b.options.top_k === 5 && b.options.num_ctx === 262144 ? "same" : "differs");
+' "$T")
+expect_eq "its messages reach Ollama unchanged, with model, stream and num_ctx set" "$check" same
+emu "$A_PORT" /_emu/reset '{}' > /dev/null
+out=$(curl -s --max-time 20 --unix-socket "$S" http://x/v1/chat/completions --data-binary @"$T/long-openai.json")
+expect_contains "a 4 MB OpenAI conversation is answered" "$out" '"finish_reason"'
+emu "$A_PORT" /_emu/log > "$T/long-log.json"
+check=$(node -e '
+const fs = require("fs");
+const entry = JSON.parse(fs.readFileSync(process.argv[1] + "/long-log.json")).find(e => e.path.endsWith("/chat/completions"));
+const want = fs.readFileSync(process.argv[1] + "/long-messages.json", "utf8");
+const b = entry.body;
+console.log(JSON.stringify(b.messages) === want && b.stream === true && b.max_tokens === 3 &&
+            b.stream_options.include_usage === true ? "same" : "differs");
+' "$T")
+expect_eq "and to an OpenAI-compatible server" "$check" same
 out=$(api /api/generate '{"model":"qwen3-coder-30b-a3b-instruct","prompt":"hi","stream":false}')
 expect_contains "/api/generate through LM Studio /v1/completions" "$out" '"response":"Hi! You said: hi"'
 out=$(api /api/embed '{"model":"text-embedding-nomic-embed-text-v1.5","input":"x"}')

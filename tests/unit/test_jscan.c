@@ -150,6 +150,56 @@ START_TEST(test_member_helpers)
 }
 END_TEST
 
+START_TEST(test_more_member_helpers)
+{
+    const char *t = "{\"f\":false,\"t\":true,\"s\":\"qwen3:8b\",\"u\":\"caf\u00e9\","
+                    "\"q\":\"a\\\"b\",\"n\":0}";
+    struct jscan_object o;
+    ck_assert(jscan_object(t, strlen(t), &o));
+    ck_assert(jscan_is_false(jscan_get(&o, "f")));
+    ck_assert(!jscan_is_false(jscan_get(&o, "t")));
+    ck_assert(!jscan_is_false(jscan_get(&o, "n")));
+    ck_assert(!jscan_is_false(jscan_get(&o, "missing")));
+    ck_assert(jscan_is_plain_string(jscan_get(&o, "s")));
+    ck_assert(jscan_is_plain_string(jscan_get(&o, "u"))); /* UTF-8 is plain */
+    ck_assert(!jscan_is_plain_string(jscan_get(&o, "q")));
+    ck_assert(!jscan_is_plain_string(jscan_get(&o, "n")));
+    ck_assert(!jscan_is_plain_string(jscan_get(&o, "missing")));
+}
+END_TEST
+
+/* Each element of a vouched-for array, as jansson has it, in order. */
+START_TEST(test_array_elements)
+{
+    static const char *const arrays[] = {
+        "[]", "[ ]", "[1]", "[ {\"role\":\"user\"} , \"s\\\"]\" ,[[],{}],null,-2.5 ]",
+        "[{\"a\":[1,{\"b\":\"]}\"}]},true]",
+    };
+    for (size_t k = 0; k < sizeof arrays / sizeof arrays[0]; k++) {
+        char text[256];
+        snprintf(text, sizeof text, "{\"a\":%s}", arrays[k]);
+        struct jscan_object o;
+        ck_assert_msg(jscan_object(text, strlen(text), &o), "not vouched for: %s", text);
+        json_t *root = json_loads(text, 0, NULL);
+        json_t *want = json_object_get(root, "a");
+        struct jscan_iter it;
+        struct jscan_member elem;
+        size_t i = 0;
+        jscan_array_begin(jscan_get(&o, "a"), &it);
+        while (jscan_array_next(&it, &elem)) {
+            ck_assert_ptr_null(elem.key);
+            json_t *got = json_loadb(elem.value, elem.value_len, JSON_DECODE_ANY, NULL);
+            ck_assert_msg(got != NULL && json_equal(got, json_array_get(want, i)),
+                          "element %zu of %s: %.*s", i, arrays[k], (int)elem.value_len, elem.value);
+            json_decref(got);
+            i++;
+        }
+        ck_assert_uint_eq(i, json_array_size(want));
+        json_decref(root);
+    }
+}
+END_TEST
+
 /* Seeded mutations of real frames: whatever jscan vouches for, jansson
  * must accept with the same members (vouched() asserts it). */
 START_TEST(test_mutations_never_vouch_for_what_jansson_refuses)
@@ -205,6 +255,8 @@ main(void)
     tcase_add_test(tc, test_stream_frames_are_vouched_for);
     tcase_add_test(tc, test_declines);
     tcase_add_test(tc, test_member_helpers);
+    tcase_add_test(tc, test_more_member_helpers);
+    tcase_add_test(tc, test_array_elements);
     tcase_add_test(tc, test_mutations_never_vouch_for_what_jansson_refuses);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

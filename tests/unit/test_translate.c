@@ -233,7 +233,51 @@ tparams(void)
     return (struct translate_params){.upstream_model = "qwen3-coder:30b", .num_ctx = 0};
 }
 
-/* Translate REQ (text); the client's request must come out unchanged. */
+/* The bytes path (translate_request_bytes) on REQ, which the tree path
+ * turned into OUT (NULL: refused).  When it takes REQ its body must be OUT
+ * as JSON; a request the tree path refuses it must decline, leaving its
+ * buffer as it was.  Returns whether it took REQ. */
+static bool
+bytes_path_agrees(enum endpoint ep, enum wire dialect, const char *req,
+                  const struct translate_params *p, const json_t *out)
+{
+    struct jscan_object top;
+    if (!jscan_object(req, strlen(req), &top))
+        return false;
+    struct sbuf text = {0};
+    sbuf_adds(&text, "kept");
+    bool took = translate_request_bytes(ep, dialect, &top, p, &text);
+    if (!took) {
+        ck_assert_msg(text.len == 4 && strcmp(text.s, "kept") == 0,
+                      "a declining bytes path changed its buffer: %s", text.s);
+        sbuf_free(&text);
+        return false;
+    }
+    ck_assert_msg(out != NULL, "the bytes path took what the tree path refuses: %s", req);
+    json_error_t e;
+    json_t *got = json_loadb(text.s + 4, text.len - 4, 0, &e);
+    ck_assert_msg(got != NULL, "the bytes path wrote bad JSON (%s): %s", e.text, text.s + 4);
+    /* Each key it writes once, in the body and in the object it rebuilds
+     * (servers need not keep the last of duplicates); duplicates inside
+     * the client's own values go on as the client sent them. */
+    struct jscan_object written, rebuilt;
+    ck_assert(jscan_object(text.s + 4, text.len - 4, &written));
+    const struct jscan_member *r =
+        jscan_get(&written, dialect == WIRE_OLLAMA ? "options" : "stream_options");
+    ck_assert(r != NULL && jscan_object(r->value, r->value_len, &rebuilt));
+    for (const struct jscan_object *o = &written; o != NULL; o = o == &written ? &rebuilt : NULL)
+        for (size_t i = 0; i < o->n; i++)
+            ck_assert_msg(last_of_its_key(o, i), "key %.*s written twice: %s",
+                          (int)o->m[i].key_len, o->m[i].key, text.s + 4);
+    ck_assert_msg(json_equal(got, out), "for %s\nbytes path %s\n tree path %s", req, dump(got),
+                  dump(out));
+    json_decref(got);
+    sbuf_free(&text);
+    return true;
+}
+
+/* Translate REQ (text); the client's request must come out unchanged.
+ * Within one dialect the bytes path must agree with it. */
 static json_t *
 tr_ok(enum endpoint ep, enum wire from, enum wire to, const char *req,
       const struct translate_params *p)
@@ -245,6 +289,9 @@ tr_ok(enum endpoint ep, enum wire from, enum wire to, const char *req,
     json_t *out = translate_request(ep, from, to, in, p, &err);
     ck_assert_msg(out != NULL, "translate_request failed: %s", err.msg);
     ck_assert_msg(json_equal(in, copy), "translate_request changed the client's request");
+    if (from == to && ep != EP_EMBED)
+        ck_assert_msg(bytes_path_agrees(ep, from, req, p, out),
+                      "the bytes path declined a plain request: %s", req);
     if (alias_copy != NULL)
         ck_assert_msg(json_equal(p->alias_options, alias_copy), "alias options were changed");
     ck_assert_msg(json_is_object(out), "result is not an object");
@@ -921,6 +968,74 @@ START_TEST(test_same_dialect_openai_alias_options)
     EXPECT_JSON(out, "max_tokens", "7");
     json_decref(out);
     json_decref(alias);
+}
+END_TEST
+
+/* Members for the generated requests of test_request_bytes_match_tree,
+ * right and wrong: the fields the bytes path replaces, merges or reads. */
+static const char *const gen_members[] = {
+    "\"model\":\"coder\"", "\"model\":7", "\"name\":\"old\"", "\"stream\":false",
+    "\"stream\":true", "\"stream\":\"yes\"",
+    "\"options\":{}", "\"options\":{\"temperature\":0.5}",
+    "\"options\":{\"num_ctx\":1024,\"top_k\":3}", "\"options\":{\"a\":1,\"a\":2}",
+    "\"options\":null", "\"options\":[1]", "\"options\":{\"é\":{\"x\":[]}}",
+    "\"stream_options\":{\"include_usage\":false}", "\"stream_options\":{\"other\":1}",
+    "\"stream_options\":null", "\"stream_options\":\"x\"",
+    "\"stream_options\":{\"include_usage\":true,\"include_usage\":false}",
+    "\"max_tokens\":5", "\"max_completion_tokens\":6", "\"temperature\":0.25",
+    "\"stop\":[\"a\"]", "\"top_k\":null", "\"seed\":-3",
+    "\"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9 \\\"q\\\"\"}]",
+    "\"prompt\":\"p\"", "\"x\":{\"model\":1}", "\"y\":[true,{\"stream\":0}]",
+};
+
+static const char *const gen_aliases[] = {
+    NULL, "{}", "{\"temperature\":0.9}", "{\"num_predict\":10,\"stop\":\"s\"}",
+    "{\"num_ctx\":512,\"top_k\":1,\"min_p\":0.1}", "{\"stop\":[\"x\"],\"seed\":4}",
+};
+
+START_TEST(test_request_bytes_match_tree)
+{
+    /* Random objects of those members (duplicates and all), for both
+     * dialects and both endpoints, with each alias and num_ctx: the bytes
+     * path must agree with the tree wherever it takes one, and must take
+     * the plain ones. */
+    uint32_t rng = 2026;
+    size_t n_members = sizeof gen_members / sizeof gen_members[0];
+    size_t n_aliases = sizeof gen_aliases / sizeof gen_aliases[0];
+    int taken = 0, refused_by_tree = 0;
+    for (int round = 0; round < 3000; round++) {
+        struct sbuf req = {0};
+        sbuf_add(&req, "{", 1);
+        rng = rng * 1103515245u + 12345u;
+        int count = (int)((rng >> 16) % 7);
+        for (int i = 0; i < count; i++) {
+            rng = rng * 1103515245u + 12345u;
+            if (i > 0)
+                sbuf_add(&req, ",", 1);
+            sbuf_adds(&req, gen_members[(rng >> 8) % n_members]);
+        }
+        sbuf_add(&req, "}", 1);
+        rng = rng * 1103515245u + 12345u;
+        enum wire dialect = rng & 1 ? WIRE_OLLAMA : WIRE_OPENAI;
+        enum endpoint ep = rng & 2 ? EP_CHAT : EP_GENERATE;
+        const char *alias = gen_aliases[(rng >> 8) % n_aliases];
+        json_t *alias_json = alias ? parse(alias) : NULL;
+        struct translate_params p = tparams();
+        p.alias_options = alias_json;
+        p.num_ctx = rng & 4 ? 8192 : 0;
+        json_t *in = parse(req.s);
+        struct cerr err = {0};
+        json_t *out = translate_request(ep, dialect, dialect, in, &p, &err);
+        refused_by_tree += out == NULL;
+        taken += bytes_path_agrees(ep, dialect, req.s, &p, out);
+        json_decref(out);
+        json_decref(in);
+        json_decref(alias_json);
+        sbuf_free(&req);
+    }
+    /* Both outcomes happen, and most requests take the bytes path. */
+    ck_assert_int_gt(refused_by_tree, 100);
+    ck_assert_int_gt(taken, 1500);
 }
 END_TEST
 
@@ -2439,6 +2554,7 @@ main(void)
     tcase_add_test(tc, test_embed_requests);
     tcase_add_test(tc, test_embed_to_ollama_keeps_client_fields);
     tcase_add_test(tc, test_same_dialect_openai_alias_options);
+    tcase_add_test(tc, test_request_bytes_match_tree);
     tcase_add_test(tc, test_ill_typed_fields_are_400);
     tcase_add_test(tc, test_error_message_parsing);
     suite_add_tcase(s, tc);
