@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "careti/jscan.h"
 
@@ -102,6 +105,20 @@ scan_utf8(struct scan *s)
  * quote, a backslash, a control or the start of a non-ASCII sequence.
  * Bits above the lowest may be spurious (borrows), so only the lowest is
  * read. */
+/* Step over C, with whitespace before it allowed; false when something
+ * else comes first.  Compact JSON has C right there. */
+JSCAN_HOT bool
+skip_past(struct scan *s, char c)
+{
+    if (s->p >= s->end || *s->p != c) {
+        skip_ws(s);
+        if (s->p >= s->end || *s->p != c)
+            return false;
+    }
+    s->p++;
+    return true;
+}
+
 JSCAN_HOT uint64_t
 word_stops(uint64_t w)
 {
@@ -114,8 +131,24 @@ word_stops(uint64_t w)
 JSCAN_HOT const char *
 skip_plain(const char *p, const char *end)
 {
-    /* Most of a frame is plain ASCII text: eight bytes at a time, which
-     * was a quarter of the relay's CPU one byte at a time. */
+    /* Most of a frame is plain ASCII text: sixteen or eight bytes at a
+     * time, which was a quarter of the relay's CPU one byte at a time. */
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'),
+                  space = _mm_set1_epi8(' ');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        /* Signed, bytes of 0x80 and up are below ' ' too: controls and
+         * non-ASCII stop the scan alike. */
+        __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                                 _mm_cmpeq_epi8(v, backslash)),
+                                    _mm_cmplt_epi8(v, space));
+        int mask = _mm_movemask_epi8(stop);
+        if (mask != 0)
+            return p + __builtin_ctz((unsigned)mask);
+        p += 16;
+    }
+#endif
     while (end - p >= 8) {
         uint64_t w;
         memcpy(&w, p, sizeof w);
@@ -289,10 +322,8 @@ scan_container(struct scan *s, int depth, struct jscan_object *out, struct captu
             if (!scan_string(s, &escaped) || escaped)
                 return false;
             m.key_len = (size_t)(s->p - 1 - m.key);
-            skip_ws(s);
-            if (s->p >= s->end || *s->p != ':')
+            if (!skip_past(s, ':'))
                 return false;
-            s->p++;
             skip_ws(s);
         }
         m.value = s->p;
@@ -315,17 +346,10 @@ scan_container(struct scan *s, int depth, struct jscan_object *out, struct captu
                 return false;
             out->m[out->n++] = m;
         }
-        skip_ws(s);
-        if (s->p >= s->end)
-            return false;
-        if (*s->p == close) {
-            s->p++;
-            return true;
-        }
-        if (*s->p != ',')
-            return false;
-        s->p++;
-        skip_ws(s);
+        if (skip_past(s, ','))
+            skip_ws(s);
+        else
+            return skip_past(s, close);
     }
 }
 
