@@ -19,7 +19,7 @@ enum act {
     ACT_ANSWER,   /* 200, Content-Length, body "hello" */
     ACT_CLOSE,    /* close the connection without a word */
     ACT_TRAILING, /* the answer, then bytes no request asked for */
-    ACT_CHUNKED,  /* 200, chunked, "hel" then "lo" */
+    ACT_CHUNKED,  /* 200, chunked, "he", "l" and "lo" in one write */
     ACT_RAW,      /* RAW_REPLY's bytes, then close */
 };
 
@@ -91,7 +91,8 @@ on_srv_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         srv_write(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\n");
         break;
     case ACT_CHUNKED:
-        srv_write(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n");
+        srv_write(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhe\r\n1\r\nl\r\n2\r\nlo\r\n"
+                     "0\r\n\r\n");
         break;
     case ACT_RAW: {
         uv_buf_t b = uv_buf_init(raw_reply, (unsigned)raw_len);
@@ -132,6 +133,7 @@ struct caller {
     char content_type[64];
     char body[64];
     size_t body_len;
+    int deliveries; /* calls of on_data */
     bool done;
     enum upstream_failure failure;
     char why[256];
@@ -162,6 +164,7 @@ c_on_data(const char *data, size_t len, void *arg)
     ck_assert_uint_le(c->body_len + len, sizeof c->body - 1);
     memcpy(c->body + c->body_len, data, len);
     c->body_len += len;
+    c->deliveries++;
 }
 
 static void
@@ -267,12 +270,15 @@ END_TEST
 
 START_TEST(test_chunked_answer)
 {
+    /* Three chunks in one write: the first goes to the caller at once
+     * (time to first token), the other two together. */
     script[0] = ACT_CHUNKED;
     struct caller a = {0};
     start(&a, NULL);
     run_until_done(&a);
     ck_assert_int_eq(a.failure, UPSTREAM_OK);
     ck_assert_str_eq(a.body, "hello");
+    ck_assert_int_eq(a.deliveries, 2);
 }
 END_TEST
 
