@@ -736,19 +736,26 @@ scanned_roles(const struct jscan_member *msgs)
     return true;
 }
 
+/* Whether RD's bodies are read from their bytes when jscan vouches for
+ * them: chat and generate requests, where a long conversation would
+ * otherwise be parsed into a tree only to be written out again. */
+static bool
+reads_bytes(const struct route_def *rd)
+{
+    return rd->kind == RK_MODEL && (rd->ep == EP_CHAT || rd->ep == EP_GENERATE);
+}
+
 /*
- * validate() for a chat or generate body jscan vouched for (TOP), read
- * from its bytes: a long conversation is then never parsed into a tree
- * unless it must be translated.  True, with the same results, when every
- * field is plainly right; false, answering nothing, when validate() on
- * the parsed body must decide: it keeps the one set of error messages.
+ * validate() for a body of a reads_bytes() route that jscan vouched for
+ * (TOP).  True, with the same results (*MODEL owned by the caller, NULL
+ * when absent), when every field is plainly right; false, answering
+ * nothing and allocating nothing, when validate() on the parsed body must
+ * decide: that keeps one set of error messages.
  */
 static bool
 validate_scanned(const struct route_def *rd, const struct jscan_object *top, char **model,
                  bool *stream, bool *include_usage)
 {
-    if (rd->kind != RK_MODEL || (rd->ep != EP_CHAT && rd->ep != EP_GENERATE))
-        return false;
     const struct jscan_member *s = jscan_get(top, "stream");
     if (s != NULL && !jscan_is_true(s) && !jscan_is_false(s))
         return false;
@@ -789,18 +796,20 @@ on_bound_route(struct http_request *req, void *arg)
     json_t *body = NULL;
     struct jscan_object *scanned = NULL;
     const char *model = NULL;
-    char *scanned_name = NULL;
+    char *scanned_model = NULL;
     bool stream = false, include_usage = false;
     if (strcmp(rd->method, "POST") == 0) {
-        size_t len;
-        const char *text = http_request_body(req, &len);
-        scanned = xmalloc(sizeof *scanned);
-        if (jscan_object(text, len, scanned) &&
-            validate_scanned(rd, scanned, &scanned_name, &stream, &include_usage)) {
-            model = scanned_name;
-        } else {
-            free(scanned);
-            scanned = NULL;
+        if (reads_bytes(rd)) {
+            size_t len;
+            const char *text = http_request_body(req, &len);
+            scanned = xmalloc(sizeof *scanned);
+            if (!jscan_object(text, len, scanned) ||
+                !validate_scanned(rd, scanned, &scanned_model, &stream, &include_usage)) {
+                free(scanned);
+                scanned = NULL;
+            }
+        }
+        if (scanned == NULL) {
             body = parse_body(req);
             if (body == NULL)
                 return;
@@ -818,10 +827,9 @@ on_bound_route(struct http_request *req, void *arg)
     pd->client = rd->client;
     pd->stream = stream;
     pd->include_usage = include_usage;
-    pd->model = xstrdup(model ? model : "");
+    pd->model = scanned_model != NULL ? scanned_model : xstrdup(model ? model : "");
     pd->body = body;
     pd->scanned = scanned;
-    free(scanned_name);
     if (rd->kind == RK_MODEL || rd->kind == RK_SHOW)
         gateway_resolve(g, pd->model, on_model_resolved, pd);
     else

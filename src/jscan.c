@@ -39,7 +39,6 @@ struct capture {
 static bool scan_container(struct scan *s, int depth, struct jscan_object *out,
                            struct capture *cap);
 
-
 JSCAN_HOT void
 skip_ws(struct scan *s)
 {
@@ -48,6 +47,20 @@ skip_ws(struct scan *s)
         return;
     while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
         s->p++;
+}
+
+/* Step over C, with whitespace before it allowed; false when something
+ * else comes first.  Compact JSON has C right there. */
+JSCAN_HOT bool
+skip_past(struct scan *s, char c)
+{
+    if (s->p >= s->end || *s->p != c) {
+        skip_ws(s);
+        if (s->p >= s->end || *s->p != c)
+            return false;
+    }
+    s->p++;
+    return true;
 }
 
 static int
@@ -105,20 +118,6 @@ scan_utf8(struct scan *s)
  * quote, a backslash, a control or the start of a non-ASCII sequence.
  * Bits above the lowest may be spurious (borrows), so only the lowest is
  * read. */
-/* Step over C, with whitespace before it allowed; false when something
- * else comes first.  Compact JSON has C right there. */
-JSCAN_HOT bool
-skip_past(struct scan *s, char c)
-{
-    if (s->p >= s->end || *s->p != c) {
-        skip_ws(s);
-        if (s->p >= s->end || *s->p != c)
-            return false;
-    }
-    s->p++;
-    return true;
-}
-
 JSCAN_HOT uint64_t
 word_stops(uint64_t w)
 {

@@ -646,10 +646,11 @@ relay_start(const struct relay_spec *spec, struct http_request *req)
     struct http_sink *hs = xcalloc(1, sizeof *hs);
     char what[64];
     struct relay_spec s = *spec;
-    size_t used = text_copy(what, sizeof what - 1, http_request_method(req));
-    if (used < sizeof what - 2) {
-        what[used++] = ' ';
-        text_copy(what + used, sizeof what - used, http_request_path(req));
+    /* "METHOD PATH", cut to fit. */
+    size_t used = text_copy(what, sizeof what, http_request_method(req));
+    if (used + 1 < sizeof what) {
+        what[used] = ' ';
+        text_copy(what + used + 1, sizeof what - used - 1, http_request_path(req));
     }
     s.what = what;
     hs->req = req;

@@ -781,7 +781,7 @@ openai_request_bytes(const struct jscan_object *top, const struct translate_para
     static const char *const usage[] = {"include_usage", NULL};
     struct jscan_object so;
     /* stream_options that are not an object are replaced, as in
-     * translate_request; one jscan declines goes there instead. */
+     * translate_request; an object jscan declines is left to it. */
     if (!scan_member_object(top, "stream_options", &so)) {
         if (jscan_is_object(jscan_get(top, "stream_options")))
             return false;
