@@ -734,6 +734,24 @@ scan_member_object(const struct jscan_object *top, const char *key, struct jscan
     return m == NULL || (jscan_is_object(m) && jscan_object(m->value, m->value_len, inner));
 }
 
+/* The start of a same-dialect body: "{", the client's members but those
+ * named in REPLACED, then model and stream, and the opening of the object
+ * named REBUILT, which the caller fills and closes. */
+static void
+begin_request_bytes(struct sbuf *out, const struct jscan_object *top, const char *const *replaced,
+                    const struct translate_params *p, const char *rebuilt)
+{
+    bool first = true;
+    sbuf_add(out, "{", 1);
+    add_scanned_members(out, top, replaced, &first);
+    add_separator(out, &first);
+    sbuf_adds(out, "\"model\":");
+    sbuf_add_json_string(out, p->upstream_model, strlen(p->upstream_model));
+    sbuf_adds(out, ",\"stream\":true,\"");
+    sbuf_adds(out, rebuilt);
+    sbuf_adds(out, "\":{");
+}
+
 static bool
 ollama_request_bytes(const struct jscan_object *top, const struct translate_params *p,
                      struct sbuf *out)
@@ -744,13 +762,7 @@ ollama_request_bytes(const struct jscan_object *top, const struct translate_para
     /* Options that are not an object: translate_request says so. */
     if (!scan_member_object(top, "options", &options))
         return false;
-    bool first = true;
-    sbuf_add(out, "{", 1);
-    add_scanned_members(out, top, replaced, &first);
-    add_separator(out, &first);
-    sbuf_adds(out, "\"model\":");
-    sbuf_add_json_string(out, p->upstream_model, strlen(p->upstream_model));
-    sbuf_adds(out, ",\"stream\":true,\"options\":{");
+    begin_request_bytes(out, top, replaced, p, "options");
     /* The client's options, the alias's under them, then num_ctx. */
     bool first_option = true, has_num_ctx = jscan_get(&options, "num_ctx") != NULL;
     add_scanned_members(out, &options, none, &first_option);
@@ -787,13 +799,7 @@ openai_request_bytes(const struct jscan_object *top, const struct translate_para
             return false;
         so.n = 0;
     }
-    bool first = true;
-    sbuf_add(out, "{", 1);
-    add_scanned_members(out, top, replaced, &first);
-    add_separator(out, &first);
-    sbuf_adds(out, "\"model\":");
-    sbuf_add_json_string(out, p->upstream_model, strlen(p->upstream_model));
-    sbuf_adds(out, ",\"stream\":true,\"stream_options\":{");
+    begin_request_bytes(out, top, replaced, p, "stream_options");
     bool first_so = true;
     add_scanned_members(out, &so, usage, &first_so);
     add_separator(out, &first_so);
@@ -801,7 +807,7 @@ openai_request_bytes(const struct jscan_object *top, const struct translate_para
     /* Alias options fill the OpenAI fields the client left unset.  No
      * field is filled twice: each is named by one Ollama option (and
      * max_completion_tokens by none). */
-    bool client_limited = jscan_get(top, "max_completion_tokens") != NULL;
+    bool client_limited = jscan_get(top, "max_completion_tokens") != NULL, first = false;
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)p->alias_options, k, v)
