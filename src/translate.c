@@ -1560,11 +1560,11 @@ handle_frame(struct xlate *x, const char *payload, size_t plen, const char *raw,
     json_t *obj = json_loadb(payload, plen, 0, &jerr);
     if (obj == NULL || !json_is_object(obj)) {
         json_decref(obj);
-        size_t show = strcspn(payload, "\r\n");
-        if (show > plen)
-            show = plen;
-        if (show > 60)
-            show = 60;
+        /* Its first line, and no more than 60 bytes of it: the payload
+         * need not end in a NUL. */
+        size_t show = 0;
+        while (show < plen && show < 60 && payload[show] != '\r' && payload[show] != '\n')
+            show++;
         cerr_set(err, -EPROTO, 502, "the server sent something that is not JSON in its stream (%.*s)",
                  (int)show, payload);
         return XLATE_ERROR;
@@ -1626,18 +1626,20 @@ handle_frame(struct xlate *x, const char *payload, size_t plen, const char *raw,
     return st;
 }
 
-/* Split the buffered bytes into frames: NDJSON lines from Ollama, SSE
- * events (blank-line separated, "data:" lines joined) from OpenAI. */
-static enum xlate_status
-drain_frames(struct xlate *x, uint64_t now_ns, struct sbuf *out, struct cerr *err)
+/* Handle the whole frames in BUF[0, LEN): NDJSON lines from Ollama, SSE
+ * events (blank-line separated, "data:" lines joined) from OpenAI.
+ * Returns how many bytes they took; *ST is the outcome so far. */
+static size_t
+drain_frames(struct xlate *x, const char *buf, size_t len, uint64_t now_ns, struct sbuf *out,
+             struct cerr *err, enum xlate_status *st)
 {
     size_t start = 0;
-    enum xlate_status st = XLATE_MORE;
-    while (st == XLATE_MORE && start < x->frame.len) {
-        char *base = x->frame.s + start;
-        size_t avail = x->frame.len - start;
+    *st = XLATE_MORE;
+    while (*st == XLATE_MORE && start < len) {
+        const char *base = buf + start;
+        size_t avail = len - start;
         if (x->p.upstream == WIRE_OLLAMA) {
-            char *nl = memchr(base, '\n', avail);
+            const char *nl = memchr(base, '\n', avail);
             if (nl == NULL)
                 break;
             size_t linelen = (size_t)(nl - base);
@@ -1645,12 +1647,12 @@ drain_frames(struct xlate *x, uint64_t now_ns, struct sbuf *out, struct cerr *er
             while (plen > 0 && (base[plen - 1] == '\r' || base[plen - 1] == ' '))
                 plen--;
             if (plen > 0)
-                st = handle_frame(x, base, plen, base, linelen + 1, now_ns, out, err);
+                *st = handle_frame(x, base, plen, base, linelen + 1, now_ns, out, err);
             start += linelen + 1;
             continue;
         }
         /* SSE: find the end of the event (a blank line). */
-        char *end = NULL;
+        const char *end = NULL;
         size_t termlen = 0;
         for (size_t i = 0; i + 1 < avail; i++) {
             if (base[i] == '\n' && base[i + 1] == '\n') {
@@ -1670,7 +1672,7 @@ drain_frames(struct xlate *x, uint64_t now_ns, struct sbuf *out, struct cerr *er
         struct sbuf data = {0};
         bool has_data = false;
         for (size_t pos = 0; pos < evlen;) {
-            char *eol = memchr(base + pos, '\n', evlen - pos);
+            const char *eol = memchr(base + pos, '\n', evlen - pos);
             size_t ll = eol ? (size_t)(eol - (base + pos)) : evlen - pos;
             const char *line = base + pos;
             size_t l = ll;
@@ -1689,19 +1691,11 @@ drain_frames(struct xlate *x, uint64_t now_ns, struct sbuf *out, struct cerr *er
             pos += ll + 1;
         }
         if (has_data)
-            st = handle_frame(x, data.s, data.len, base, evlen + termlen, now_ns, out, err);
+            *st = handle_frame(x, data.s, data.len, base, evlen + termlen, now_ns, out, err);
         sbuf_free(&data);
         start += evlen + termlen;
     }
-    memmove(x->frame.s, x->frame.s + start, x->frame.len - start);
-    x->frame.len -= start;
-    if (x->frame.s != NULL)
-        x->frame.s[x->frame.len] = '\0';
-    if (st == XLATE_MORE && x->frame.len > XLATE_MAX_FRAME) {
-        cerr_set(err, -EMSGSIZE, 502, "the server sent a stream event over 16 MiB");
-        return XLATE_ERROR;
-    }
-    return st;
+    return start;
 }
 
 enum xlate_status
@@ -1718,8 +1712,24 @@ xlate_feed(struct xlate *x, const char *data, size_t len, uint64_t now_ns, struc
         sbuf_add(&x->raw, data, len);
         return XLATE_MORE;
     }
-    sbuf_add(&x->frame, data, len);
-    enum xlate_status st = drain_frames(x, now_ns, out, err);
+    enum xlate_status st;
+    if (x->frame.len == 0) {
+        /* Nothing held back: the frames are read where they came, and
+         * only an unfinished one is kept. */
+        size_t used = drain_frames(x, data, len, now_ns, out, err, &st);
+        if (st == XLATE_MORE)
+            sbuf_add(&x->frame, data + used, len - used);
+    } else {
+        sbuf_add(&x->frame, data, len);
+        size_t used = drain_frames(x, x->frame.s, x->frame.len, now_ns, out, err, &st);
+        memmove(x->frame.s, x->frame.s + used, x->frame.len - used);
+        x->frame.len -= used;
+        x->frame.s[x->frame.len] = '\0';
+    }
+    if (st == XLATE_MORE && x->frame.len > XLATE_MAX_FRAME) {
+        cerr_set(err, -EMSGSIZE, 502, "the server sent a stream event over 16 MiB");
+        return XLATE_ERROR;
+    }
     if (st == XLATE_MORE && x->content.len + x->thinking.len > XLATE_MAX_FRAME * 4) {
         cerr_set(err, -EMSGSIZE, 502, "the answer is over 64 MiB; ask for a stream instead");
         return XLATE_ERROR;
