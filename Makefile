@@ -33,7 +33,7 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
 # Objects shared by the daemon and the unit tests.
 CORE_SRCS := src/xmalloc.c src/cerr.c src/log.c src/path.c src/config.c src/http_server.c \
              src/router.c src/systemd.c src/rundir.c src/api_control.c src/daemon.c \
-             src/sbuf.c src/text.c src/jfield.c src/jscan.c src/translate.c src/upstream.c src/upstream_http.c \
+             src/sbuf.c src/text.c src/chunked.c src/jfield.c src/jscan.c src/translate.c src/upstream.c src/upstream_http.c \
              src/upstream_curl.c src/provider.c src/resolve.c \
              src/relay.c src/gateway.c src/strdist.c \
              src/session_store.c src/context.c \
@@ -98,10 +98,12 @@ fuzz: deps
 	    src/log.c $(FUZZ_COMMON) $(shell $(PKG_CONFIG) --cflags --libs jansson libuv) -lhttp_parser
 	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_jscan tests/fuzz/fuzz_jscan.c src/jscan.c \
 	    $(shell $(PKG_CONFIG) --cflags --libs jansson)
+	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_chunked tests/fuzz/fuzz_chunked.c src/chunked.c \
+	    -lhttp_parser
 	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c src/config.c \
 	    src/path.c src/log.c src/strdist.c $(FUZZ_COMMON) \
 	    $(shell $(PKG_CONFIG) --cflags --libs jansson yaml-0.1)
-	for t in translate jscan http config; do \
+	for t in translate jscan chunked http config; do \
 	    mkdir -p build/fuzz/corpus-$$t && cp tests/fuzz/corpus/$$t/* build/fuzz/corpus-$$t/ && \
 	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	        $$( [ -f tests/fuzz/$$t.dict ] && echo -dict=tests/fuzz/$$t.dict ) \

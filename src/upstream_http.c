@@ -1,8 +1,8 @@
 /*
  * upstream_http: HTTP/1.1 requests to http:// model servers over libuv TCP
- * handles, responses parsed by http-parser.  Owns every connection: those
- * connecting, those carrying a request, and the idle ones pooled per
- * host:port for the next request.  An idle connection keeps reading, so a
+ * handles, response heads parsed by http-parser and chunked bodies by
+ * chunked.c.  Owns every connection: those connecting, those carrying a
+ * request, and the idle ones pooled per host:port for the next request.  An idle connection keeps reading, so a
  * server closing it is noticed at once rather than on the next request.
  * Reads go into one buffer shared by all connections; bytes the caller
  * cannot take yet are copied aside.  Never blocks: names are resolved on
@@ -16,6 +16,7 @@
 
 #include <http_parser.h>
 
+#include "careti/chunked.h"
 #include "careti/sbuf.h"
 #include "careti/text.h"
 #include "careti/xmalloc.h"
@@ -72,6 +73,10 @@ struct uhttp_conn {
     bool held_back;  /* the caller said wait: body bytes go to HELD */
     bool spoiled;    /* bytes followed the answer: not reusable */
     bool body_begun; /* the answer's first body bytes went to the caller */
+    /* A chunked body is decoded by chunked.c once http-parser has read the
+     * head (see on_headers_complete). */
+    bool chunked;
+    struct chunked dechunk;
     /* Body bytes the caller has not taken: while it said wait, or, within
      * one read, those after its first piece (see on_body). */
     struct sbuf held;
@@ -292,25 +297,39 @@ on_headers_complete(http_parser *p)
     conn->interim = p->status_code >= 100 && p->status_code < 200;
     if (!conn->interim && conn->req != NULL)
         conn->req->status = p->status_code;
-    return 0;
+    if (conn->interim || !(p->flags & F_CHUNKED))
+        return 0;
+    /* A chunked body: http-parser is told there is none, stops after the
+     * head (on_message_complete), and chunked.c reads the body. */
+    conn->chunked = true;
+    chunked_init(&conn->dechunk);
+    return 1;
 }
 
-/* The answer's first body bytes go to the caller at once: time to first
- * token is what a user waits for.  Later pieces are gathered and handed
- * over once the read is parsed (flush_gathered): a server that sends many
- * chunks in one write then costs the caller one call, not one per chunk. */
+/* Body bytes of the answer.  Its first go to the caller at once: time to
+ * first token is what a user waits for.  Later pieces are gathered and
+ * handed over once the read is parsed (flush_gathered): a server that
+ * sends many chunks in one write then costs the caller one call, not one
+ * per chunk.  Returns nonzero when the caller cancelled. */
 static int
-on_body(http_parser *p, const char *at, size_t len)
+take_body(void *arg, const char *at, size_t len)
 {
-    struct uhttp_conn *conn = p->data;
-    if (conn->interim || conn->req == NULL)
-        return 0;
+    struct uhttp_conn *conn = arg;
     if (conn->body_begun) {
         sbuf_add(&conn->held, at, len);
         return 0;
     }
     conn->body_begun = true;
     return deliver(conn, at, len);
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t len)
+{
+    struct uhttp_conn *conn = p->data;
+    if (conn->interim || conn->req == NULL)
+        return 0;
+    return take_body(conn, at, len);
 }
 
 /* Hand over what on_body gathered during this read.  Returns -1 when the
@@ -343,6 +362,10 @@ on_message_complete(http_parser *p)
         conn->interim = false;
         return 0;
     }
+    if (conn->chunked) {
+        http_parser_pause(p, 1); /* only the head is done */
+        return 0;
+    }
     conn->complete = true;
     /* Stop here: whatever follows belongs to no request of ours. */
     http_parser_pause(p, 1);
@@ -354,7 +377,18 @@ on_message_complete(http_parser *p)
 static void
 conn_parse(struct uhttp_conn *conn, const char *data, size_t len)
 {
-    size_t used = http_parser_execute(&conn->parser, &conn->h->settings, data, len);
+    size_t used = 0;
+    enum chunked_status cs = CHUNKED_MORE;
+    if (!conn->chunked)
+        used = http_parser_execute(&conn->parser, &conn->h->settings, data, len);
+    /* The rest of a chunked body, whose head this read or an earlier one
+     * ended. */
+    if (conn->chunked && conn->req != NULL && used < len) {
+        size_t taken;
+        cs = chunked_decode(&conn->dechunk, data + used, len - used, &taken, take_body, conn);
+        used += taken;
+        conn->complete = cs == CHUNKED_DONE;
+    }
     if (conn->req == NULL || flush_gathered(conn) < 0)
         return; /* cancelled by the caller meanwhile */
     if (conn->complete) {
@@ -364,10 +398,10 @@ conn_parse(struct uhttp_conn *conn, const char *data, size_t len)
         return;
     }
     enum http_errno e = HTTP_PARSER_ERRNO(&conn->parser);
-    if (e != HPE_OK || used != len) {
+    if (cs == CHUNKED_ERROR || (!conn->chunked && (e != HPE_OK || used != len))) {
         char why[160];
         snprintf(why, sizeof why, "the answer is not valid HTTP/1.1 (%s)",
-                 http_errno_description(e));
+                 cs == CHUNKED_ERROR ? chunked_error(&conn->dechunk) : http_errno_description(e));
         fail(conn, conn->req->head_sent ? UPSTREAM_DROPPED : UPSTREAM_OTHER, why);
         return;
     }
@@ -743,6 +777,7 @@ uhttp_start(struct uhttp *h, struct upstream_req *req, const struct upstream_opt
     conn->held_back = false;
     conn->spoiled = false;
     conn->body_begun = false;
+    conn->chunked = false;
     sbuf_reset(&conn->held);
     build_request(&conn->out, opts, host_header, target);
     http_parser_init(&conn->parser, HTTP_RESPONSE);
