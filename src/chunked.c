@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "careti/chunked.h"
+#include "careti/text.h"
 
 enum {
     ST_SIZE_START,   /* the first hex digit of a chunk size */
@@ -28,18 +29,6 @@ enum {
 
 /* A size above this cannot take one more hex digit without overflowing. */
 #define CHUNKED_SIZE_LIMIT (UINT64_MAX >> 4)
-
-static int
-hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
 
 void
 chunked_init(struct chunked *c)
@@ -73,7 +62,7 @@ chunked_decode(struct chunked *c, const char *data, size_t len, size_t *used,
         case ST_SIZE_START:
         case ST_SIZE: {
             int d;
-            while (i < len && (d = hex_digit(data[i])) >= 0) {
+            while (i < len && (d = text_hex_digit(data[i])) >= 0) {
                 if (left > CHUNKED_SIZE_LIMIT) {
                     why = "chunk size too large";
                     break;

@@ -1348,18 +1348,6 @@ http_request_query(const struct http_request *req)
     return req->query;
 }
 
-static int
-hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool
 http_request_query_param(const struct http_request *req, const char *name, char *out,
                          size_t outlen)
@@ -1373,9 +1361,10 @@ http_request_query_param(const struct http_request *req, const char *name, char 
             for (size_t i = nlen + 1; i < plen && o + 1 < outlen; i++) {
                 if (p[i] == '+') {
                     out[o++] = ' ';
-                } else if (p[i] == '%' && i + 2 < plen && hex_value(p[i + 1]) >= 0 &&
-                           hex_value(p[i + 2]) >= 0) {
-                    out[o++] = (char)(hex_value(p[i + 1]) * 16 + hex_value(p[i + 2]));
+                } else if (p[i] == '%' && i + 2 < plen && text_hex_digit(p[i + 1]) >= 0 &&
+                           text_hex_digit(p[i + 2]) >= 0) {
+                    out[o++] =
+                        (char)(text_hex_digit(p[i + 1]) * 16 + text_hex_digit(p[i + 2]));
                     i += 2;
                 } else {
                     out[o++] = p[i];

@@ -1,5 +1,5 @@
 /*
- * text: bounded copies and decimal numbers into fixed-size buffers.
+ * text: bounded copies, decimal numbers and hex digits.
  * Owns nothing.
  */
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * Bounded copies and decimal numbers into fixed-size buffers.  They exist
+ * Bounded copies, decimal numbers and hex digits.  They exist
  * for the per-request path, where snprintf's "%s" cost hundreds of
  * instructions a call for what is a strlen and a memcpy.  Pure.
  */
@@ -20,5 +20,18 @@ size_t text_copyn(char *dst, size_t size, const char *src, size_t n);
 /* Write V in decimal to DST (TEXT_U64_MAX + 1 bytes), NUL-terminated;
  * returns its length. */
 size_t text_u64(char *dst, uint64_t v);
+/* The value of hex digit C (either case), or -1.  Inline: decoders call
+ * it per byte. */
+static inline int
+text_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
 
 #endif

@@ -1,6 +1,7 @@
 /* Unit tests for bounded copies and decimals (src/text.c), which replace
  * snprintf on the request path and so must cut and terminate as it does. */
 #include <check.h>
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,16 @@ START_TEST(test_u64)
 }
 END_TEST
 
+START_TEST(test_hex_digits)
+{
+    for (int c = 0; c < 256; c++) {
+        const char *digits = "0123456789abcdef";
+        const char *at = c != 0 ? strchr(digits, tolower(c)) : NULL;
+        ck_assert_int_eq(text_hex_digit((char)c), at != NULL ? (int)(at - digits) : -1);
+    }
+}
+END_TEST
+
 int
 main(void)
 {
@@ -55,6 +66,7 @@ main(void)
     TCase *tc = tcase_create("text");
     tcase_add_test(tc, test_copy_fits_cuts_and_terminates);
     tcase_add_test(tc, test_u64);
+    tcase_add_test(tc, test_hex_digits);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
