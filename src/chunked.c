@@ -6,7 +6,6 @@
  * http-parser refuses it.  Trailer lines after the last chunk are
  * skipped.
  */
-#include <stdbool.h>
 #include <string.h>
 
 #include "careti/chunked.h"

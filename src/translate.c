@@ -983,7 +983,6 @@ openai_finish_from_ollama(const struct xlate *x, const char *done_reason)
     return x->any_tool_calls ? "tool_calls" : "stop";
 }
 
-/* A streamed chat answer opens with the assistant's role, once. */
 /* Start an OpenAI stream event the way openai_chunk and emit_sse would,
  * up to and including the "[" of its choices: the events of a streamed
  * answer are written by hand, as building each through jansson was most
@@ -1010,6 +1009,7 @@ openai_event_begin(struct xlate *x, struct sbuf *out)
     sbuf_add(out, h->s, h->len);
 }
 
+/* A streamed chat answer opens with the assistant's role, once. */
 static void
 openai_role_chunk(struct xlate *x, struct sbuf *out)
 {
@@ -1398,7 +1398,6 @@ note_passthrough_usage(struct xlate *x, json_t *obj)
         x->completion_tokens = (long)json_integer_value(json_object_get(usage, "completion_tokens"));
     }
 }
-
 
 /* The counts in an Ollama done frame jscan vouched for. */
 static void

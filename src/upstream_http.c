@@ -2,8 +2,9 @@
  * upstream_http: HTTP/1.1 requests to http:// model servers over libuv TCP
  * handles, response heads parsed by http-parser and chunked bodies by
  * chunked.c.  Owns every connection: those connecting, those carrying a
- * request, and the idle ones pooled per host:port for the next request.  An idle connection keeps reading, so a
- * server closing it is noticed at once rather than on the next request.
+ * request, and the idle ones pooled per host:port for the next request.
+ * An idle connection keeps reading, so a server closing it is noticed at
+ * once rather than on the next request.
  * Reads go into one buffer shared by all connections; bytes the caller
  * cannot take yet are copied aside.  Never blocks: names are resolved on
  * libuv's thread pool.
@@ -362,12 +363,9 @@ on_message_complete(http_parser *p)
         conn->interim = false;
         return 0;
     }
-    if (conn->chunked) {
-        http_parser_pause(p, 1); /* only the head is done */
-        return 0;
-    }
-    conn->complete = true;
-    /* Stop here: whatever follows belongs to no request of ours. */
+    /* Stop here: whatever follows belongs to no request of ours, or, for
+     * a chunked answer, only the head is done and chunked.c goes on. */
+    conn->complete = !conn->chunked;
     http_parser_pause(p, 1);
     return 0;
 }

@@ -4,6 +4,7 @@
  * the same bytes, and seeded mutations of them must end exactly once,
  * never with more body than was sent. */
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
