@@ -728,9 +728,7 @@ scanned_roles(const struct jscan_member *msgs)
     struct jscan_member elem;
     jscan_array_begin(msgs, &it);
     while (jscan_array_next(&it, &elem)) {
-        struct jscan_object msg;
-        if (!jscan_is_object(&elem) || !jscan_object(elem.value, elem.value_len, &msg) ||
-            !jscan_is_string(jscan_get(&msg, "role")))
+        if (!it.members_vouched || !jscan_is_string(jscan_get(&it.members, "role")))
             return false;
     }
     return true;

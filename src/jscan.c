@@ -13,6 +13,7 @@
 #endif
 
 #include "careti/jscan.h"
+#include "careti/text.h"
 
 /* Deeper values are rare in model streams; jansson allows 2048. */
 #define JSCAN_MAX_DEPTH 64
@@ -68,16 +69,10 @@ hex4(const char *p)
 {
     int v = 0;
     for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= c - '0';
-        else if (c >= 'a' && c <= 'f')
-            v |= c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            v |= c - 'A' + 10;
-        else
+        int d = text_hex_digit(p[i]);
+        if (d < 0)
             return -1;
+        v = v << 4 | d;
     }
     return v;
 }
@@ -423,13 +418,33 @@ jscan_array_next(struct jscan_iter *it, struct jscan_member *elem)
     }
     if (s.p >= s.end)
         return false;
-    /* Vouched for already: scanning again only finds where it ends. */
+    /* Vouched for already: scanning again only finds where it ends, and
+     * an object's members are read on the way. */
     *elem = (struct jscan_member){NULL, 0, s.p, 0};
-    if (!scan_value(&s, 1))
+    it->members.n = 0;
+    it->members_vouched = false;
+    if (*s.p == '{') {
+        const char *start = s.p;
+        it->members_vouched = scan_container(&s, 1, &it->members, NULL);
+        if (!it->members_vouched) { /* too many members to keep */
+            s.p = start;
+            it->members.n = 0;
+        }
+    }
+    if (!it->members_vouched && !scan_value(&s, 1))
         return false;
     elem->value_len = (size_t)(s.p - elem->value);
     it->p = s.p;
     return true;
+}
+
+void
+jscan_rebase(struct jscan_object *o, const char *from, const char *to)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        o->m[i].key = to + (o->m[i].key - from);
+        o->m[i].value = to + (o->m[i].value - from);
+    }
 }
 
 bool

@@ -538,11 +538,7 @@ relay_new(const struct relay_spec *spec, const struct relay_sink *sink, void *si
         sbuf_add(&r->raw, spec->raw_body, spec->raw_body_len);
         r->scanned = xmalloc(sizeof *r->scanned);
         *r->scanned = *spec->scanned;
-        for (size_t i = 0; i < r->scanned->n; i++) {
-            struct jscan_member *m = &r->scanned->m[i];
-            m->key = r->raw.s + (m->key - spec->raw_body);
-            m->value = r->raw.s + (m->value - spec->raw_body);
-        }
+        jscan_rebase(r->scanned, spec->raw_body, r->raw.s);
     }
     r->config_path = spec->config_path ? xstrdup(spec->config_path) : NULL;
     r->raw_path = spec->raw_path ? xstrdup(spec->raw_path) : NULL;

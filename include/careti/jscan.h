@@ -56,6 +56,10 @@ jscan_get(const struct jscan_object *o, const char *key)
 /* Walking the elements of an array jscan vouched for. */
 struct jscan_iter {
     const char *p, *end;
+    /* The members of the element jscan_array_next last gave, read in the
+     * same pass, when it is an object of at most JSCAN_MAX_MEMBERS. */
+    struct jscan_object members;
+    bool members_vouched;
 };
 /* Start at the first element of M's value, which must be a vouched-for
  * array (jscan_is_array). */
@@ -63,6 +67,9 @@ void jscan_array_begin(const struct jscan_member *m, struct jscan_iter *it);
 /* The next element's value into ELEM (its key is NULL); false after the
  * last. */
 bool jscan_array_next(struct jscan_iter *it, struct jscan_member *elem);
+/* The members of O, which point into FROM, now point at the same places
+ * in TO, a copy of FROM. */
+void jscan_rebase(struct jscan_object *o, const char *from, const char *to);
 /* Whether a member's value is the literal false.  NULL-safe. */
 bool jscan_is_false(const struct jscan_member *m);
 /* Whether a member's value is a string without escapes, whose text is

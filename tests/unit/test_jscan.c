@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "../../src/jscan.c"
+#include "careti/sbuf.h"
 
 /* jscan's verdict on TEXT, after checking it against jansson's: a vouched
  * object must load, and each member jscan found must equal jansson's. */
@@ -200,6 +201,34 @@ START_TEST(test_array_elements)
 }
 END_TEST
 
+/* An object element's members come with it; one with too many does not
+ * stop the walk. */
+START_TEST(test_array_element_members)
+{
+    struct sbuf big = {0};
+    sbuf_adds(&big, "{\"a\":[{\"role\":\"user\",\"content\":\"hi\"},{");
+    for (int i = 0; i < JSCAN_MAX_MEMBERS + 1; i++)
+        sbuf_adds(&big, i ? ",\"k\":1" : "\"k\":1");
+    sbuf_adds(&big, "},2]}");
+    struct jscan_object o;
+    ck_assert(jscan_object(big.s, big.len, &o));
+    struct jscan_iter it;
+    struct jscan_member elem;
+    jscan_array_begin(jscan_get(&o, "a"), &it);
+    ck_assert(jscan_array_next(&it, &elem));
+    ck_assert(it.members_vouched);
+    ck_assert_uint_eq(it.members.n, 2);
+    ck_assert(jscan_is_string(jscan_get(&it.members, "role")));
+    ck_assert(jscan_array_next(&it, &elem));
+    ck_assert(!it.members_vouched);
+    ck_assert_uint_eq(elem.value_len, big.len - strlen("{\"a\":[{\"role\":\"user\",\"content\":\"hi\"},") - strlen(",2]}"));
+    ck_assert(jscan_array_next(&it, &elem));
+    ck_assert(!it.members_vouched);
+    ck_assert(!jscan_array_next(&it, &elem));
+    sbuf_free(&big);
+}
+END_TEST
+
 /* Seeded mutations of real frames: whatever jscan vouches for, jansson
  * must accept with the same members (vouched() asserts it). */
 START_TEST(test_mutations_never_vouch_for_what_jansson_refuses)
@@ -257,6 +286,7 @@ main(void)
     tcase_add_test(tc, test_member_helpers);
     tcase_add_test(tc, test_more_member_helpers);
     tcase_add_test(tc, test_array_elements);
+    tcase_add_test(tc, test_array_element_members);
     tcase_add_test(tc, test_mutations_never_vouch_for_what_jansson_refuses);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
