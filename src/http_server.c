@@ -1192,9 +1192,11 @@ head_add(struct head_text *h, const char *text)
     h->len += n;
 }
 
+/* The head of REQ's response; FRAMING_NAME (Content-Length, Transfer-
+ * Encoding), when not NULL, with FRAMING_VALUE. */
 static void
 write_head(struct http_request *req, int status, const char *content_type,
-           const char *extra_headers, const char *length_line)
+           const char *extra_headers, const char *framing_name, const char *framing_value)
 {
     struct conn *c = req->conn;
     bool keep = req->keep_alive && !c->srv->draining;
@@ -1212,7 +1214,12 @@ write_head(struct http_request *req, int status, const char *content_type,
         head_add(&h, content_type);
         head_add(&h, "\r\n");
     }
-    head_add(&h, length_line);
+    if (framing_name != NULL) {
+        head_add(&h, framing_name);
+        head_add(&h, ": ");
+        head_add(&h, framing_value);
+        head_add(&h, "\r\n");
+    }
     head_add(&h, keep ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
     req->keep_alive = keep;
     conn_write3(c, h.s, h.len, extra_headers, extra_headers ? strlen(extra_headers) : 0, "\r\n",
@@ -1223,12 +1230,9 @@ void
 http_respond(struct http_request *req, int status, const char *content_type,
              const char *extra_headers, const void *body, size_t len)
 {
-    static const char name[] = "Content-Length: ";
-    char length_line[sizeof name + TEXT_U64_MAX + 2];
-    memcpy(length_line, name, sizeof name - 1);
-    size_t n = sizeof name - 1 + text_u64(length_line + sizeof name - 1, len);
-    memcpy(length_line + n, "\r\n", 3);
-    write_head(req, status, content_type, extra_headers, length_line);
+    char length[TEXT_U64_MAX + 1];
+    text_u64(length, len);
+    write_head(req, status, content_type, extra_headers, "Content-Length", length);
     if (!req->head_only && len > 0)
         conn_write3(req->conn, body, len, NULL, 0, NULL, 0);
     request_finish(req);
@@ -1263,8 +1267,8 @@ http_response_start(struct http_request *req, int status, const char *content_ty
     req->chunked = !req->http10;
     if (!req->chunked)
         req->keep_alive = false;
-    write_head(req, status, content_type, extra_headers,
-               req->chunked ? "Transfer-Encoding: chunked\r\n" : "");
+    write_head(req, status, content_type, extra_headers, req->chunked ? "Transfer-Encoding" : NULL,
+               "chunked");
     return req->conn->closing ? UV_EPIPE : 0;
 }
 

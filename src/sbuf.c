@@ -33,6 +33,17 @@ sbuf_add(struct sbuf *b, const void *data, size_t len)
 }
 
 void
+sbuf_add_int(struct sbuf *b, int64_t v)
+{
+    char digits[TEXT_U64_MAX + 1];
+    if (v < 0)
+        sbuf_add(b, "-", 1);
+    /* The magnitude as unsigned: -INT64_MIN does not fit in an int64_t. */
+    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    sbuf_add(b, digits, text_u64(digits, mag));
+}
+
+void
 sbuf_adds(struct sbuf *b, const char *s)
 {
     sbuf_add(b, s, strlen(s));
@@ -127,15 +138,8 @@ sbuf_add_json(struct sbuf *b, const json_t *j)
         sbuf_add_json_string(b, json_string_value(j), json_string_length(j));
         return;
     case JSON_INTEGER:
-    {
-        json_int_t v = json_integer_value(j);
-        if (v < 0)
-            sbuf_add(b, "-", 1);
-        /* The magnitude as unsigned: -INT64_MIN does not fit in json_int_t. */
-        uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-        sbuf_add(b, num, text_u64(num, mag));
+        sbuf_add_int(b, json_integer_value(j));
         return;
-    }
     case JSON_REAL: {
         /* Shortest of 10 significant digits, as jansson's REAL_PRECISION(10). */
         n = snprintf(num, sizeof num, "%.10g", json_real_value(j));

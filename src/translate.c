@@ -776,10 +776,9 @@ ollama_request_bytes(const struct jscan_object *top, const struct translate_para
         has_num_ctx = has_num_ctx || strcmp(k, "num_ctx") == 0;
     }
     if (p->num_ctx > 0 && !has_num_ctx) {
-        char n[TEXT_U64_MAX + 1];
         add_separator(out, &first_option);
         sbuf_adds(out, "\"num_ctx\":");
-        sbuf_add(out, n, text_u64(n, (uint64_t)p->num_ctx));
+        sbuf_add_int(out, p->num_ctx);
     }
     sbuf_add(out, "}}", 2);
     return true;
@@ -932,11 +931,19 @@ openai_chunk(struct xlate *x, json_t *delta, const char *finish)
                      (json_int_t)x->p.wall_start_s, "model", x->model, "choices", choice);
 }
 
+/* The counts an OpenAI client is told: unknown ones as 0. */
+static void
+openai_usage_counts(const struct xlate *x, long *prompt, long *completion)
+{
+    *prompt = x->prompt_tokens < 0 ? 0 : x->prompt_tokens;
+    *completion = x->completion_tokens < 0 ? 0 : x->completion_tokens;
+}
+
 static json_t *
 openai_usage(const struct xlate *x)
 {
-    long p = x->prompt_tokens < 0 ? 0 : x->prompt_tokens;
-    long c = x->completion_tokens < 0 ? 0 : x->completion_tokens;
+    long p, c;
+    openai_usage_counts(x, &p, &c);
     return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)p, "completion_tokens",
                      (json_int_t)c, "total_tokens", (json_int_t)(p + c));
 }
@@ -992,16 +999,11 @@ openai_event_begin(struct xlate *x, struct sbuf *out)
 {
     struct sbuf *h = &x->event_head;
     if (h->len == 0) {
-        char created[TEXT_U64_MAX + 1];
         sbuf_adds(h, "data: {\"id\":");
         sbuf_add_json_string(h, x->id, strlen(x->id));
         sbuf_adds(h, x->p.ep == EP_CHAT ? ",\"object\":\"chat.completion.chunk\",\"created\":"
                                         : ",\"object\":\"text_completion\",\"created\":");
-        if (x->p.wall_start_s < 0)
-            sbuf_add(h, "-", 1);
-        sbuf_add(h, created,
-                 text_u64(created, x->p.wall_start_s < 0 ? (uint64_t)0 - (uint64_t)x->p.wall_start_s
-                                                         : (uint64_t)x->p.wall_start_s));
+        sbuf_add_int(h, x->p.wall_start_s);
         sbuf_adds(h, ",\"model\":");
         sbuf_add_json_string(h, x->model, strlen(x->model));
         sbuf_adds(h, ",\"choices\":[");
@@ -1038,16 +1040,15 @@ openai_finish_chunks(struct xlate *x, const char *done_reason, struct sbuf *out)
     sbuf_adds(out, "}]}\n\n");
     if (x->p.include_usage) {
         /* The usage event: no choices, then the counts. */
-        long p = x->prompt_tokens < 0 ? 0 : x->prompt_tokens;
-        long c = x->completion_tokens < 0 ? 0 : x->completion_tokens;
-        char num[TEXT_U64_MAX + 1];
+        long p, c;
+        openai_usage_counts(x, &p, &c);
         openai_event_begin(x, out);
         sbuf_adds(out, "],\"usage\":{\"prompt_tokens\":");
-        sbuf_add(out, num, text_u64(num, (uint64_t)p));
+        sbuf_add_int(out, p);
         sbuf_adds(out, ",\"completion_tokens\":");
-        sbuf_add(out, num, text_u64(num, (uint64_t)c));
+        sbuf_add_int(out, c);
         sbuf_adds(out, ",\"total_tokens\":");
-        sbuf_add(out, num, text_u64(num, (uint64_t)(p + c)));
+        sbuf_add_int(out, p + c);
         sbuf_adds(out, "}}\n\n");
     }
     sbuf_adds(out, "data: [DONE]\n\n");

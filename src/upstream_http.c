@@ -709,9 +709,8 @@ build_request(struct sbuf *out, const struct upstream_opts *opts, const char *au
         sbuf_adds(out, "\r\n");
     }
     if (opts->body != NULL) {
-        char length[TEXT_U64_MAX + 1];
         sbuf_adds(out, "Content-Type: application/json\r\nContent-Length: ");
-        sbuf_add(out, length, text_u64(length, opts->body_len));
+        sbuf_add_int(out, (int64_t)opts->body_len);
         sbuf_adds(out, "\r\n");
     } else if (strcmp(opts->method, "GET") != 0) {
         sbuf_adds(out, "Content-Length: 0\r\n");

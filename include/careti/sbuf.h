@@ -6,6 +6,7 @@
 #define CARETI_SBUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -20,6 +21,8 @@ struct sbuf {
 void sbuf_reserve(struct sbuf *b, size_t extra);
 /* Append LEN bytes of DATA. */
 void sbuf_add(struct sbuf *b, const void *data, size_t len);
+/* Append V in decimal. */
+void sbuf_add_int(struct sbuf *b, int64_t v);
 /* Append a NUL-terminated string. */
 void sbuf_adds(struct sbuf *b, const char *s);
 /* Append J as compact JSON (does not take the reference).  Several times
