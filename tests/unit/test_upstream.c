@@ -395,6 +395,24 @@ END_TEST
 
 /* Whatever a server sends, each request completes exactly once, and a
  * success carries no more than the server sent. */
+/* A chunk framing error ends the answer as dropped, saying what was
+ * wrong, after the body bytes before it went to the caller. */
+START_TEST(test_bad_chunk_is_named)
+{
+    static const char reply[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "3\r\nabc\r\nzz\r\n";
+    raw_len = sizeof reply - 1;
+    memcpy(raw_reply, reply, raw_len);
+    script[0] = ACT_RAW;
+    struct caller a = {0};
+    start(&a, NULL);
+    run_until_done(&a);
+    ck_assert_int_eq(a.failure, UPSTREAM_DROPPED);
+    ck_assert_str_eq(a.body, "abc");
+    ck_assert_ptr_nonnull(strstr(a.why, "not valid HTTP/1.1 (invalid chunk size)"));
+}
+END_TEST
+
 START_TEST(test_mangled_answers_always_complete)
 {
     static const char valid[] = "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
@@ -453,6 +471,7 @@ main(void)
     tcase_add_test(tc, test_pause_then_resume);
     tcase_add_test(tc, test_failures_come_from_the_loop);
     tcase_add_test(tc, test_cancel_while_connecting);
+    tcase_add_test(tc, test_bad_chunk_is_named);
     tcase_add_test(tc, test_mangled_answers_always_complete);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
