@@ -20,6 +20,7 @@
 #include "careti/jfield.h"
 #include "careti/rundir.h"
 #include "careti/session_store.h"
+#include "careti/text.h"
 #include "careti/xmalloc.h"
 
 enum job_kind {
@@ -767,39 +768,81 @@ job_update_message(struct store *st, struct job *j)
     j->out = json_pack("{s:I}", "id", (json_int_t)j->num);
 }
 
+/* Rows written by one INSERT statement.  Most of a one-row INSERT's cost
+ * is the statement's own run (cursor, transaction checks, reset), not the
+ * row: eight rows a statement cost a busy router about half as much CPU
+ * per request as one, and more rows buy nothing measurable. */
+#define REQUESTS_PER_INSERT 8
+#define REQUEST_COLUMNS 10
+
+/* A prepared INSERT of ROWS request rows, or NULL with J's error set. */
+static sqlite3_stmt *
+prepare_request_insert(struct store *st, struct job *j, int rows)
+{
+    static const char head[] = "INSERT INTO requests(at, provider, model, status, error_kind,"
+                               " ttft_ms, tokens_per_s, prompt_tokens, completion_tokens,"
+                               " duration_ms) VALUES ";
+    static const char row[] = "(?,?,?,?,?,?,?,?,?,?)";
+    char sql[sizeof head + REQUESTS_PER_INSERT * sizeof row];
+    size_t len = text_copy(sql, sizeof sql, head);
+    for (int i = 0; i < rows; i++) {
+        if (i > 0)
+            sql[len++] = ',';
+        len += text_copy(sql + len, sizeof sql - len, row);
+    }
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db, sql, (int)len, &q, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "recording requests");
+        return NULL;
+    }
+    return q;
+}
+
+static bool
+insert_requests(sqlite3_stmt *q, const struct store_request *recs, int rows)
+{
+    for (int i = 0; i < rows; i++) {
+        const struct store_request *r = &recs[i];
+        int c = i * REQUEST_COLUMNS;
+        sqlite3_bind_int64(q, c + 1, r->at_ms);
+        sqlite3_bind_text(q, c + 2, r->provider, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, c + 3, r->model, -1, SQLITE_STATIC);
+        sqlite3_bind_int(q, c + 4, r->status);
+        bind_text_or_null(q, c + 5, r->error_kind);
+        bind_int64_known(q, c + 6, r->ttft_ms);
+        bind_double_known(q, c + 7, r->tokens_per_s);
+        bind_int64_known(q, c + 8, r->prompt_tokens);
+        bind_int64_known(q, c + 9, r->completion_tokens);
+        sqlite3_bind_int64(q, c + 10, r->duration_ms);
+    }
+    bool ok = sqlite3_step(q) == SQLITE_DONE;
+    sqlite3_reset(q);
+    return ok;
+}
+
 static void
 job_add_requests(struct store *st, struct job *j)
 {
-    sqlite3_stmt *q;
-    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(st->db,
-                           "INSERT INTO requests(at, provider, model, status, error_kind, ttft_ms,"
-                           " tokens_per_s, prompt_tokens, completion_tokens, duration_ms)"
-                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                           -1, &q, NULL) != SQLITE_OK) {
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         db_fail(st->db, &j->err, "recording requests");
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return;
     }
+    int64_t whole = j->num - j->num % REQUESTS_PER_INSERT, i = 0;
     bool ok = true;
-    for (int64_t i = 0; i < j->num; i++) {
-        const struct store_request *r = &j->recs[i];
-        sqlite3_bind_int64(q, 1, r->at_ms);
-        sqlite3_bind_text(q, 2, r->provider, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 3, r->model, -1, SQLITE_STATIC);
-        sqlite3_bind_int(q, 4, r->status);
-        bind_text_or_null(q, 5, r->error_kind);
-        bind_int64_known(q, 6, r->ttft_ms);
-        bind_double_known(q, 7, r->tokens_per_s);
-        bind_int64_known(q, 8, r->prompt_tokens);
-        bind_int64_known(q, 9, r->completion_tokens);
-        sqlite3_bind_int64(q, 10, r->duration_ms);
-        ok &= sqlite3_step(q) == SQLITE_DONE;
-        sqlite3_reset(q);
+    if (whole > 0) {
+        sqlite3_stmt *q = prepare_request_insert(st, j, REQUESTS_PER_INSERT);
+        for (ok = q != NULL; ok && i < whole; i += REQUESTS_PER_INSERT)
+            ok = insert_requests(q, &j->recs[i], REQUESTS_PER_INSERT);
+        sqlite3_finalize(q);
     }
-    sqlite3_finalize(q);
+    if (ok && i < j->num) {
+        sqlite3_stmt *q = prepare_request_insert(st, j, (int)(j->num - i));
+        ok = q != NULL && insert_requests(q, &j->recs[i], (int)(j->num - i));
+        sqlite3_finalize(q);
+    }
     if (!ok || sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        db_fail(st->db, &j->err, "recording requests");
+        if (j->err.code == 0)
+            db_fail(st->db, &j->err, "recording requests");
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return;
     }

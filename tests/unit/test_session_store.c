@@ -181,6 +181,69 @@ START_TEST(test_sessions_and_messages)
 }
 END_TEST
 
+/* A batch larger than one INSERT statement's rows, with a remainder: every
+ * record is kept once, with its own values, and the window excludes older
+ * ones. */
+START_TEST(test_request_log_keeps_every_record_of_a_batch)
+{
+    struct store *st = store_new(&loop);
+    store_open(st, dir, on_result, NULL);
+    wait_result();
+    enum { N = 3 * REQUESTS_PER_INSERT + 3, OLD = 2 };
+    struct store_request *recs = xcalloc(N, sizeof *recs);
+    for (int i = 0; i < N; i++) {
+        recs[i] = (struct store_request){
+            .at_ms = i < OLD ? 1000 : 5000 + i,
+            .status = i % 5 == 0 ? 404 : 200,
+            .ttft_ms = i,
+            .tokens_per_s = i % 2 ? 10.0 * i : -1,
+            .prompt_tokens = i,
+            .completion_tokens = 2 * i,
+            .duration_ms = 100 + i,
+        };
+        store_request_set_names(&recs[i], "ollama", i % 3 ? "coder" : "chat",
+                                i % 5 == 0 ? "model_not_found" : NULL);
+    }
+    store_add_requests_take(st, recs, N, on_result, NULL);
+    wait_result();
+    ck_assert_msg(last_err.code == 0, "%s", last_err.msg);
+    ck_assert_int_eq(json_integer_value(json_object_get(last, "recorded")), N);
+    store_request_stats(st, 5000, on_result, NULL);
+    wait_result();
+    json_t *models = json_object_get(last, "models");
+    ck_assert_uint_eq(json_array_size(models), 2);
+    long requests = 0, errors = 0, prompt = 0, completion = 0, want_errors = 0, want_prompt = 0;
+    for (int i = OLD; i < N; i++) {
+        want_errors += i % 5 == 0;
+        want_prompt += i;
+    }
+    for (size_t k = 0; k < json_array_size(models); k++) {
+        json_t *m = json_array_get(models, k);
+        requests += json_integer_value(json_object_get(m, "requests"));
+        errors += json_integer_value(json_object_get(m, "errors"));
+        prompt += json_integer_value(json_object_get(m, "prompt_tokens"));
+        completion += json_integer_value(json_object_get(m, "completion_tokens"));
+    }
+    ck_assert_int_eq(requests, N - OLD);
+    ck_assert_int_eq(errors, want_errors);
+    ck_assert_int_eq(prompt, want_prompt);
+    ck_assert_int_eq(completion, 2 * want_prompt);
+    /* "chat" holds i = 3, 6, ... N-1 (multiples of 3 from OLD on): the
+     * median time to first token is the middle one of those. */
+    json_t *chat = json_array_get(models, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(chat, "model")), "chat");
+    int chat_n = 0, chat_ttft[N];
+    for (int i = OLD; i < N; i++)
+        if (i % 3 == 0)
+            chat_ttft[chat_n++] = i;
+    double want_median = chat_n % 2 ? chat_ttft[chat_n / 2]
+                                    : (chat_ttft[chat_n / 2 - 1] + chat_ttft[chat_n / 2]) / 2.0;
+    ck_assert_double_eq_tol(json_real_value(json_object_get(chat, "median_ttft_ms")), want_median,
+                            1e-9);
+    close_store(st);
+}
+END_TEST
+
 START_TEST(test_streaming_replies_are_recovered_as_interrupted)
 {
     struct store *st = store_new(&loop);
@@ -222,6 +285,7 @@ main(void)
     tcase_add_test(tc, test_refuses_a_newer_schema);
     tcase_add_test(tc, test_sessions_and_messages);
     tcase_add_test(tc, test_streaming_replies_are_recovered_as_interrupted);
+    tcase_add_test(tc, test_request_log_keeps_every_record_of_a_batch);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
