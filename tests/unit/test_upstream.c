@@ -393,8 +393,6 @@ START_TEST(test_cancel_while_connecting)
 }
 END_TEST
 
-/* Whatever a server sends, each request completes exactly once, and a
- * success carries no more than the server sent. */
 /* A chunk framing error ends the answer as dropped, saying what was
  * wrong, after the body bytes before it went to the caller. */
 START_TEST(test_bad_chunk_is_named)
@@ -413,6 +411,8 @@ START_TEST(test_bad_chunk_is_named)
 }
 END_TEST
 
+/* Whatever a server sends, each request completes exactly once, and a
+ * success carries no more than the server sent. */
 START_TEST(test_mangled_answers_always_complete)
 {
     static const char valid[] = "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
