@@ -245,6 +245,42 @@ START_TEST(test_burst_is_batched_after_first_token)
 }
 END_TEST
 
+/* Answers to several clients in one loop turn mark the loop busy: the
+ * next answer's first token then waits for the end of its turn, with the
+ * rest, instead of costing a write of its own; once a turn serves one
+ * client again, the first token goes out at once again. */
+START_TEST(test_busy_loop_batches_first_token_too)
+{
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert_int_eq(http_server_serve_fd(srv, sv[0]), 0);
+    int other = sv[1];
+    const char *req = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+    ck_assert_int_eq(write(other, req, strlen(req)), (ssize_t)strlen(req));
+    send_str(req);
+    bool closed;
+    char *out = collect(1, 2000, &closed); /* both answered in the turn that read both */
+    free(out);
+    char other_out[4096];
+    ck_assert_int_gt(read(other, other_out, sizeof other_out), 0);
+    ck_assert_uint_eq(srv->last_pass_clients, 2);
+
+    send_str("GET /tokens HTTP/1.1\r\nHost: h\r\n\r\n");
+    out = collect(0, 300, &closed);
+    ck_assert_str_eq(in_handler[0], ""); /* not even the head at once */
+    ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 200 OK\r\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\r\n\r\n5\r\nt000\n\r\n5\r\nt001\n\r\n"));
+    ck_assert_ptr_nonnull(strstr(out, "5\r\nt199\n\r\n0\r\n\r\n"));
+    free(out);
+
+    send_str("GET /tokens HTTP/1.1\r\nHost: h\r\n\r\n");
+    out = collect(0, 300, &closed);
+    ck_assert_ptr_nonnull(strstr(in_handler[0], "\r\n\r\n5\r\nt000\n\r\n"));
+    free(out);
+    close(other);
+}
+END_TEST
+
 START_TEST(test_pipelined_requests_in_order)
 {
     bool closed;
@@ -477,6 +513,7 @@ main(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_simple_get_keeps_alive);
     tcase_add_test(tc, test_pipelined_requests_in_order);
+    tcase_add_test(tc, test_busy_loop_batches_first_token_too);
     tcase_add_test(tc, test_bytes_split_one_by_one);
     tcase_add_test(tc, test_malformed_is_400_and_closed);
     tcase_add_test(tc, test_target_must_be_a_path);
