@@ -77,7 +77,8 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(TEST_OBJS)
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) -lutil
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) -lutil \
+	    $(shell $(PKG_CONFIG) --libs sqlite3)
 
 # Benchmarks link the real modules, like the unit tests.
 $(BUILD)/bench/bench_sessions: bench/bench_sessions.c $(TEST_OBJS)

@@ -125,6 +125,8 @@ static const struct cfg_key daemon_keys[] = {
      "60", false, "seconds an idle keep-alive connection, or a stalled body, is kept"},
     {"max_connections", CT_INT, offsetof(struct config_daemon, max_connections), 0, NULL, 1,
      65536, "1024", false, "open client connections at once; more are closed on accept"},
+    {"request_log_days", CT_INT, offsetof(struct config_daemon, request_log_days), 0, NULL, 0,
+     36500, "90", false, "days of the request log kept (0: all)"},
 };
 static const struct cfg_table daemon_table = {daemon_keys, KEY_COUNT(daemon_keys)};
 

@@ -59,6 +59,7 @@ struct daemon {
     char *state_dir; /* the one opened at start; a reload does not move it */
     struct store_request *pending_requests; /* records waiting for the next flush */
     size_t n_pending_requests;
+    int64_t last_request_prune_ms; /* epoch ms; 0 until the first flush prunes */
     uv_timer_t flush_timer;
     uv_signal_t sig_hup, sig_term, sig_int;
     uv_timer_t grace_timer;
@@ -307,6 +308,12 @@ daemon_status(struct daemon *d)
 #define REQUEST_FLUSH_MS 1000
 /* Records held at most before a write, whatever the clock says. */
 #define REQUEST_FLUSH_BATCH 1000
+/* Old rows go with the first write after start, then with the first
+ * write after each further hour: one DELETE an hour costs next to
+ * nothing, and while requests come in no row outlives
+ * daemon.request_log_days by more than an hour. */
+#define REQUEST_PRUNE_EVERY_MS (3600 * 1000)
+#define DAY_MS (86400 * (int64_t)1000)
 
 static void
 on_requests_written(json_t *result, const struct cerr *err, void *arg)
@@ -314,7 +321,33 @@ on_requests_written(json_t *result, const struct cerr *err, void *arg)
     (void)arg;
     if (err != NULL)
         log_warn("request log: %s", err->msg);
+    json_int_t pruned = json_integer_value(json_object_get(result, "pruned"));
+    if (pruned > 0)
+        log_info("request log: %lld rows older than daemon.request_log_days removed",
+                 (long long)pruned);
     json_decref(result);
+}
+
+static int64_t
+wall_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Where the next write prunes the log from (epoch ms), or 0: not due,
+ * or daemon.request_log_days is 0. */
+static int64_t
+request_prune_cutoff(struct daemon *d)
+{
+    long days = d->cfg->daemon.request_log_days;
+    int64_t now = wall_ms();
+    if (days <= 0 || (d->last_request_prune_ms != 0 &&
+                      now - d->last_request_prune_ms < REQUEST_PRUNE_EVERY_MS))
+        return 0;
+    d->last_request_prune_ms = now;
+    return now - days * DAY_MS;
 }
 
 static void
@@ -332,7 +365,7 @@ flush_requests(struct daemon *d)
         store_requests_free(recs, n);
         return;
     }
-    store_add_requests_take(d->store, recs, n, on_requests_written, NULL);
+    store_add_requests_take(d->store, recs, n, request_prune_cutoff(d), on_requests_written, NULL);
 }
 
 static void
@@ -345,14 +378,12 @@ static void
 on_request_sample(const struct metrics_sample *smp, void *arg)
 {
     struct daemon *d = arg;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     if (d->pending_requests == NULL)
         d->pending_requests = xmalloc(REQUEST_FLUSH_BATCH * sizeof *d->pending_requests);
     struct store_request *r = &d->pending_requests[d->n_pending_requests++];
     double gen_s = smp->duration_s - (smp->ttft_s > 0 ? smp->ttft_s : 0);
     *r = (struct store_request){
-        .at_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+        .at_ms = wall_ms(),
         .status = smp->status,
         .ttft_ms = smp->ttft_s >= 0 ? (int64_t)(smp->ttft_s * 1000) : -1,
         .tokens_per_s = smp->completion_tokens > 0 && gen_s > 0

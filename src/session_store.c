@@ -43,6 +43,7 @@ struct job {
     enum job_kind kind;
     json_t *in;
     struct store_request *recs; /* JOB_ADD_REQUESTS */
+    int64_t prune_before_ms;    /* JOB_ADD_REQUESTS; 0: none */
     char *text; /* id, prefix, query or directory */
     int64_t num;
     bool flag;
@@ -820,6 +821,27 @@ insert_requests(sqlite3_stmt *q, const struct store_request *recs, int rows)
     return ok;
 }
 
+/* Delete the rows of requests that ended before BEFORE_MS; the number
+ * deleted, or -1 with J's error set. */
+static int64_t
+prune_requests(struct store *st, struct job *j, int64_t before_ms)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db, "DELETE FROM requests WHERE at < ?1", -1, &q, NULL) !=
+        SQLITE_OK) {
+        db_fail(st->db, &j->err, "pruning the request log");
+        return -1;
+    }
+    sqlite3_bind_int64(q, 1, before_ms);
+    bool ok = sqlite3_step(q) == SQLITE_DONE;
+    sqlite3_finalize(q);
+    if (!ok) {
+        db_fail(st->db, &j->err, "pruning the request log");
+        return -1;
+    }
+    return sqlite3_changes64(st->db);
+}
+
 static void
 job_add_requests(struct store *st, struct job *j)
 {
@@ -827,9 +849,10 @@ job_add_requests(struct store *st, struct job *j)
         db_fail(st->db, &j->err, "recording requests");
         return;
     }
+    int64_t pruned = j->prune_before_ms != 0 ? prune_requests(st, j, j->prune_before_ms) : 0;
     int64_t whole = j->num - j->num % REQUESTS_PER_INSERT, i = 0;
-    bool ok = true;
-    if (whole > 0) {
+    bool ok = pruned >= 0;
+    if (ok && whole > 0) {
         sqlite3_stmt *q = prepare_request_insert(st, j, REQUESTS_PER_INSERT);
         for (ok = q != NULL; ok && i < whole; i += REQUESTS_PER_INSERT)
             ok = insert_requests(q, &j->recs[i], REQUESTS_PER_INSERT);
@@ -846,7 +869,7 @@ job_add_requests(struct store *st, struct job *j)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return;
     }
-    j->out = json_pack("{s:I}", "recorded", (json_int_t)j->num);
+    j->out = json_pack("{s:I, s:I}", "recorded", (json_int_t)j->num, "pruned", (json_int_t)pruned);
 }
 
 static int
@@ -1173,12 +1196,13 @@ store_requests_free(struct store_request *recs, size_t n)
 }
 
 void
-store_add_requests_take(struct store *st, struct store_request *recs, size_t n, store_cb cb,
-                        void *arg)
+store_add_requests_take(struct store *st, struct store_request *recs, size_t n,
+                        int64_t prune_before_ms, store_cb cb, void *arg)
 {
     struct job *j = submit(st, JOB_ADD_REQUESTS, NULL, NULL, cb, arg);
     j->recs = recs;
     j->num = (int64_t)n;
+    j->prune_before_ms = prune_before_ms;
     run_next(st);
 }
 

@@ -57,6 +57,7 @@ struct config_daemon {
     long header_timeout_s;
     long idle_timeout_s;
     long max_connections;
+    long request_log_days; /* 0: never pruned */
 };
 
 struct config_defaults {

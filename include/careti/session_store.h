@@ -104,9 +104,11 @@ void store_requests_free(struct store_request *recs, size_t n);
 
 /* Record N finished model requests in one transaction.  Takes RECS (an
  * xmalloc'd array) and the names in it: they go to the worker thread
- * uncopied.  RESULT: {"recorded": N}. */
-void store_add_requests_take(struct store *st, struct store_request *recs, size_t n, store_cb cb,
-                             void *arg);
+ * uncopied.  When PRUNE_BEFORE_MS (epoch ms) is not 0, the same
+ * transaction deletes the rows of requests that ended before it.
+ * RESULT: {"recorded": N, "pruned": rows deleted}. */
+void store_add_requests_take(struct store *st, struct store_request *recs, size_t n,
+                             int64_t prune_before_ms, store_cb cb, void *arg);
 
 /* Per provider and model since SINCE_MS (epoch ms): requests, errors (also
  * by kind), tokens, median time to first token and tokens/s.

@@ -105,6 +105,10 @@ START_TEST(test_empty_file_is_defaults)
     config_free(cfg);
     cfg = load_ok("daemon:\n");
     ck_assert_int_eq(cfg->daemon.shutdown_grace_s, 10);
+    ck_assert_int_eq(cfg->daemon.request_log_days, 90);
+    config_free(cfg);
+    cfg = load_ok("daemon:\n  request_log_days: 0\n");
+    ck_assert_int_eq(cfg->daemon.request_log_days, 0);
     config_free(cfg);
 }
 END_TEST
@@ -124,6 +128,8 @@ START_TEST(test_type_errors)
     expect_error("daemon:\n  max_body_bytes: lots\n", ":2:19: daemon.max_body_bytes: expected an integer");
     expect_error("daemon:\n  max_body_bytes: \"1024\"\n", "daemon.max_body_bytes: expected an integer");
     expect_error("daemon:\n  shutdown_grace_s: -1\n", "expected an integer from 0 to 3600");
+    expect_error("daemon:\n  request_log_days: 1.5\n",
+                 "daemon.request_log_days: expected an integer from 0 to 36500");
     expect_error("daemon:\n  allow_remote: maybe\n", ":2:17: daemon.allow_remote: expected true or false");
     expect_error("daemon:\n  log_level: loud\n", "expected error, warn, info or debug");
     expect_error("daemon:\n  socket: [a, b]\n", ":2:11: daemon.socket: expected a single value");

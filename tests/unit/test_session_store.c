@@ -204,7 +204,7 @@ START_TEST(test_request_log_keeps_every_record_of_a_batch)
         store_request_set_names(&recs[i], "ollama", i % 3 ? "coder" : "chat",
                                 i % 5 == 0 ? "model_not_found" : NULL);
     }
-    store_add_requests_take(st, recs, N, on_result, NULL);
+    store_add_requests_take(st, recs, N, 0, on_result, NULL);
     wait_result();
     ck_assert_msg(last_err.code == 0, "%s", last_err.msg);
     ck_assert_int_eq(json_integer_value(json_object_get(last, "recorded")), N);
@@ -240,6 +240,58 @@ START_TEST(test_request_log_keeps_every_record_of_a_batch)
                                     : (chat_ttft[chat_n / 2 - 1] + chat_ttft[chat_n / 2]) / 2.0;
     ck_assert_double_eq_tol(json_real_value(json_object_get(chat, "median_ttft_ms")), want_median,
                             1e-9);
+    close_store(st);
+}
+END_TEST
+
+/* N records of MODEL that ended at AT_MS, written with PRUNE_BEFORE_MS. */
+static void
+add_requests_at(struct store *st, int n, const char *model, int64_t at_ms, int64_t prune_before_ms)
+{
+    struct store_request *recs = xcalloc((size_t)n, sizeof *recs);
+    for (int i = 0; i < n; i++) {
+        recs[i] = (struct store_request){.at_ms = at_ms + i, .status = 200, .duration_ms = 1,
+                                         .ttft_ms = -1, .tokens_per_s = -1,
+                                         .prompt_tokens = -1, .completion_tokens = -1};
+        store_request_set_names(&recs[i], "ollama", model, NULL);
+    }
+    store_add_requests_take(st, recs, (size_t)n, prune_before_ms, on_result, NULL);
+    wait_result();
+    ck_assert_msg(last_err.code == 0, "%s", last_err.msg);
+    ck_assert_int_eq(json_integer_value(json_object_get(last, "recorded")), n);
+}
+
+static long
+requests_of(const char *model)
+{
+    json_t *models = json_object_get(last, "models");
+    for (size_t k = 0; k < json_array_size(models); k++) {
+        json_t *m = json_array_get(models, k);
+        if (strcmp(json_string_value(json_object_get(m, "model")), model) == 0)
+            return (long)json_integer_value(json_object_get(m, "requests"));
+    }
+    return 0;
+}
+
+/* A write with a cutoff deletes exactly the rows that ended before it, in
+ * the same transaction; without one, nothing is deleted. */
+START_TEST(test_request_log_prunes_rows_before_the_cutoff)
+{
+    struct store *st = store_new(&loop);
+    store_open(st, dir, on_result, NULL);
+    wait_result();
+    add_requests_at(st, 5, "old", 1000, 0);
+    add_requests_at(st, 3, "edge", 2000, 0);
+    add_requests_at(st, 2, "new", 3000, 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(last, "pruned")), 0);
+    add_requests_at(st, 1, "now", 4000, 2001); /* edge's 2000 goes, its 2001 stays */
+    ck_assert_int_eq(json_integer_value(json_object_get(last, "pruned")), 5 + 1);
+    store_request_stats(st, 0, on_result, NULL);
+    wait_result();
+    ck_assert_int_eq(requests_of("old"), 0);
+    ck_assert_int_eq(requests_of("edge"), 2);
+    ck_assert_int_eq(requests_of("new"), 2);
+    ck_assert_int_eq(requests_of("now"), 1);
     close_store(st);
 }
 END_TEST
@@ -286,6 +338,7 @@ main(void)
     tcase_add_test(tc, test_sessions_and_messages);
     tcase_add_test(tc, test_streaming_replies_are_recovered_as_interrupted);
     tcase_add_test(tc, test_request_log_keeps_every_record_of_a_batch);
+    tcase_add_test(tc, test_request_log_prunes_rows_before_the_cutoff);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
