@@ -328,21 +328,13 @@ on_requests_written(json_t *result, const struct cerr *err, void *arg)
     json_decref(result);
 }
 
-static int64_t
-wall_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 /* Where the next write prunes the log from (epoch ms), or 0: not due,
  * or daemon.request_log_days is 0. */
 static int64_t
 request_prune_cutoff(struct daemon *d)
 {
     long days = d->cfg->daemon.request_log_days;
-    int64_t now = wall_ms();
+    int64_t now = store_now_ms();
     if (days <= 0 || (d->last_request_prune_ms != 0 &&
                       now - d->last_request_prune_ms < REQUEST_PRUNE_EVERY_MS))
         return 0;
@@ -383,7 +375,7 @@ on_request_sample(const struct metrics_sample *smp, void *arg)
     struct store_request *r = &d->pending_requests[d->n_pending_requests++];
     double gen_s = smp->duration_s - (smp->ttft_s > 0 ? smp->ttft_s : 0);
     *r = (struct store_request){
-        .at_ms = wall_ms(),
+        .at_ms = store_now_ms(),
         .status = smp->status,
         .ttft_ms = smp->ttft_s >= 0 ? (int64_t)(smp->ttft_s * 1000) : -1,
         .tokens_per_s = smp->completion_tokens > 0 && gen_s > 0

@@ -159,8 +159,8 @@ migrate(sqlite3 *db, int target, struct cerr *err)
 
 /* ---------- helpers ---------- */
 
-static int64_t
-now_ms(void)
+int64_t
+store_now_ms(void)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -418,7 +418,7 @@ job_create(struct store *st, struct job *j)
     char id[16];
     sqlite3_stmt *q;
     const json_t *in = j->in;
-    int64_t now = now_ms();
+    int64_t now = store_now_ms();
     json_t *given = json_object_get(in, "settings");
     char *settings = given ? json_dumps(given, JSON_COMPACT) : xstrdup("{}");
     if (sqlite3_prepare_v2(st->db,
@@ -549,7 +549,7 @@ static void
 job_update_session(struct store *st, struct job *j)
 {
     static const char *const columns[] = {"title", "model", "provider", "workspace", "settings"};
-    int64_t now = now_ms();
+    int64_t now = store_now_ms();
     /* All fields or none. */
     if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         db_fail(st->db, &j->err, "updating the session");
@@ -616,7 +616,7 @@ job_add_message(struct store *st, struct job *j)
 {
     const json_t *m = j->in;
     sqlite3_stmt *q;
-    int64_t now = now_ms();
+    int64_t now = store_now_ms();
     char *calls = json_object_get(m, "tool_calls")
                       ? json_dumps(json_object_get(m, "tool_calls"), JSON_COMPACT)
                       : NULL;
@@ -756,7 +756,7 @@ job_update_message(struct store *st, struct job *j)
         if (ok) {
             sqlite3_bind_int64(q, 1, j->num);
             sqlite3_bind_int64(q, 2, json_integer_value(json_object_get(j->in, "duration_ms")));
-            sqlite3_bind_int64(q, 3, now_ms());
+            sqlite3_bind_int64(q, 3, store_now_ms());
             ok = sqlite3_step(q) == SQLITE_DONE;
             sqlite3_finalize(q);
         }

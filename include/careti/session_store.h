@@ -78,6 +78,9 @@ void store_add_message(struct store *st, const char *id, const json_t *msg, stor
 void store_update_message(struct store *st, int64_t msg_id, const json_t *fields, store_cb cb,
                           void *arg);
 
+/* The wall clock the store's rows are stamped with, in epoch ms. */
+int64_t store_now_ms(void);
+
 /* One finished model request, for the request log behind stats.  A
  * plain record, not JSON: one is made for every request served. */
 struct store_request {
