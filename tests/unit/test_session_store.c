@@ -296,6 +296,36 @@ START_TEST(test_request_log_prunes_rows_before_the_cutoff)
 }
 END_TEST
 
+/* A prune that fails takes its batch with it: the error names the prune,
+ * and neither the new rows nor any deletion is half-written. */
+START_TEST(test_failed_prune_rolls_back_its_batch)
+{
+    struct store *st = store_new(&loop);
+    store_open(st, dir, on_result, NULL);
+    wait_result();
+    add_requests_at(st, 2, "old", 1000, 0);
+    ck_assert_int_eq(sqlite3_exec(st->db,
+                                  "CREATE TRIGGER keep BEFORE DELETE ON requests"
+                                  " BEGIN SELECT RAISE(ABORT, 'kept'); END;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    struct store_request *recs = xcalloc(1, sizeof *recs);
+    recs[0] = (struct store_request){.at_ms = 5000, .status = 200, .duration_ms = 1,
+                                     .ttft_ms = -1, .tokens_per_s = -1, .prompt_tokens = -1,
+                                     .completion_tokens = -1};
+    store_request_set_names(&recs[0], "ollama", "new", NULL);
+    store_add_requests_take(st, recs, 1, 2000, on_result, NULL);
+    wait_result();
+    ck_assert_ptr_nonnull(strstr(last_err.msg, "pruning the request log failed"));
+    ck_assert_ptr_nonnull(strstr(last_err.msg, "kept"));
+    store_request_stats(st, 0, on_result, NULL);
+    wait_result();
+    ck_assert_int_eq(requests_of("old"), 2);
+    ck_assert_int_eq(requests_of("new"), 0);
+    close_store(st);
+}
+END_TEST
+
 START_TEST(test_streaming_replies_are_recovered_as_interrupted)
 {
     struct store *st = store_new(&loop);
@@ -339,6 +369,7 @@ main(void)
     tcase_add_test(tc, test_streaming_replies_are_recovered_as_interrupted);
     tcase_add_test(tc, test_request_log_keeps_every_record_of_a_batch);
     tcase_add_test(tc, test_request_log_prunes_rows_before_the_cutoff);
+    tcase_add_test(tc, test_failed_prune_rolls_back_its_batch);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
