@@ -33,7 +33,9 @@
 #define HTTP_MAX_PENDING_INPUT (64 * 1024)
 #define HTTP_READ_CHUNK (64 * 1024)
 /* Output queued for a slow reader: under HIGH the writer may keep going;
- * at LOW it is told to resume; past HARD the client is dropped. */
+ * at LOW it is told to resume; a client with more than HARD still unread
+ * when a write comes is dropped.  One write may exceed HARD: a large
+ * answer to a client that reads is served whole. */
 #define HTTP_WRITE_HIGH_WATER (1024 * 1024)
 #define HTTP_WRITE_LOW_WATER (256 * 1024)
 #define HTTP_WRITE_HARD_LIMIT (16 * 1024 * 1024)
@@ -112,6 +114,10 @@ struct conn {
     bool reading;
     bool in_dispatch;
     bool closing;
+    /* Over the hard limit: writes are refused and the loop's next flush
+     * pass closes it, never the writer's own call (its caller still holds
+     * the request). */
+    bool overflowed;
     bool close_when_flushed;
     bool lingering; /* refused a request: discard input until closed */
     uv_shutdown_t shutdown_req;
@@ -562,11 +568,14 @@ conn_wrote(struct conn *c, size_t n)
             conn_close(c);
         return;
     }
-    if (c->req != NULL && c->req->drain_cb != NULL && before >= HTTP_WRITE_LOW_WATER &&
-        c->queued_bytes < HTTP_WRITE_LOW_WATER) {
+    if (before < HTTP_WRITE_LOW_WATER || c->queued_bytes >= HTTP_WRITE_LOW_WATER)
+        return;
+    if (c->req != NULL && c->req->drain_cb != NULL) {
         http_drain_cb cb = c->req->drain_cb;
         c->req->drain_cb = NULL;
         cb(c->req, c->req->drain_arg);
+    } else if (c->state != CONN_ACTIVE) {
+        conn_process(c);
     }
 }
 
@@ -642,6 +651,10 @@ flush_batches(struct http_server *srv)
     for (size_t n = srv->n_batched; n > 0 && srv->batch_head != NULL; n--) {
         struct conn *c = srv->batch_head;
         batch_unlink(c);
+        if (c->overflowed) {
+            conn_close(c);
+            continue;
+        }
         size_t written;
         int rc = conn_flush(c, &written);
         if (rc < 0) {
@@ -712,17 +725,21 @@ conn_linger(struct conn *c)
 }
 
 /* Add up to three buffers to C's batch.  Returns 0, or UV_ENOBUFS when
- * the client is over the hard limit (then closed). */
+ * the client is over the hard limit (then closed by the next flush pass,
+ * so the caller's request stays valid until it returns). */
 static int
 conn_write3(struct conn *c, const void *a, size_t alen, const void *b, size_t blen,
             const void *d, size_t dlen)
 {
     if (c->closing)
         return UV_EPIPE;
+    if (c->overflowed)
+        return UV_ENOBUFS;
     size_t len = alen + blen + dlen;
-    if (c->queued_bytes + len > HTTP_WRITE_HARD_LIMIT) {
+    if (c->queued_bytes > HTTP_WRITE_HARD_LIMIT) {
         log_warn("closing a client that stopped reading (%zu bytes queued)", c->queued_bytes);
-        conn_close(c);
+        c->overflowed = true;
+        batch_link(c);
         return UV_ENOBUFS;
     }
     sbuf_add(&c->batch, a, alen);
@@ -1026,11 +1043,15 @@ conn_dispatch(struct conn *c)
 }
 
 /* Feed buffered input to the parser and serve complete requests, one at
- * a time, until input runs out or a handler keeps its request pending. */
+ * a time, until input runs out, a handler keeps its request pending, or
+ * the client has a megabyte of answers unread: pipelined requests wait
+ * for it to read (conn_wrote resumes them), so their answers never pile
+ * up past the slow-reader limit. */
 static void
 conn_process(struct conn *c)
 {
-    while (!c->closing && c->state != CONN_ACTIVE && !c->in_dispatch && c->input_len > 0) {
+    while (!c->closing && !c->overflowed && c->state != CONN_ACTIVE && !c->in_dispatch &&
+           c->input_len > 0 && c->queued_bytes < HTTP_WRITE_HIGH_WATER) {
         size_t n = http_parser_execute(&c->parser, &parser_settings, c->input, c->input_len);
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
         memmove(c->input, c->input + n, c->input_len - n);
@@ -1054,7 +1075,7 @@ conn_process(struct conn *c)
             conn_dispatch(c);
         }
     }
-    if (!c->closing && c->input_len < HTTP_MAX_PENDING_INPUT)
+    if (!c->closing && !c->overflowed && c->input_len < HTTP_MAX_PENDING_INPUT)
         conn_start_reading(c);
 }
 
@@ -1168,6 +1189,8 @@ request_finish(struct http_request *req)
     c->req = NULL;
     request_free(req);
     c->srv->requests_served++;
+    if (c->overflowed)
+        return; /* the flush pass closes it */
     if (!keep) {
         c->close_when_flushed = true;
         if (c->queued_bytes == 0)
@@ -1264,7 +1287,7 @@ int
 http_response_start(struct http_request *req, int status, const char *content_type,
                     const char *extra_headers)
 {
-    if (req->conn->closing)
+    if (req->conn->closing || req->conn->overflowed)
         return UV_EPIPE;
     req->started = true;
     /* HTTP/1.0 has no chunked coding: the body ends when we close. */
@@ -1273,7 +1296,7 @@ http_response_start(struct http_request *req, int status, const char *content_ty
         req->keep_alive = false;
     write_head(req, status, content_type, extra_headers, req->chunked ? "Transfer-Encoding" : NULL,
                "chunked");
-    return req->conn->closing ? UV_EPIPE : 0;
+    return req->conn->closing || req->conn->overflowed ? UV_EPIPE : 0;
 }
 
 int
@@ -1319,7 +1342,8 @@ http_response_write(struct http_request *req, const void *data, size_t len)
 bool
 http_response_writable(const struct http_request *req)
 {
-    return !req->conn->closing && req->conn->queued_bytes < HTTP_WRITE_HIGH_WATER;
+    return !req->conn->closing && !req->conn->overflowed &&
+           req->conn->queued_bytes < HTTP_WRITE_HIGH_WATER;
 }
 
 void

@@ -137,8 +137,9 @@ void http_respond_json_with(struct http_request *req, int status, const char *ex
 int http_response_start(struct http_request *req, int status, const char *content_type,
                         const char *extra_headers);
 /* Queue one chunk (copied).  Returns 0; UV_ENOBUFS when the client has
- * stopped reading past the hard limit (the connection is then closed and
- * the abort callback runs before this returns). */
+ * stopped reading past the hard limit: the write is dropped and the loop
+ * closes the connection and runs the abort callback later, never from
+ * inside this call, so REQ stays valid until the caller returns. */
 int http_response_write(struct http_request *req, const void *data, size_t len);
 /* True while queued output is under the high-water mark. */
 bool http_response_writable(const struct http_request *req);

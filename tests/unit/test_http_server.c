@@ -77,6 +77,34 @@ handler(struct http_request *req, void *arg)
         http_request_on_abort(req, on_test_abort, NULL);
         return;
     }
+    if (strcmp(path, "/big") == 0 || strcmp(path, "/mb") == 0) {
+        /* A whole answer larger than (or, repeated, adding up past) the
+         * slow-reader limit. */
+        size_t n = path[1] == 'b' ? HTTP_WRITE_HARD_LIMIT + 4 * 1024 * 1024 : 1024 * 1024;
+        char *big = malloc(n);
+        memset(big, 'b', n);
+        http_respond(req, 200, "text/plain", NULL, big, n);
+        free(big);
+        return;
+    }
+    if (strcmp(path, "/flood") == 0) {
+        /* A writer that ignores http_response_writable. */
+        held = req;
+        http_request_on_abort(req, on_test_abort, NULL);
+        http_response_start(req, 200, "text/plain", NULL);
+        char *chunk = malloc(1024 * 1024);
+        memset(chunk, 'f', 1024 * 1024);
+        int rc = 0;
+        for (int i = 0; i < 64 && rc == 0; i++)
+            rc = http_response_write(req, chunk, 1024 * 1024);
+        free(chunk);
+        ck_assert_int_eq(rc, UV_ENOBUFS);
+        /* Refused, but not closed under us: REQ is still ours. */
+        ck_assert_int_eq(aborted, 0);
+        ck_assert(!http_response_writable(req));
+        ck_assert_int_eq(http_response_write(req, "x", 1), UV_ENOBUFS);
+        return;
+    }
     if (strcmp(path, "/stream") == 0) {
         /* Write until the server says stop, then finish on drain. */
         http_response_start(req, 200, "text/plain", NULL);
@@ -486,6 +514,95 @@ START_TEST(test_streaming_backpressure)
 }
 END_TEST
 
+/* Read everything the server sends until it closes or MS pass; returns
+ * the byte count. */
+static size_t
+drain_client(int ms, bool *closed)
+{
+    static char buf[1 << 16];
+    size_t total = 0;
+    uint64_t deadline = uv_hrtime() / 1000000 + (uint64_t)ms;
+    *closed = false;
+    while (uv_hrtime() / 1000000 < deadline) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        ssize_t n = read(client_fd, buf, sizeof buf);
+        if (n == 0) {
+            *closed = true;
+            break;
+        }
+        if (n > 0)
+            total += (size_t)n;
+    }
+    return total;
+}
+
+START_TEST(test_large_answer_to_a_reader_is_served)
+{
+    send_str("GET /big HTTP/1.1\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+    size_t want = HTTP_WRITE_HARD_LIMIT + 4 * 1024 * 1024;
+    size_t cap = want + 4096, got = 0;
+    char *buf = malloc(cap + 1);
+    uint64_t deadline = uv_hrtime() / 1000000 + 10000;
+    while (uv_hrtime() / 1000000 < deadline && got < cap) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        ssize_t n = read(client_fd, buf + got, cap - got);
+        ck_assert_int_ne(n, 0);
+        if (n > 0)
+            got += (size_t)n;
+        buf[got] = '\0';
+        if (got > want && strstr(buf + want, "\"path\":\"/a\"") != NULL)
+            break;
+    }
+    ck_assert_uint_gt(got, want);
+    ck_assert_ptr_nonnull(strstr(buf + want, "\"path\":\"/a\""));
+    ck_assert_uint_eq(http_server_open_connections(srv), 1);
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_pipelined_answers_wait_for_the_reader)
+{
+    bool closed;
+    char reqs[40 * 40] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(reqs, "GET /mb HTTP/1.1\r\nHost: h\r\n\r\n");
+    send_str(reqs);
+    /* The client reads nothing yet: the server answers no further than a
+     * megabyte ahead, and keeps the connection. */
+    for (int i = 0; i < 50; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    ck_assert_uint_le(http_server_requests_served(srv), 2);
+    ck_assert_uint_eq(http_server_open_connections(srv), 1);
+    /* Once it reads, every answer comes. */
+    size_t got = 0;
+    char buf[1 << 16];
+    uint64_t deadline = uv_hrtime() / 1000000 + 10000;
+    while (uv_hrtime() / 1000000 < deadline && got < 40u * 1024 * 1024) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        ssize_t n = read(client_fd, buf, sizeof buf);
+        ck_assert_int_ne(n, 0);
+        if (n > 0)
+            got += (size_t)n;
+    }
+    ck_assert_uint_gt(got, 40u * 1024 * 1024);
+    ck_assert_uint_eq(http_server_requests_served(srv), 40);
+    (void)closed;
+}
+END_TEST
+
+START_TEST(test_flooding_writer_is_closed_by_the_loop)
+{
+    bool closed;
+    send_str("GET /flood HTTP/1.1\r\nHost: h\r\n\r\n");
+    for (int i = 0; i < 50 && aborted == 0; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    ck_assert_int_eq(aborted, 1);
+    ck_assert_uint_eq(http_server_open_connections(srv), 0);
+    (void)drain_client(2000, &closed);
+    ck_assert(closed);
+}
+END_TEST
+
 START_TEST(test_shutdown_waits_for_active_request)
 {
     bool closed;
@@ -528,6 +645,9 @@ main(void)
     tcase_add_test(tc, test_burst_is_batched_after_first_token);
     tcase_add_test(tc, test_streaming_backpressure);
     tcase_add_test(tc, test_shutdown_waits_for_active_request);
+    tcase_add_test(tc, test_large_answer_to_a_reader_is_served);
+    tcase_add_test(tc, test_pipelined_answers_wait_for_the_reader);
+    tcase_add_test(tc, test_flooding_writer_is_closed_by_the_loop);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
