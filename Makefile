@@ -36,7 +36,7 @@ CORE_SRCS := src/xmalloc.c src/cerr.c src/log.c src/path.c src/config.c src/http
              src/sbuf.c src/text.c src/chunked.c src/jfield.c src/jscan.c src/translate.c src/upstream.c src/upstream_http.c \
              src/upstream_curl.c src/provider.c src/resolve.c \
              src/relay.c src/gateway.c src/strdist.c \
-             src/session_store.c src/context.c \
+             src/session_store.c src/context.c src/tcp_token.c \
              src/events.c src/api_sessions.c src/metrics.c \
              src/doctor.c
 DAEMON_SRCS := $(CORE_SRCS) src/main.c
@@ -142,7 +142,7 @@ tests/compat/node_modules/.package-lock.json: tests/compat/package-lock.json tes
 
 run: deps
 	$(MAKE) all
-	./$(BUILD)/caretid -c config/caretid.yaml
+	./$(BUILD)/caretid -c config/caretid.yaml --tcp-optional
 
 check: deps node-deps tests/compat/node_modules/.package-lock.json
 	$(MAKE) check-build

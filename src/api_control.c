@@ -33,7 +33,12 @@ static void
 on_status(struct http_request *req, void *arg)
 {
     struct control *ctl = arg;
-    http_respond_json(req, 200, daemon_status(ctl->daemon));
+    json_t *status = daemon_status(ctl->daemon);
+    /* The socket is the user's own: the one place the token is told. */
+    const char *token = daemon_tcp_token(ctl->daemon);
+    if (!http_request_via_tcp(req) && token != NULL)
+        json_object_set_new(status, "tcp_token", json_string(token));
+    http_respond_json(req, 200, status);
 }
 
 static void

@@ -110,7 +110,15 @@ static const struct cfg_key daemon_keys[] = {
     {"allow_remote", CT_BOOL, offsetof(struct config_daemon, allow_remote), 0, NULL, 0, 0,
      "false", false, "allow non-loopback listen addresses (requires auth_token)"},
     {"auth_token", CT_SECRET, offsetof(struct config_daemon, auth_token), 0, NULL, 0, 0, "\"\"",
-     false, "when set, every TCP request needs Authorization: Bearer <token>"},
+     false,
+     "TCP requests need Authorization: Bearer <token>; unset: a token generated into "
+     "state_dir/tcp-token; off: none (loopback only)"},
+    {"allowed_hosts", CT_STRLIST, offsetof(struct config_daemon, allowed_hosts),
+     offsetof(struct config_daemon, n_allowed_hosts), NULL, 0, 0, "[]", false,
+     "Host names TCP requests may name besides localhost and IP addresses"},
+    {"allowed_origins", CT_STRLIST, offsetof(struct config_daemon, allowed_origins),
+     offsetof(struct config_daemon, n_allowed_origins), NULL, 0, 0, "[]", false,
+     "browser origins (scheme://host:port) allowed to call the TCP listeners"},
     {"state_dir", CT_PATH, offsetof(struct config_daemon, state_dir), 0, NULL, 0, 0,
      "${XDG_STATE_HOME}/careti", false, "where agent state is kept"},
     {"log_level", CT_LOG_LEVEL, offsetof(struct config_daemon, log_level), 0, NULL, 0, 0, "info",
@@ -834,11 +842,17 @@ config_host_is_loopback(const char *host)
     return false;
 }
 
+bool
+config_token_is_off(const char *token)
+{
+    return token != NULL && strcmp(token, "off") == 0;
+}
+
 static int
 validate(struct loader *ld, struct config *cfg)
 {
     struct config_daemon *d = &cfg->daemon;
-    if (d->allow_remote && *d->auth_token == '\0')
+    if (d->allow_remote && (*d->auth_token == '\0' || config_token_is_off(d->auth_token)))
         return fail_at_mark(ld, "daemon.allow_remote",
                             "allow_remote needs daemon.auth_token set, so that remote clients "
                             "must authenticate");

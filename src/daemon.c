@@ -30,6 +30,7 @@
 #include "careti/rundir.h"
 #include "careti/session_store.h"
 #include "careti/systemd.h"
+#include "careti/tcp_token.h"
 #include "careti/upstream.h"
 #include "careti/xmalloc.h"
 
@@ -57,6 +58,11 @@ struct daemon {
     struct metrics *metrics;
     struct doctor *doctor;
     char *state_dir; /* the one opened at start; a reload does not move it */
+    /* The TCP listeners, one for each of cfg->daemon.listen, in order. */
+    struct http_listener **tcp;
+    size_t n_tcp;
+    char tcp_token[TCP_TOKEN_LEN + 1]; /* from state_dir; "" when unavailable */
+    char tcp_token_error[256];
     struct store_request *pending_requests; /* records waiting for the next flush */
     size_t n_pending_requests;
     int64_t last_request_prune_ms; /* epoch ms; 0 until the first flush prunes */
@@ -80,7 +86,6 @@ struct daemon {
 };
 
 static void apply_config(struct daemon *d);
-static int open_tcp_listeners(struct daemon *d, struct cerr *err);
 static void on_signal(uv_signal_t *h, int signum);
 static void begin_shutdown(struct daemon *d);
 
@@ -108,23 +113,103 @@ apply_config(struct daemon *d)
     sessions_api_set_config(d->sessions, d->cfg);
     doctor_set_config(d->doctor, d->cfg, &d->socket_path);
     http_server_set_limits(d->srv, &limits);
-    http_server_set_tcp_token(d->srv, dc->auth_token);
+    struct http_tcp_policy policy = {
+        .token = daemon_tcp_token(d),
+        .allowed_hosts = dc->allowed_hosts,
+        .n_allowed_hosts = dc->n_allowed_hosts,
+        .allowed_origins = dc->allowed_origins,
+        .n_allowed_origins = dc->n_allowed_origins,
+    };
+    http_server_set_tcp_policy(d->srv, &policy);
 }
 
-static int
-open_tcp_listeners(struct daemon *d, struct cerr *err)
+const char *
+daemon_tcp_token(const struct daemon *d)
 {
-    for (size_t i = 0; i < d->cfg->daemon.n_listen; i++) {
+    const char *token = d->cfg->daemon.auth_token;
+    if (config_token_is_off(token))
+        return NULL;
+    if (*token != '\0')
+        return token;
+    return d->tcp_token[0] != '\0' ? d->tcp_token : NULL;
+}
+
+/* TCP listeners in CFG with neither a token of their own nor the
+ * generated one are refused, not opened unprotected. */
+static int
+check_tcp_token(const struct daemon *d, const struct config *cfg, struct cerr *err)
+{
+    if (cfg->daemon.n_listen == 0 || *cfg->daemon.auth_token != '\0' || d->tcp_token[0] != '\0')
+        return 0;
+    return cerr_set(err, -EACCES, 500,
+                    "daemon.listen needs a token, and %s; or set daemon.auth_token in %s",
+                    d->tcp_token_error, cfg->path ? cfg->path : "the config");
+}
+
+/* Open the TCP listeners CFG names into a new array (*OUT), reusing the
+ * ones in force whose address is unchanged, so that a reload never drops
+ * an address it keeps.  On failure nothing in force is touched: what was
+ * opened is closed again, and ERR names daemon.listen and the fix. */
+static int
+open_tcp_listeners(struct daemon *d, const struct config *cfg, struct http_listener ***out,
+                   struct cerr *err)
+{
+    size_t n = cfg->daemon.n_listen;
+    struct http_listener **fresh = xcalloc(n + 1, sizeof *fresh);
+    bool *taken = xcalloc(d->n_tcp + 1, sizeof *taken); /* in force, reused by FRESH */
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *spec = cfg->daemon.listen[i];
+        for (size_t j = 0; j < d->n_tcp && fresh[i] == NULL; j++) {
+            if (!taken[j] && strcmp(d->cfg->daemon.listen[j], spec) == 0) {
+                fresh[i] = d->tcp[j];
+                taken[j] = true;
+            }
+        }
+        if (fresh[i] != NULL)
+            continue;
         char host[256];
         int port;
-        /* validated at load time */
-        config_listen_parse(d->cfg->daemon.listen[i], host, sizeof host, &port);
-        int rc = http_server_listen_tcp(d->srv, host, port, err);
+        struct cerr lerr = {0};
+        config_listen_parse(spec, host, sizeof host, &port); /* validated at load */
+        rc = http_server_listen_tcp(d->srv, host, port, &fresh[i], &lerr);
         if (rc != 0)
-            return rc;
-        log_info("listening on %s", d->cfg->daemon.listen[i]);
+            cerr_set(err, rc, 500,
+                     "%s: daemon.listen in %s; free the port, or choose another (port 0 picks a "
+                     "free one)",
+                     lerr.msg, cfg->path ? cfg->path : "the config");
+        else
+            log_info("listening on %s", spec);
     }
-    return 0;
+    if (rc == 0) {
+        for (size_t j = 0; j < d->n_tcp; j++)
+            if (taken[j])
+                d->tcp[j] = NULL; /* now FRESH's */
+        *out = fresh;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            bool in_force = false;
+            for (size_t j = 0; j < d->n_tcp; j++)
+                in_force = in_force || (fresh[i] != NULL && fresh[i] == d->tcp[j]);
+            if (!in_force)
+                http_server_close_listener(fresh[i]);
+        }
+        free(fresh);
+    }
+    free(taken);
+    return rc;
+}
+
+/* FRESH (from open_tcp_listeners) is now in force: close the old
+ * listeners it did not take over. */
+static void
+swap_tcp_listeners(struct daemon *d, struct http_listener **fresh, size_t n)
+{
+    for (size_t j = 0; j < d->n_tcp; j++)
+        http_server_close_listener(d->tcp[j]);
+    free(d->tcp);
+    d->tcp = fresh;
+    d->n_tcp = n;
 }
 
 static bool
@@ -183,9 +268,22 @@ reload_done(uv_work_t *w, int status)
         cerr_set(&d->reload_err, status, 500, "reload cancelled (%s)", uv_strerror(status));
     else if (fresh == NULL)
         prefix_kept(&d->reload_err);
+    struct http_listener **tcp = NULL;
+    if (fresh != NULL && !d->stopping && !same_listen_list(d->cfg, fresh)) {
+        struct cerr lerr = {0};
+        if (check_tcp_token(d, fresh, &lerr) != 0 ||
+            open_tcp_listeners(d, fresh, &tcp, &lerr) != 0) {
+            d->reload_err = lerr;
+            prefix_kept(&d->reload_err);
+            config_free(fresh);
+            fresh = NULL;
+        }
+    }
     if (fresh != NULL) {
         struct config *old = d->cfg;
         d->cfg = fresh;
+        if (tcp != NULL)
+            swap_tcp_listeners(d, tcp, fresh->daemon.n_listen);
         apply_config(d);
         if (strcmp(d->state_dir, fresh->daemon.state_dir) != 0)
             log_warn("daemon.state_dir is now %s; sessions stay in %s until restarted",
@@ -193,18 +291,6 @@ reload_done(uv_work_t *w, int status)
         if (strcmp(old->daemon.socket, fresh->daemon.socket) != 0 && !d->opts->socket_override)
             log_warn("daemon.socket changed to %s; the daemon keeps serving %s until restarted",
                      fresh->daemon.socket, d->socket_path);
-        if (!same_listen_list(old, fresh) && !d->stopping) {
-            http_server_close_tcp_listeners(d->srv);
-            struct cerr lerr = {0};
-            if (open_tcp_listeners(d, &lerr) != 0) {
-                /* The rest of the new config is already in force; say so
-                 * rather than claim the old one was kept. */
-                cerr_set(&d->reload_err, lerr.code, 500,
-                         "the new configuration is in force, but a TCP listener failed: %s",
-                         lerr.msg);
-                fresh = NULL; /* reported as a failed reload below */
-            }
-        }
         config_free(old);
     }
     if (fresh != NULL) {
@@ -482,6 +568,27 @@ on_signal(uv_signal_t *h, int signum)
     begin_shutdown(d);
 }
 
+/* The TCP listeners of the config at start.  With --tcp-optional one
+ * that cannot be opened is a warning: the Unix socket serves all the
+ * same. */
+static int
+start_tcp_listeners(struct daemon *d, struct cerr *err)
+{
+    struct http_listener **tcp = NULL;
+    int rc = check_tcp_token(d, d->cfg, err);
+    if (rc == 0)
+        rc = open_tcp_listeners(d, d->cfg, &tcp, err);
+    if (rc == 0) {
+        swap_tcp_listeners(d, tcp, d->cfg->daemon.n_listen);
+        return 0;
+    }
+    if (!d->opts->tcp_optional)
+        return rc;
+    log_warn("%s; serving the Unix socket only (--tcp-optional)", err->msg);
+    cerr_clear(err);
+    return 0;
+}
+
 /* Open our own Unix socket, or take systemd's. */
 static int
 open_unix_listener(struct daemon *d, struct cerr *err)
@@ -543,6 +650,13 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     sessions_api_register(d->sessions, d->router);
     d->state_dir = xstrdup(cfg->daemon.state_dir);
     store_open(d->store, d->state_dir, on_store_opened, NULL);
+    /* Made even without TCP listeners, so that a reload adding some finds
+     * it; a failure matters only to them (check_tcp_token). */
+    if (tcp_token_load(d->state_dir, d->tcp_token, &err) != 0) {
+        d->tcp_token[0] = '\0';
+        snprintf(d->tcp_token_error, sizeof d->tcp_token_error, "%s", err.msg);
+        cerr_clear(&err);
+    }
     apply_config(d);
     /* The loop is not serving yet: libcurl may load from disk now. */
     if (names_https_provider(cfg) && !upstream_load_https(&err))
@@ -558,7 +672,7 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
         uv_signal_start(sigs[i], on_signal, signums[i]);
     }
 
-    if ((rc = open_unix_listener(d, &err)) != 0 || (rc = open_tcp_listeners(d, &err)) != 0) {
+    if ((rc = open_unix_listener(d, &err)) != 0 || (rc = start_tcp_listeners(d, &err)) != 0) {
         log_error("%s", err.msg);
         d->exit_code = CARETID_EXIT_FAILURE;
         begin_shutdown(d);
@@ -592,6 +706,7 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
         close(d->lock_fd);
     free(d->socket_path);
     free(d->state_dir);
+    free(d->tcp);
     store_requests_free(d->pending_requests, d->n_pending_requests);
     free(d);
     return code;

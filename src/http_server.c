@@ -5,6 +5,7 @@
  * without a bound: request heads, bodies, pipelined input and queued
  * output each have a ceiling, and a client over one is answered or closed.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,7 +108,7 @@ struct conn {
     struct http_request *req;
     size_t head_bytes;
     int reject_status; /* set by a parser callback that refuses the request */
-    char reject_msg[160];
+    char reject_msg[256];
     bool message_complete;
     char *input;
     size_t input_len;
@@ -131,13 +132,13 @@ struct conn {
     struct conn *prev, *next;
 };
 
-struct listener {
+struct http_listener {
     union stream_handle h;
     struct http_server *srv;
     bool tcp;
     bool unlink_on_free;
     char *name;
-    struct listener *next;
+    struct http_listener *next;
 };
 
 /* The part of a batch the socket did not take at once. */
@@ -155,7 +156,11 @@ struct http_server {
     http_error_body_cb error_body;
     struct http_server_limits limits;
     char *tcp_token;
-    struct listener *listeners;
+    char **allowed_hosts;
+    size_t n_allowed_hosts;
+    char **allowed_origins;
+    size_t n_allowed_origins;
+    struct http_listener *listeners;
     struct conn *conns;
     size_t n_conns;
     uint64_t next_request_id;
@@ -184,7 +189,7 @@ static void on_conn_timer(uv_timer_t *t);
 static void conn_start_reading(struct conn *c);
 static void conn_linger(struct conn *c);
 static void request_free(struct http_request *req);
-static void listener_close(struct listener *l);
+static void listener_close(struct http_listener *l);
 static void on_connection(uv_stream_t *server, int status);
 
 static const http_parser_settings parser_settings;
@@ -215,23 +220,47 @@ http_server_set_limits(struct http_server *srv, const struct http_server_limits 
     srv->limits = *limits;
 }
 
-void
-http_server_set_tcp_token(struct http_server *srv, const char *token)
+static void
+strings_free(char **v, size_t n)
 {
-    free(srv->tcp_token);
-    srv->tcp_token = token != NULL && *token != '\0' ? xstrdup(token) : NULL;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
 }
 
-static struct listener *
+static char **
+strings_dup(char *const *v, size_t n)
+{
+    char **copy = xcalloc(n + 1, sizeof *copy);
+    for (size_t i = 0; i < n; i++)
+        copy[i] = xstrdup(v[i]);
+    return copy;
+}
+
+void
+http_server_set_tcp_policy(struct http_server *srv, const struct http_tcp_policy *policy)
+{
+    free(srv->tcp_token);
+    strings_free(srv->allowed_hosts, srv->n_allowed_hosts);
+    strings_free(srv->allowed_origins, srv->n_allowed_origins);
+    const char *token = policy->token;
+    srv->tcp_token = token != NULL && *token != '\0' ? xstrdup(token) : NULL;
+    srv->allowed_hosts = strings_dup(policy->allowed_hosts, policy->n_allowed_hosts);
+    srv->n_allowed_hosts = policy->n_allowed_hosts;
+    srv->allowed_origins = strings_dup(policy->allowed_origins, policy->n_allowed_origins);
+    srv->n_allowed_origins = policy->n_allowed_origins;
+}
+
+static struct http_listener *
 listener_add(struct http_server *srv, bool tcp, const char *name)
 {
-    struct listener *l = xcalloc(1, sizeof *l);
+    struct http_listener *l = xcalloc(1, sizeof *l);
     l->srv = srv;
     l->tcp = tcp;
     l->name = xstrdup(name);
     l->h.stream.data = l;
     /* Keep configured order, so status lists listeners as written. */
-    struct listener **tail = &srv->listeners;
+    struct http_listener **tail = &srv->listeners;
     while (*tail != NULL)
         tail = &(*tail)->next;
     *tail = l;
@@ -239,9 +268,9 @@ listener_add(struct http_server *srv, bool tcp, const char *name)
 }
 
 static void
-listener_unlink(struct http_server *srv, struct listener *l)
+listener_unlink(struct http_server *srv, struct http_listener *l)
 {
-    for (struct listener **pp = &srv->listeners; *pp != NULL; pp = &(*pp)->next) {
+    for (struct http_listener **pp = &srv->listeners; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == l) {
             *pp = l->next;
             return;
@@ -252,7 +281,7 @@ listener_unlink(struct http_server *srv, struct listener *l)
 static void
 on_listener_closed(uv_handle_t *h)
 {
-    struct listener *l = h->data;
+    struct http_listener *l = h->data;
     if (l->unlink_on_free)
         unlink(l->name);
     free(l->name);
@@ -260,7 +289,7 @@ on_listener_closed(uv_handle_t *h)
 }
 
 static void
-listener_close(struct listener *l)
+listener_close(struct http_listener *l)
 {
     listener_unlink(l->srv, l);
     uv_close((uv_handle_t *)&l->h, on_listener_closed);
@@ -278,7 +307,7 @@ http_server_listen_unix(struct http_server *srv, const char *path, struct cerr *
                             path);
         unlink(path); /* stale: our caller holds the instance lock */
     }
-    struct listener *l = listener_add(srv, false, path);
+    struct http_listener *l = listener_add(srv, false, path);
     int rc = uv_pipe_init(srv->loop, &l->h.pipe, 0);
     if (rc != 0) {
         listener_unlink(srv, l);
@@ -307,7 +336,7 @@ http_server_listen_unix(struct http_server *srv, const char *path, struct cerr *
 int
 http_server_adopt_unix(struct http_server *srv, int fd, const char *path, struct cerr *err)
 {
-    struct listener *l = listener_add(srv, false, path);
+    struct http_listener *l = listener_add(srv, false, path);
     int rc = uv_pipe_init(srv->loop, &l->h.pipe, 0);
     if (rc == 0)
         rc = uv_pipe_open(&l->h.pipe, fd);
@@ -323,7 +352,8 @@ http_server_adopt_unix(struct http_server *srv, int fd, const char *path, struct
 }
 
 int
-http_server_listen_tcp(struct http_server *srv, const char *host, int port, struct cerr *err)
+http_server_listen_tcp(struct http_server *srv, const char *host, int port,
+                       struct http_listener **out, struct cerr *err)
 {
     union {
         struct sockaddr sa;
@@ -335,7 +365,7 @@ http_server_listen_tcp(struct http_server *srv, const char *host, int port, stru
     if (uv_ip4_addr(numeric, port, &addr.in4) != 0 && uv_ip6_addr(numeric, port, &addr.in6) != 0)
         return cerr_set(err, -EINVAL, 500, "error listening on %s:%d (not a numeric address)",
                         host, port);
-    struct listener *l = listener_add(srv, true, host);
+    struct http_listener *l = listener_add(srv, true, host);
     int rc = uv_tcp_init(srv->loop, &l->h.tcp);
     if (rc != 0) {
         listener_unlink(srv, l);
@@ -362,19 +392,16 @@ http_server_listen_tcp(struct http_server *srv, const char *host, int port, stru
         uv_ip4_name(&addr.in4, ip, sizeof ip);
         l->name = xasprintf("%s:%d", ip, ntohs(addr.in4.sin_port));
     }
+    if (out != NULL)
+        *out = l;
     return 0;
 }
 
 void
-http_server_close_tcp_listeners(struct http_server *srv)
+http_server_close_listener(struct http_listener *l)
 {
-    struct listener *l = srv->listeners;
-    while (l != NULL) {
-        struct listener *next = l->next;
-        if (l->tcp)
-            listener_close(l);
-        l = next;
-    }
+    if (l != NULL)
+        listener_close(l);
 }
 
 static void
@@ -953,6 +980,114 @@ tcp_authorized(struct conn *c)
     return diff == 0;
 }
 
+static bool
+in_list(char *const *list, size_t n, const char *s, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(list[i]) == len && strncasecmp(list[i], s, len) == 0)
+            return true;
+    return false;
+}
+
+/* A Host a web page cannot make a browser send to us through DNS
+ * rebinding: an IP literal (no DNS involved), localhost and its
+ * subdomains (browsers resolve those to loopback themselves), or a name
+ * the configuration allows.  HOST is "name[:port]". */
+static bool
+host_allowed(const struct http_server *srv, const char *host)
+{
+    size_t len;
+    if (host[0] == '[') {
+        const char *end = strchr(host, ']');
+        if (end == NULL)
+            return false;
+        char v6[64];
+        size_t n = (size_t)(end - host - 1);
+        if (n >= sizeof v6)
+            return false;
+        memcpy(v6, host + 1, n);
+        v6[n] = '\0';
+        unsigned char addr[16];
+        return inet_pton(AF_INET6, v6, addr) == 1 && (end[1] == '\0' || end[1] == ':');
+    }
+    const char *colon = strchr(host, ':');
+    len = colon != NULL ? (size_t)(colon - host) : strlen(host);
+    char name[256];
+    if (len == 0 || len >= sizeof name)
+        return false;
+    memcpy(name, host, len);
+    name[len] = '\0';
+    unsigned char addr[4];
+    if (inet_pton(AF_INET, name, addr) == 1)
+        return true;
+    if (strcasecmp(name, "localhost") == 0 ||
+        (len > 10 && strcasecmp(name + len - 10, ".localhost") == 0))
+        return true;
+    return in_list(srv->allowed_hosts, srv->n_allowed_hosts, name, len);
+}
+
+/* Browsers say where a request comes from: Origin on every cross-origin
+ * request and on every POST, Sec-Fetch-Site on everything.  A request
+ * that a page made is refused unless its origin is allowed; one a
+ * program made carries neither header. */
+static const char *
+browser_refusal(const struct http_server *srv, const struct http_request *req, char *msg,
+                size_t cap)
+{
+    const char *origin = http_request_header(req, "Origin");
+    if (origin != NULL) {
+        if (in_list(srv->allowed_origins, srv->n_allowed_origins, origin, strlen(origin)))
+            return NULL;
+        snprintf(msg, cap,
+                 "cross-origin request from %.80s refused: web pages may not call caretid "
+                 "(add the origin to daemon.allowed_origins to trust it)",
+                 origin);
+        return msg;
+    }
+    const char *site = http_request_header(req, "Sec-Fetch-Site");
+    if (site != NULL && strcasecmp(site, "same-origin") != 0 && strcasecmp(site, "none") != 0) {
+        snprintf(msg, cap, "request from a %.20s web page refused: web pages may not call caretid",
+                 site);
+        return msg;
+    }
+    return NULL;
+}
+
+/* The TCP listener's checks, in the order that tells a browser least:
+ * its Host, its origin, then the token.  False when refused (the
+ * refusal is set with parser_reject). */
+static bool
+tcp_admitted(struct conn *c, const http_parser *p)
+{
+    struct http_request *req = c->req;
+    const char *host = http_request_header(req, "Host");
+    char msg[256];
+    if (host == NULL) {
+        if (p->http_major == 1 && p->http_minor >= 1) {
+            parser_reject(c, 400, "missing Host header (HTTP/1.1 requires one)");
+            return false;
+        }
+    } else if (!host_allowed(c->srv, host)) {
+        snprintf(msg, sizeof msg,
+                 "Host \"%.80s\" refused: over TCP caretid answers requests for localhost or "
+                 "an IP address (add the name to daemon.allowed_hosts to use it)",
+                 host);
+        parser_reject(c, 403, msg);
+        return false;
+    }
+    if (browser_refusal(c->srv, req, msg, sizeof msg) != NULL) {
+        parser_reject(c, 403, msg);
+        return false;
+    }
+    if (!tcp_authorized(c)) {
+        parser_reject(c, 401,
+                      "missing or wrong bearer token; send Authorization: Bearer <token> "
+                      "(caretictl status shows it)");
+        return false;
+    }
+    return true;
+}
+
 static int
 on_headers_complete(http_parser *p)
 {
@@ -967,10 +1102,8 @@ on_headers_complete(http_parser *p)
     req->keep_alive = http_should_keep_alive(p) != 0;
     req->http10 = p->http_major == 1 && p->http_minor == 0;
     req->head_only = p->method == HTTP_HEAD;
-    if (!tcp_authorized(c))
-        return parser_reject(c, 401,
-                             "missing or wrong bearer token; send Authorization: Bearer <token> "
-                             "with daemon.auth_token from the config");
+    if (c->tcp && !tcp_admitted(c, p))
+        return 0;
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->srv->limits.max_body_bytes) {
         char msg[160];
         snprintf(msg, sizeof msg,
@@ -1098,7 +1231,7 @@ conn_attach(struct http_server *srv, struct conn *c, bool tcp)
 }
 
 static void
-accept_one(struct listener *l)
+accept_one(struct http_listener *l)
 {
     struct http_server *srv = l->srv;
     struct conn *c = xcalloc(1, sizeof *c);
@@ -1147,7 +1280,7 @@ accept_one(struct listener *l)
 static void
 on_connection(uv_stream_t *server, int status)
 {
-    struct listener *l = server->data;
+    struct http_listener *l = server->data;
     if (status < 0) {
         log_warn("error on listener %s (%s)", l->name, uv_strerror(status));
         return;
@@ -1488,6 +1621,8 @@ http_server_free(struct http_server *srv)
     if (srv == NULL)
         return;
     free(srv->tcp_token);
+    strings_free(srv->allowed_hosts, srv->n_allowed_hosts);
+    strings_free(srv->allowed_origins, srv->n_allowed_origins);
     free(srv);
 }
 
@@ -1495,7 +1630,7 @@ json_t *
 http_server_listeners_json(const struct http_server *srv)
 {
     json_t *arr = json_array();
-    for (const struct listener *l = srv->listeners; l != NULL; l = l->next) {
+    for (const struct http_listener *l = srv->listeners; l != NULL; l = l->next) {
         if (l->tcp)
             json_array_append_new(arr, json_pack("{s:s, s:s, s:b}", "type", "tcp", "address",
                                                  l->name, "token_required",

@@ -23,6 +23,7 @@ usage(FILE *out)
           "                      $XDG_CONFIG_HOME/careti/caretid.yaml, /etc/careti/caretid.yaml)\n"
           "      --socket PATH   Unix socket to serve (default: $CARETI_SOCKET, daemon.socket)\n"
           "      --check-config  validate the configuration, print it, and exit\n"
+          "      --tcp-optional  a TCP listener that cannot be opened is a warning\n"
           "  -v, --verbose       log more (repeat for debug)\n"
           "      --version       print the version and exit\n"
           "  -h, --help          print this help and exit\n",
@@ -36,6 +37,7 @@ main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"socket", required_argument, NULL, 'S'},
         {"check-config", no_argument, NULL, 'C'},
+        {"tcp-optional", no_argument, NULL, 'T'},
         {"verbose", no_argument, NULL, 'v'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
@@ -61,6 +63,9 @@ main(int argc, char **argv)
             break;
         case 'v':
             opts.verbosity++;
+            break;
+        case 'T':
+            opts.tcp_optional = true;
             break;
         case 'V':
             printf("caretid %s (API %d)\n", CARETI_VERSION, CARETI_API_VERSION);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "careti/router.h"
 #include "careti/xmalloc.h"
@@ -80,6 +81,43 @@ method_matches(const char *route_method, const char *method)
            (strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0);
 }
 
+/* A JSON media type: application/json or application/<x>+json, with
+ * any parameters. */
+static bool
+media_type_is_json(const char *ct)
+{
+    size_t n = strcspn(ct, ";");
+    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+        return true;
+    return n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
+           strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
+/* Over TCP a request that carries a body, or says what its body is, must
+ * say JSON: the other types are those a web page may send without a CORS
+ * preflight, so refusing them closes that door whatever the browser.
+ * The Unix socket is out of a browser's reach and takes curl's -d as it
+ * is. */
+static bool
+content_type_refused(struct http_request *req)
+{
+    const char *method = http_request_method(req);
+    if (!http_request_via_tcp(req) || strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+        return false;
+    const char *ct = http_request_header(req, "Content-Type");
+    size_t len;
+    http_request_body(req, &len);
+    if (ct == NULL ? len == 0 : media_type_is_json(ct))
+        return false;
+    router_respond_error(req, 415,
+                         "%s %s needs Content-Type: application/json, not %s (curl: use --json, "
+                         "or -H 'Content-Type: application/json')",
+                         method, http_request_path(req), ct != NULL ? ct : "none");
+    return true;
+}
+
 void
 router_dispatch(struct http_request *req, void *arg)
 {
@@ -94,7 +132,8 @@ router_dispatch(struct http_request *req, void *arg)
         if (!path_matches(rt->path, path))
             continue;
         if (method_matches(rt->method, method)) {
-            rt->fn(req, rt->arg);
+            if (!content_type_refused(req))
+                rt->fn(req, rt->arg);
             return;
         }
         int n = snprintf(allow + allow_len, sizeof allow - allow_len, "%s%s",

@@ -49,7 +49,11 @@ struct config_daemon {
     char **listen;
     size_t n_listen;
     bool allow_remote;
-    char *auth_token; /* secret */
+    char *auth_token; /* secret; "" means the generated one, "off" none */
+    char **allowed_hosts;
+    size_t n_allowed_hosts;
+    char **allowed_origins;
+    size_t n_allowed_origins;
     char *state_dir;
     enum log_level log_level;
     long max_body_bytes;
@@ -93,6 +97,9 @@ char *config_find(const char *explicit_path);
  * config_free().
  */
 struct config *config_load(const char *path, struct cerr *err);
+
+/* True when TOKEN (daemon.auth_token) turns the TCP token off. */
+bool config_token_is_off(const char *token);
 
 /* Free CFG; NULL is allowed. */
 void config_free(struct config *cfg);

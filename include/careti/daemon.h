@@ -6,6 +6,8 @@
 #ifndef CARETI_DAEMON_H
 #define CARETI_DAEMON_H
 
+#include <stdbool.h>
+
 #include <jansson.h>
 
 #include "careti/cerr.h"
@@ -19,6 +21,7 @@ struct daemon_options {
     const char *config_path;     /* resolved config file; NULL for built-in defaults */
     const char *socket_override; /* --socket or $CARETI_SOCKET; NULL for the config's */
     int verbosity;               /* number of -v flags */
+    bool tcp_optional;           /* --tcp-optional: a TCP listener that fails is a warning */
 };
 
 /* Run the daemon until SIGTERM/SIGINT.  Takes ownership of CFG (already
@@ -31,6 +34,10 @@ void daemon_metrics(struct daemon *d, struct sbuf *out);
 /* Request statistics since SINCE_MS (epoch ms), from the request log;
  * records still waiting for their flush are written first. */
 void daemon_request_stats(struct daemon *d, int64_t since_ms, store_cb cb, void *arg);
+
+/* The bearer token TCP requests need, or NULL when daemon.auth_token is
+ * off.  Borrowed: valid until the next reload. */
+const char *daemon_tcp_token(const struct daemon *d);
 
 /* A new JSON object describing the running daemon (GET /careti/v1/status). */
 json_t *daemon_status(struct daemon *d);

@@ -18,6 +18,7 @@
 #include "careti/cerr.h"
 
 struct http_server;
+struct http_listener;
 struct http_request;
 
 /* A complete request arrived.  The handler must eventually end the
@@ -55,9 +56,21 @@ struct http_server *http_server_new(uv_loop_t *loop, http_handler_cb handler, vo
 /* Replace the limits; applies to requests that start afterwards. */
 void http_server_set_limits(struct http_server *srv, const struct http_server_limits *limits);
 
-/* Require "Authorization: Bearer TOKEN" on TCP connections; NULL or ""
- * turns the check off.  The token is copied and never logged. */
-void http_server_set_tcp_token(struct http_server *srv, const char *token);
+/* What TCP requests must satisfy (the Unix socket is the user's own and
+ * needs none of it): a Host that is an IP address, localhost or one of
+ * ALLOWED_HOSTS; no browser origin but ALLOWED_ORIGINS; and, when TOKEN
+ * is neither NULL nor "", "Authorization: Bearer TOKEN". */
+struct http_tcp_policy {
+    const char *token;
+    char *const *allowed_hosts;
+    size_t n_allowed_hosts;
+    char *const *allowed_origins;
+    size_t n_allowed_origins;
+};
+
+/* Replace the TCP policy; everything is copied, and the token never
+ * logged. */
+void http_server_set_tcp_policy(struct http_server *srv, const struct http_tcp_policy *policy);
 
 /* Bind PATH (mode 0600, bound under umask 077) and listen.  The caller
  * has made the directory and holds the single-instance lock, so an
@@ -69,19 +82,21 @@ int http_server_listen_unix(struct http_server *srv, const char *path, struct ce
  * PATH is its name, for status.  Returns 0 or a negative error. */
 int http_server_adopt_unix(struct http_server *srv, int fd, const char *path, struct cerr *err);
 
-/* Listen on TCP HOST:PORT (PORT 0 picks a free one).  Returns 0 or a
- * negative error with ERR filled. */
+/* Listen on TCP HOST:PORT (PORT 0 picks a free one).  Returns 0 with
+ * *OUT (may be NULL) set to the listener, which the server owns until
+ * http_server_close_listener or http_server_free; or a negative error
+ * with ERR filled. */
 int http_server_listen_tcp(struct http_server *srv, const char *host, int port,
-                           struct cerr *err);
+                           struct http_listener **out, struct cerr *err);
 
 /* Serve one already-connected stream socket FD as a trusted local
  * connection (tests and fuzzing drive the server through a socketpair).
  * Returns 0 or a negative error. */
 int http_server_serve_fd(struct http_server *srv, int fd);
 
-/* Close all TCP listeners (the Unix ones stay); used when the listen list
- * changes on reload. */
-void http_server_close_tcp_listeners(struct http_server *srv);
+/* Stop listening on L (from http_server_listen_tcp); its connections
+ * stay.  NULL is allowed. */
+void http_server_close_listener(struct http_listener *l);
 
 /* Stop accepting, close idle connections, let in-flight responses end;
  * calls DONE once every connection is gone.  Call once. */

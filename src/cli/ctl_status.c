@@ -48,14 +48,17 @@ run_status(struct ctl_ctx *ctx, int argc, char **argv)
     print_uptime(json_number_value(json_object_get(st, "uptime_s")));
     printf("\n%-12s%s%s\n", "socket", json_string_value(json_object_get(st, "socket")),
            json_is_true(json_object_get(st, "socket_activated")) ? " (systemd)" : "");
-    size_t i;
+    size_t i, n_tcp = 0;
     json_t *l;
     json_array_foreach(json_object_get(st, "listeners"), i, l)
     {
-        if (json_string_value(json_object_get(l, "address")) != NULL)
+        if (json_string_value(json_object_get(l, "address")) != NULL && ++n_tcp)
             printf("%-12stcp %s%s\n", "listen", json_string_value(json_object_get(l, "address")),
                    json_is_true(json_object_get(l, "token_required")) ? " (token required)" : "");
     }
+    const char *token = json_string_value(json_object_get(st, "tcp_token"));
+    if (token != NULL && n_tcp > 0)
+        printf("%-12s%s (TCP clients send Authorization: Bearer <token>)\n", "token", token);
     const char *path = json_string_value(json_object_get(st, "config_path"));
     printf("%-12s%s\n", "config", path ? path : "built-in defaults");
     json_t *reload = json_object_get(st, "reload");

@@ -3,13 +3,15 @@
 // against each provider type (emulated).  Prints one "ok - NAME" or
 // "not ok - NAME: why" line per check, like the shell suites.
 //
-// Environment: CARETI_TCP (http://127.0.0.1:PORT), CARETI_SOCKET (path).
+// Environment: CARETI_TCP (http://127.0.0.1:PORT), CARETI_TOKEN (its bearer
+// token, as `caretictl status` shows it), CARETI_SOCKET (path).
 import http from 'node:http';
 import { Readable } from 'node:stream';
 import OpenAI from 'openai';
 import { Ollama } from 'ollama';
 
 const tcp = process.env.CARETI_TCP;
+const token = process.env.CARETI_TOKEN;
 const socketPath = process.env.CARETI_SOCKET;
 let failed = 0;
 
@@ -46,7 +48,7 @@ function unixFetch(input, init = {}) {
 }
 
 const transports = [
-  ['tcp', { openai: { baseURL: `${tcp}/v1` }, ollama: { host: tcp } }],
+  ['tcp', { openai: { baseURL: `${tcp}/v1`, apiKey: token }, ollama: { host: tcp, headers: { Authorization: `Bearer ${token}` } } }],
   ['unix', { openai: { baseURL: 'http://localhost/v1', fetch: unixFetch }, ollama: { host: 'http://localhost', fetch: unixFetch } }],
 ];
 

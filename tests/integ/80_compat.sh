@@ -22,7 +22,7 @@ write_config "$T/c.yaml" \
 check "daemon starts" start_daemon "$T/d" "$T/c.yaml"
 S="$T/d/caretid.sock"
 port=$(tcp_port "$S")
-CARETI_TCP="http://127.0.0.1:$port" CARETI_SOCKET="$S" EMU_OLLAMA="http://127.0.0.1:$O_PORT" \
+CARETI_TCP="http://127.0.0.1:$port" CARETI_TOKEN="$(tcp_token "$S")" CARETI_SOCKET="$S" EMU_OLLAMA="http://127.0.0.1:$O_PORT" \
     EMU_LMSTUDIO="http://127.0.0.1:$L_PORT" node "$ROOT/tests/compat/compat.mjs" > "$T/compat.out" 2>&1
 code=$?
 cat "$T/compat.out"

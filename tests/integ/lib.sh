@@ -95,6 +95,11 @@ tcp_port() {
     "$CARETICTL" --socket "$1" status | sed -n 's/^listen *tcp [^ ]*:\([0-9]*\).*/\1/p' | head -n1
 }
 
+# tcp_token SOCKET: the bearer token TCP clients send, from status.
+tcp_token() {
+    "$CARETICTL" --socket "$1" status --json | sed -n 's/.*"tcp_token": "\([0-9a-f]*\)".*/\1/p'
+}
+
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 finish() {
