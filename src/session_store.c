@@ -550,11 +550,15 @@ job_open(struct store *st, struct job *j)
     }
     if (quick_check(st, j) != 0 || migrate(st->db, STORE_SCHEMA_VERSION, &j->err) != 0)
         goto fail;
-    /* A reply that was streaming when the daemon died is kept, marked.
+    /* A reply that was streaming when the daemon died is kept, marked,
+     * with the estimate given to every cut reply: one token per 4 bytes,
+     * as context_estimate counts (length() of TEXT counts characters); its
+     * text goes into the next turns' history, so 0 would undercount it.
      * This is also the first write of every start: a database that cannot
      * be written fails here, not at the first session. */
     if (sqlite3_exec(st->db,
-                     "UPDATE messages SET status = 'interrupted', tokens = (length(content) + 3) / 4"
+                     "UPDATE messages SET status = 'interrupted',"
+                     " tokens = (length(CAST(content AS BLOB)) + 3) / 4"
                      " WHERE status = 'streaming'",
                      NULL, NULL, NULL) != SQLITE_OK) {
         open_failed(st, j, "marking interrupted replies");

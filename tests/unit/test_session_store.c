@@ -338,7 +338,10 @@ START_TEST(test_streaming_replies_are_recovered_as_interrupted)
     wait_result();
     char id[16];
     snprintf(id, sizeof id, "%s", json_string_value(json_object_get(last, "id")));
-    json_t *m = json_pack("{s:s, s:s, s:s}", "role", "assistant", "content", "half", "status",
+    /* 15 bytes, 9 characters: the estimate is one token per 4 bytes, as
+     * for every other reply, and as the context window counts it. */
+    json_t *m = json_pack("{s:s, s:s, s:s}", "role", "assistant", "content",
+                          "\xc5\xbc\xc3\xb3\xc5\x82w \xc5\xbc\xc3\xb3\xc5\x82w", "status",
                           "streaming");
     store_add_message(st, id, m, on_result, NULL);
     json_decref(m);
@@ -352,7 +355,9 @@ START_TEST(test_streaming_replies_are_recovered_as_interrupted)
     wait_result();
     json_t *msg = json_array_get(json_object_get(last, "messages"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(msg, "status")), "interrupted");
-    ck_assert_str_eq(json_string_value(json_object_get(msg, "content")), "half");
+    ck_assert_str_eq(json_string_value(json_object_get(msg, "content")),
+                     "\xc5\xbc\xc3\xb3\xc5\x82w \xc5\xbc\xc3\xb3\xc5\x82w");
+    ck_assert_int_eq(json_integer_value(json_object_get(msg, "tokens")), (15 + 3) / 4);
     close_store(st);
 }
 END_TEST
