@@ -142,6 +142,24 @@ store_usable(struct sessions_api *api, struct http_request *req)
     return false;
 }
 
+/* A store error for a client: once the store has become unusable (its
+ * database deleted, replaced or damaged), the store's whole reason and
+ * fix, which ERR's message may have had to cut. */
+static const char *
+store_error_text(struct sessions_api *api, const struct cerr *err)
+{
+    return store_failed(api->store) ? store_error(api->store) : err->msg;
+}
+
+static void
+respond_store_error(struct sessions_api *api, struct http_request *req, const struct cerr *err)
+{
+    if (store_failed(api->store))
+        router_respond_error(req, 503, "%s; model routes keep working", store_error(api->store));
+    else
+        router_respond_error(req, err->http_status ? err->http_status : 500, "%s", err->msg);
+}
+
 static struct turn *
 find_turn(struct sessions_api *api, const char *id_prefix)
 {
@@ -375,7 +393,7 @@ on_op_done(json_t *result, const struct cerr *err, void *arg)
     struct sessions_api *api = o->api;
     struct http_request *req = find_req(api, o->request_id);
     if (req != NULL && err != NULL) {
-        router_respond_error(req, err->http_status ? err->http_status : 500, "%s", err->msg);
+        respond_store_error(api, req, err);
     } else if (req != NULL) {
         switch (o->kind) {
         case OP_CREATE:
@@ -423,7 +441,7 @@ on_op_session_found(json_t *session, const struct cerr *err, void *arg)
     const char *id = jfield_str(session, "id");
     if (req == NULL || err != NULL) {
         if (req != NULL)
-            router_respond_error(req, err->http_status, "%s", err->msg);
+            respond_store_error(api, req, err);
         json_decref(session);
         op_free(o);
         return;
@@ -705,7 +723,8 @@ on_assistant_stored(json_t *msg, const struct cerr *err, void *arg)
     }
     if (err != NULL || api->stopping) {
         t->assistant_id = err == NULL ? id : 0;
-        turn_finish(t, err ? "error" : "interrupted", err ? err->msg : "the daemon is stopping");
+        turn_finish(t, err ? "error" : "interrupted",
+                    err ? store_error_text(api, err) : "the daemon is stopping");
         return;
     }
     t->assistant_id = id;
@@ -833,7 +852,7 @@ on_user_stored(json_t *msg, const struct cerr *err, void *arg)
         return;
     }
     if (err != NULL) {
-        turn_finish(t, "error", err->msg);
+        turn_finish(t, "error", store_error_text(t->api, err));
         json_decref(msg);
         return;
     }
@@ -855,7 +874,7 @@ on_turn_session(json_t *session, const struct cerr *err, void *arg)
     const char *id = jfield_str(session, "id");
     if (req == NULL || err != NULL || find_turn(api, id) != NULL) {
         if (req != NULL && err != NULL)
-            router_respond_error(req, err->http_status, "%s", err->msg);
+            respond_store_error(api, req, err);
         else if (req != NULL)
             router_respond_error(req, 409,
                                  "session %s is already answering a message; wait for it or "

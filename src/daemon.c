@@ -644,6 +644,7 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     d->sessions = sessions_api_new(&d->loop, d->srv, d->store, d->gateway, d->events, d->up,
                                    d->providers, d->metrics);
     d->doctor = doctor_new(&d->loop, d->srv, d->gateway, d->providers, d->up);
+    doctor_set_store(d->doctor, d->store);
     api_control_register(d->router, d, d->srv);
     gateway_register(d->gateway, d->router);
     doctor_register(d->doctor, d->router);

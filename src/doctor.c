@@ -2,7 +2,8 @@
  * doctor: GET /careti/v1/doctor checks the well-known ways a local model
  * setup fails (no server on the port, a misspelt model, a context window
  * cut by the server, too little memory or disk, a slow model) and says
- * the fix for each.  Owns one check run per request; holds the request
+ * the fix for each (the session database among them).  Owns one check
+ * run per request; holds the request
  * id, never its pointer, across the provider calls it makes.  Never
  * blocks: /proc and statvfs are read on the thread pool.
  */
@@ -27,6 +28,7 @@ struct doctor {
     struct upstream *up;
     const struct config *cfg;
     char *const *socket; /* the daemon's, which socket activation may replace */
+    const struct store *store;
 };
 
 /* One doctor run. */
@@ -52,6 +54,7 @@ struct run {
 };
 
 static void maybe_finish(struct run *r);
+static void check_store(struct run *r);
 
 static void
 add_check(struct run *r, const char *name, const char *status, const char *evidence,
@@ -566,6 +569,7 @@ maybe_finish(struct run *r)
         return;
     struct http_request *req = http_server_find_request(r->dr->srv, r->request_id);
     if (req != NULL) {
+        check_store(r);
         check_providers(r);
         check_memory(r);
         check_default_model(r);
@@ -584,6 +588,41 @@ maybe_finish(struct run *r)
     json_decref(r->probe_done);
     json_decref(r->versions);
     free(r);
+}
+
+/* The session database: opened, whole by PRAGMA quick_check, writable,
+ * and still the file at its path.  The store's reason reads "agent
+ * state: WHAT; FIX": the evidence is WHAT, the fix the rest. */
+static void
+check_store(struct run *r)
+{
+    const struct store *st = r->dr->store;
+    if (st == NULL)
+        return;
+    if (store_ready(st)) {
+        char evidence[640];
+        snprintf(evidence, sizeof evidence,
+                 "%s passed quick_check at start and is written to", store_path(st));
+        add_check(r, "agent state", "ok", evidence, NULL);
+        return;
+    }
+    if (!store_failed(st)) {
+        add_check(r, "agent state", "warn", "the session database is still being opened",
+                  "run caretictl doctor again in a moment");
+        return;
+    }
+    char evidence[512];
+    const char *why = store_error(st);
+    if (strncmp(why, "agent state: ", 13) == 0)
+        why += 13;
+    snprintf(evidence, sizeof evidence, "%s", why);
+    char *fix = strstr(evidence, "; ");
+    if (fix != NULL) {
+        *fix = '\0';
+        fix += 2;
+    }
+    add_check(r, "agent state", "fail", evidence,
+              fix ? fix : "fix what it says, then restart caretid");
 }
 
 static void
@@ -665,6 +704,12 @@ doctor_set_config(struct doctor *dr, const struct config *cfg, char *const *sock
 {
     dr->cfg = cfg;
     dr->socket = socket;
+}
+
+void
+doctor_set_store(struct doctor *dr, const struct store *st)
+{
+    dr->store = st;
 }
 
 void

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 #include <time.h>
@@ -18,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "careti/jfield.h"
+#include "careti/log.h"
 #include "careti/rundir.h"
 #include "careti/session_store.h"
 #include "careti/text.h"
@@ -34,8 +36,18 @@ enum job_kind {
     JOB_UPDATE_MESSAGE,
     JOB_ADD_REQUESTS,
     JOB_REQUEST_STATS,
+    JOB_CHECK,
     JOB_CLOSE,
 };
+
+/* The code of an error that leaves the store unusable until restarted:
+ * the database is damaged, or is no longer the file at its path. */
+#define STORE_UNUSABLE (-EBADMSG)
+
+/* How often the loop asks the worker whether the database file is still
+ * the one at its path: two stat calls a second cost nothing, and a
+ * deletion is seen before the next write is, even on an idle daemon. */
+#define STORE_CHECK_MS 1000
 
 struct job {
     uv_work_t work;
@@ -49,23 +61,42 @@ struct job {
     bool flag;
     json_t *out;
     struct cerr err;
+    char *unusable; /* set by the worker: why the store is unusable from now on */
     store_cb cb;
     void *arg;
-    void (*close_cb)(void *arg);
     struct job *next;
 };
 
 struct store {
     uv_loop_t *loop;
+    /* The worker's: the handle, the database's path, a descriptor of our
+     * own on the file SQLite opened (its device and inode are the
+     * database's identity; it is closed only after sqlite3_close, as
+     * closing any descriptor of a file drops the process's POSIX locks on
+     * it), and why no job may run any more, once that is so. */
     sqlite3 *db;
+    char *path;
+    int fd;
+    dev_t dev;
+    ino_t ino;
+    char *unusable;
+    /* The loop's. */
     bool ready;
     bool opening;
-    char error[256];
+    bool checking; /* a JOB_CHECK is queued or running */
+    bool closing;
+    int close_waits; /* the JOB_CLOSE and the timer's close */
+    void (*close_cb)(void *arg);
+    void *close_arg;
+    char error[512];
+    uv_timer_t check_timer;
     struct job *head, *tail;
     bool running;
 };
 
 static void run_next(struct store *st);
+static struct job *submit(struct store *st, enum job_kind kind, const json_t *in,
+                          const char *text, store_cb cb, void *arg);
 
 /* ---------- schema ---------- */
 
@@ -114,15 +145,40 @@ static const char *const migrations[] = {
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");
 
+static bool
+is_damage(int code)
+{
+    return (code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB;
+}
+
+/* Fill ERR with DB's last error while doing WHAT, naming the file; a
+ * damaged database gets STORE_UNUSABLE, so that the store stops there.
+ * Returns ERR's code.  Call it before anything else runs on DB (a
+ * ROLLBACK, a finalize), which would replace the error. */
 static int
 db_fail(sqlite3 *db, struct cerr *err, const char *what)
 {
     int code = sqlite3_extended_errcode(db);
+    const char *file = sqlite3_db_filename(db, "main");
+    if (is_damage(code))
+        return cerr_set(err, STORE_UNUSABLE, 500, "agent state: %s failed: %s is damaged (%s)",
+                        what, file, sqlite3_errmsg(db));
     int status = (code & 0xff) == SQLITE_FULL || (code & 0xff) == SQLITE_READONLY ||
-                         (code & 0xff) == SQLITE_CANTOPEN || (code & 0xff) == SQLITE_IOERR
+                         (code & 0xff) == SQLITE_CANTOPEN || (code & 0xff) == SQLITE_IOERR ||
+                         (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED
                      ? 503
                      : 500;
-    return cerr_set(err, -EIO, status, "agent state: %s failed (%s)", what, sqlite3_errmsg(db));
+    return cerr_set(err, -EIO, status, "agent state: %s failed (%s) in %s", what,
+                    sqlite3_errmsg(db), file);
+}
+
+/* The end of a statement's rows: RC, the last sqlite3_step result, must
+ * be SQLITE_DONE; anything else is an error (a damaged page, an I/O
+ * error, a lock held too long) that must not read as "no more rows". */
+static int
+step_end(sqlite3 *db, int rc, struct cerr *err, const char *what)
+{
+    return rc == SQLITE_DONE ? 0 : db_fail(db, err, what);
 }
 
 /* Bring DB's schema up to TARGET in one transaction per step. */
@@ -133,8 +189,12 @@ migrate(sqlite3 *db, int target, struct cerr *err)
     int version = 0;
     if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
         return db_fail(db, err, "reading the schema version");
-    if (sqlite3_step(q) == SQLITE_ROW)
-        version = sqlite3_column_int(q, 0);
+    if (sqlite3_step(q) != SQLITE_ROW) {
+        db_fail(db, err, "reading the schema version");
+        sqlite3_finalize(q);
+        return err->code;
+    }
+    version = sqlite3_column_int(q, 0);
     sqlite3_finalize(q);
     if (version > STORE_SCHEMA_VERSION)
         return cerr_set(err, -EPROTO, 500,
@@ -299,15 +359,19 @@ find_session(sqlite3 *db, const char *prefix, char *out, size_t outlen, struct c
                            &q, NULL) != SQLITE_OK)
         return db_fail(db, err, "looking up the session");
     sqlite3_bind_text(q, 1, prefix, -1, SQLITE_TRANSIENT);
-    int n = 0;
+    int n = 0, rc;
     char seen[256] = "";
-    while (sqlite3_step(q) == SQLITE_ROW) {
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(q, 0);
         if (n == 0)
             snprintf(out, outlen, "%s", id);
         size_t used = strlen(seen);
         snprintf(seen + used, sizeof seen - used, "%s%s", n ? ", " : "", id);
         n++;
+    }
+    if (step_end(db, rc, err, "looking up the session") != 0) {
+        sqlite3_finalize(q);
+        return err->code;
     }
     sqlite3_finalize(q);
     if (n == 0)
@@ -331,13 +395,16 @@ load_session(sqlite3 *db, const char *id, bool with_messages, struct cerr *err)
         return NULL;
     }
     sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(q) == SQLITE_ROW)
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
         s = session_row(q);
-    sqlite3_finalize(q);
-    if (s == NULL) {
+    else if (rc == SQLITE_DONE)
         cerr_set(err, -ENOENT, 404, "no session \"%s\"", id);
+    else
+        db_fail(db, err, "reading the session");
+    sqlite3_finalize(q);
+    if (s == NULL)
         return NULL;
-    }
     if (!with_messages)
         return s;
     json_t *msgs = json_array();
@@ -351,8 +418,14 @@ load_session(sqlite3 *db, const char *id, bool with_messages, struct cerr *err)
         return NULL;
     }
     sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
-    while (sqlite3_step(q) == SQLITE_ROW)
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
         json_array_append_new(msgs, message_row(q));
+    if (step_end(db, rc, err, "reading the messages") != 0) {
+        sqlite3_finalize(q);
+        json_decref(msgs);
+        json_decref(s);
+        return NULL;
+    }
     sqlite3_finalize(q);
     json_object_set_new(s, "messages", msgs);
     return s;
@@ -360,55 +433,180 @@ load_session(sqlite3 *db, const char *id, bool with_messages, struct cerr *err)
 
 /* ---------- jobs (thread pool) ---------- */
 
+/* The fix for a damaged database, after "PATH is damaged (...)". */
+#define STORE_RECOVER_FIX                                                                   \
+    "stop caretid, then recover it with `sqlite3 %s .recover | sqlite3 new.db` and move "   \
+    "new.db in its place, or restore a backup"
+
+/* The store is unusable from this job on: WHY (taken) says why and what
+ * to do, in full for status and session routes; J's error has it cut to
+ * fit. */
+static void
+set_unusable(struct job *j, int code, char *why)
+{
+    cerr_set(&j->err, code, 503, "%s", why);
+    free(j->unusable);
+    j->unusable = why;
+}
+
+static void
+set_damaged(struct store *st, struct job *j, const char *what)
+{
+    set_unusable(j, STORE_UNUSABLE,
+                 xasprintf("agent state: %s is damaged (%s); " STORE_RECOVER_FIX, st->path, what,
+                           st->path));
+}
+
+static void
+set_read_only(struct store *st, struct job *j, const char *what)
+{
+    set_unusable(j, -EROFS,
+                 xasprintf("agent state: %s is read-only (%s); caretid writes it and the WAL "
+                           "files beside it: make it and %s writable by uid %ld, then restart "
+                           "caretid",
+                           st->path, what, j->text, (long)geteuid()));
+}
+
+/* Opening failed at WHAT: J's error from the database's last error, with
+ * the reason a read-only or damaged file needs. */
+static void
+open_failed(struct store *st, struct job *j, const char *what)
+{
+    int code = sqlite3_extended_errcode(st->db);
+    if ((code & 0xff) == SQLITE_READONLY)
+        set_read_only(st, j, sqlite3_errmsg(st->db));
+    else if (is_damage(code))
+        set_damaged(st, j, sqlite3_errmsg(st->db));
+    else if (j->err.code == 0)
+        db_fail(st->db, &j->err, what);
+}
+
+/* PRAGMA quick_check at start: the pages and their b-trees, without the
+ * slower index-against-table comparison of integrity_check.  0 when the
+ * database is whole, else J's error set. */
+static int
+quick_check(struct store *st, struct job *j)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check(1)", -1, &q, NULL) != SQLITE_OK) {
+        open_failed(st, j, "checking the database");
+        return j->err.code;
+    }
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        open_failed(st, j, "checking the database");
+    } else {
+        const char *said = (const char *)sqlite3_column_text(q, 0);
+        if (said == NULL || strcmp(said, "ok") != 0) {
+            char what[160];
+            snprintf(what, sizeof what, "quick_check: %s", said ? said : "no answer");
+            for (char *p = what; *p != '\0'; p++)
+                if (*p == '\n')
+                    *p = ' ';
+            set_damaged(st, j, what);
+        }
+    }
+    sqlite3_finalize(q);
+    return j->err.code;
+}
+
 static void
 job_open(struct store *st, struct job *j)
 {
-    char *path = xasprintf("%s/careti.db", j->text);
+    st->path = xasprintf("%s/careti.db", j->text);
+    const char *path = st->path;
     if (rundir_mkdirs(j->text, &j->err) != 0) {
         char msg[sizeof j->err.msg];
         snprintf(msg, sizeof msg, "%s", j->err.msg);
         cerr_set(&j->err, j->err.code, 503,
                  "agent state: cannot use daemon.state_dir %s: %s", j->text, msg);
-        goto out;
+        return;
     }
     /* The database holds conversations: private from the start, whatever
-     * the umask (SQLite gives its WAL files the database's mode). */
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        close(fd);
+     * the umask (SQLite gives its WAL files the database's mode).  The
+     * descriptor stays open: it is how the file is known later. */
+    st->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (st->fd < 0)
+        st->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (sqlite3_open_v2(path, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         cerr_set(&j->err, -EIO, 503, "agent state: cannot open %s (%s); check daemon.state_dir",
                  path, st->db ? sqlite3_errmsg(st->db) : "out of memory");
-        sqlite3_close(st->db);
-        st->db = NULL;
-        goto out;
+        goto fail;
     }
     sqlite3_busy_timeout(st->db, 5000);
+    /* SQLite opens a file it may not write read-only, and says nothing. */
+    if (sqlite3_db_readonly(st->db, "main") == 1) {
+        set_read_only(st, j, "the file's mode, or a read-only file system");
+        goto fail;
+    }
     if (sqlite3_exec(st->db,
                      "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;"
                      " PRAGMA synchronous = NORMAL;",
-                     NULL, NULL, NULL) != SQLITE_OK ||
-        migrate(st->db, STORE_SCHEMA_VERSION, &j->err) != 0) {
-        if (j->err.code == 0)
-            db_fail(st->db, &j->err, "preparing the database");
-        char msg[sizeof j->err.msg];
-        snprintf(msg, sizeof msg, "%s", j->err.msg);
-        cerr_set(&j->err, j->err.code, 503, "%s (%s)", msg, path);
-        sqlite3_close(st->db);
-        st->db = NULL;
-        goto out;
+                     NULL, NULL, NULL) != SQLITE_OK) {
+        open_failed(st, j, "preparing the database");
+        goto fail;
     }
-    /* A reply that was streaming when the daemon died is kept, marked. */
-    sqlite3_exec(st->db,
-                 "UPDATE messages SET status = 'interrupted', tokens = (length(content) + 3) / 4"
-                 " WHERE status = 'streaming'",
-                 NULL, NULL, NULL);
-    j->out = json_pack("{s:s, s:i, s:I}", "path", path, "schema_version", STORE_SCHEMA_VERSION,
-                       "recovered", (json_int_t)sqlite3_changes(st->db));
-out:
-    free(path);
+    if (quick_check(st, j) != 0 || migrate(st->db, STORE_SCHEMA_VERSION, &j->err) != 0)
+        goto fail;
+    /* A reply that was streaming when the daemon died is kept, marked,
+     * with the estimate given to every cut reply: one token per 4 bytes,
+     * as context_estimate counts (length() of TEXT counts characters); its
+     * text goes into the next turns' history, so 0 would undercount it.
+     * This is also the first write of every start: a database that cannot
+     * be written fails here, not at the first session. */
+    if (sqlite3_exec(st->db,
+                     "UPDATE messages SET status = 'interrupted',"
+                     " tokens = (length(CAST(content AS BLOB)) + 3) / 4"
+                     " WHERE status = 'streaming'",
+                     NULL, NULL, NULL) != SQLITE_OK) {
+        open_failed(st, j, "marking interrupted replies");
+        goto fail;
+    }
+    j->out = json_pack("{s:s, s:i, s:I, s:s}", "path", path, "schema_version",
+                       STORE_SCHEMA_VERSION, "recovered", (json_int_t)sqlite3_changes(st->db),
+                       "quick_check", "ok");
+    struct stat fs;
+    if (st->fd >= 0 && fstat(st->fd, &fs) == 0) {
+        st->dev = fs.st_dev;
+        st->ino = fs.st_ino;
+    }
+    return;
+fail:
+    sqlite3_close(st->db);
+    st->db = NULL;
+}
+
+/* Whether the database file has been deleted, or its path now names
+ * another file: then every later write would go where nothing reads it,
+ * and the store becomes unusable, J saying why. */
+static bool
+identity_lost(struct store *st, struct job *j)
+{
+    struct stat open_st, path_st;
+    if (st->fd < 0 || fstat(st->fd, &open_st) != 0)
+        return false;
+    if (open_st.st_nlink > 0) {
+        if (stat(st->path, &path_st) != 0) {
+            /* Only "not there" is an answer; EACCES and the like are not. */
+            if (errno != ENOENT && errno != ENOTDIR)
+                return false;
+        } else if (path_st.st_dev == st->dev && path_st.st_ino == st->ino) {
+            return false;
+        }
+    }
+    /* Commits since the last checkpoint are in the WAL file, which went
+     * with it: move them into the database file, so that a copy of it
+     * through /proc holds every session. */
+    sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    set_unusable(j, STORE_UNUSABLE,
+                 xasprintf("agent state: %s was deleted or replaced while caretid ran, so nothing "
+                           "more can be saved; restart caretid to open that path again (a new, "
+                           "empty database if none is there); until then the old sessions can be "
+                           "copied from /proc/%ld/fd/%d",
+                           st->path, (long)getpid(), st->fd));
+    return true;
 }
 
 static void
@@ -498,8 +696,8 @@ job_list(struct store *st, struct job *j)
             -1, &q, NULL);
         if (rc == SQLITE_OK) {
             sqlite3_bind_text(q, 1, match, -1, SQLITE_TRANSIENT);
-            while (sqlite3_step(q) == SQLITE_ROW &&
-                   json_array_size(list) < (size_t)j->num) {
+            while (json_array_size(list) < (size_t)j->num &&
+                   (rc = sqlite3_step(q)) == SQLITE_ROW) {
                 const char *sid = (const char *)sqlite3_column_text(q, 0);
                 bool dup = false;
                 size_t i;
@@ -507,14 +705,17 @@ job_list(struct store *st, struct job *j)
                 json_array_foreach(list, i, e) dup |= strcmp(jfield_str(e, "id"), sid) == 0;
                 if (dup)
                     continue;
-                struct cerr ignore;
-                json_t *s = load_session(st->db, sid, false, &ignore);
+                json_t *s = load_session(st->db, sid, false, &j->err);
                 if (s == NULL)
-                    continue;
+                    break;
                 json_object_set_new(s, "match", col_text(q, 1));
                 json_array_append_new(list, s);
             }
+            /* A full list stops before the last row: that is no error. */
+            if (j->err.code == 0 && rc != SQLITE_ROW)
+                step_end(st->db, rc, &j->err, "searching sessions");
             sqlite3_finalize(q);
+            rc = SQLITE_OK;
         }
         free(match);
     } else {
@@ -524,14 +725,17 @@ job_list(struct store *st, struct job *j)
                                 -1, &q, NULL);
         if (rc == SQLITE_OK) {
             sqlite3_bind_int64(q, 1, j->num);
-            while (sqlite3_step(q) == SQLITE_ROW)
+            while ((rc = sqlite3_step(q)) == SQLITE_ROW)
                 json_array_append_new(list, session_row(q));
+            step_end(st->db, rc, &j->err, "listing sessions");
             sqlite3_finalize(q);
+            rc = SQLITE_OK;
         }
     }
-    if (rc != SQLITE_OK) {
-        json_decref(list);
+    if (rc != SQLITE_OK)
         db_fail(st->db, &j->err, "listing sessions");
+    if (j->err.code != 0) {
+        json_decref(list);
         return;
     }
     j->out = json_pack("{s:o}", "sessions", list);
@@ -657,39 +861,48 @@ job_add_message(struct store *st, struct job *j)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return;
     }
-    char touch[128];
-    snprintf(touch, sizeof touch, "UPDATE sessions SET updated_at = %lld WHERE id = ?1",
-             (long long)now);
-    sqlite3_stmt *u;
-    if (sqlite3_prepare_v2(st->db, touch, -1, &u, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(u, 1, j->text, -1, SQLITE_TRANSIENT);
-        sqlite3_step(u);
-        sqlite3_finalize(u);
-    }
-    /* A first message names an untitled session. */
-    if (strcmp(jfield_str(m, "role"), "user") == 0 &&
-        sqlite3_prepare_v2(st->db,
-                           "UPDATE sessions SET title = substr(replace(?2, char(10), ' '), 1, 60)"
-                           " WHERE id = ?1 AND title = ''",
-                           -1, &u, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(u, 1, j->text, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(u, 2, content, -1, SQLITE_TRANSIENT);
-        sqlite3_step(u);
-        sqlite3_finalize(u);
+    /* The session's update time, and a first message names an untitled
+     * session: both in the message's transaction, or neither. */
+    bool user = strcmp(jfield_str(m, "role"), "user") == 0;
+    const char *const touches[] = {
+        "UPDATE sessions SET updated_at = ?3 WHERE id = ?1",
+        "UPDATE sessions SET title = substr(replace(?2, char(10), ' '), 1, 60)"
+        " WHERE id = ?1 AND title = ''",
+    };
+    for (size_t i = 0; i < (user ? 2u : 1u); i++) {
+        sqlite3_stmt *u;
+        rc = sqlite3_prepare_v2(st->db, touches[i], -1, &u, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_text(u, 1, j->text, -1, SQLITE_TRANSIENT);
+            if (i == 1)
+                sqlite3_bind_text(u, 2, content, -1, SQLITE_TRANSIENT);
+            else
+                sqlite3_bind_int64(u, 3, now);
+            rc = sqlite3_step(u);
+            sqlite3_finalize(u);
+        }
+        if (rc != SQLITE_DONE) {
+            db_fail(st->db, &j->err, "storing the message");
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            return;
+        }
     }
     if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         db_fail(st->db, &j->err, "committing the message");
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return;
     }
-    if (sqlite3_prepare_v2(st->db, "SELECT " MESSAGE_COLUMNS " FROM messages WHERE id = ?1", -1,
-                           &q, NULL) == SQLITE_OK) {
+    rc = sqlite3_prepare_v2(st->db, "SELECT " MESSAGE_COLUMNS " FROM messages WHERE id = ?1", -1,
+                            &q, NULL);
+    if (rc == SQLITE_OK) {
         sqlite3_bind_int64(q, 1, id);
-        if (sqlite3_step(q) == SQLITE_ROW)
+        if ((rc = sqlite3_step(q)) == SQLITE_ROW)
             j->out = message_row(q);
+        else if (rc != SQLITE_DONE)
+            db_fail(st->db, &j->err, "reading the stored message");
         sqlite3_finalize(q);
     }
-    if (j->out == NULL)
+    if (j->out == NULL && j->err.code == 0)
         db_fail(st->db, &j->err, "reading the stored message");
 }
 
@@ -915,7 +1128,8 @@ job_request_stats(struct store *st, struct job *j)
     json_t *list = json_array(), *entry = NULL;
     size_t cap = 1024, n_ttft = 0, n_tps = 0;
     double *ttft = xmalloc(cap * sizeof *ttft), *tps = xmalloc(cap * sizeof *tps);
-    while (sqlite3_step(q) == SQLITE_ROW) {
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         const char *provider = (const char *)sqlite3_column_text(q, 0);
         const char *model = (const char *)sqlite3_column_text(q, 1);
         if (entry == NULL || strcmp(jfield_str(entry, "provider"), provider) != 0 ||
@@ -954,10 +1168,23 @@ job_request_stats(struct store *st, struct job *j)
             tps[n_tps++] = sqlite3_column_double(q, 4);
     }
     finish_group(list, entry, ttft, n_ttft, tps, n_tps);
+    step_end(st->db, rc, &j->err, "reading request statistics");
     sqlite3_finalize(q);
     free(ttft);
     free(tps);
+    if (j->err.code != 0) {
+        json_decref(list);
+        return;
+    }
     j->out = json_pack("{s:o, s:o}", "since", iso_time(j->num), "models", list);
+}
+
+/* The check itself runs in on_work, as before every write. */
+static void
+job_check(struct store *st, struct job *j)
+{
+    (void)st;
+    (void)j;
 }
 
 static void
@@ -967,6 +1194,9 @@ job_close(struct store *st, struct job *j)
     if (st->db != NULL)
         sqlite3_close(st->db);
     st->db = NULL;
+    if (st->fd >= 0)
+        close(st->fd);
+    st->fd = -1;
 }
 
 static void (*const job_table[])(struct store *, struct job *) = {
@@ -980,7 +1210,16 @@ static void (*const job_table[])(struct store *, struct job *) = {
     [JOB_UPDATE_MESSAGE] = job_update_message,
     [JOB_ADD_REQUESTS] = job_add_requests,
     [JOB_REQUEST_STATS] = job_request_stats,
+    [JOB_CHECK] = job_check,
     [JOB_CLOSE] = job_close,
+};
+
+/* Jobs that first make sure the database is still the file at its path:
+ * those that write, so that nothing is reported saved that is not. */
+static const bool job_checks_file[] = {
+    [JOB_CREATE] = true,         [JOB_UPDATE_SESSION] = true, [JOB_DELETE] = true,
+    [JOB_ADD_MESSAGE] = true,    [JOB_UPDATE_MESSAGE] = true, [JOB_ADD_REQUESTS] = true,
+    [JOB_CHECK] = true,
 };
 
 /* ---------- the queue (loop thread) ---------- */
@@ -990,12 +1229,61 @@ on_work(uv_work_t *w)
 {
     struct job *j = w->data;
     struct store *st = j->st;
-    if (j->kind != JOB_OPEN && j->kind != JOB_CLOSE && st->db == NULL) {
-        cerr_set(&j->err, -EIO, 503, "%s",
-                 st->error[0] ? st->error : "agent state is not open yet");
-        return;
+    if (j->kind != JOB_OPEN && j->kind != JOB_CLOSE) {
+        if (st->db == NULL) {
+            cerr_set(&j->err, -EIO, 503, "%s",
+                     st->error[0] ? st->error : "agent state is not open yet");
+            return;
+        }
+        if (st->unusable != NULL) {
+            cerr_set(&j->err, STORE_UNUSABLE, 503, "%s", st->unusable);
+            return;
+        }
+        if (job_checks_file[j->kind] && identity_lost(st, j)) {
+            st->unusable = xstrdup(j->unusable);
+            return;
+        }
     }
     job_table[j->kind](st, j);
+    /* A damaged page found by a job: nothing more is read or written, as
+     * a write could spread the damage and a read could show half. */
+    if (j->err.code == STORE_UNUSABLE && j->unusable == NULL && j->kind != JOB_OPEN) {
+        j->unusable = xasprintf("%s; " STORE_RECOVER_FIX, j->err.msg, st->path);
+        st->unusable = xstrdup(j->unusable);
+    }
+}
+
+static void
+close_step(struct store *st)
+{
+    if (--st->close_waits > 0)
+        return;
+    void (*cb)(void *) = st->close_cb;
+    void *arg = st->close_arg;
+    free(st->path);
+    free(st->unusable);
+    free(st);
+    if (cb != NULL)
+        cb(arg);
+}
+
+static void
+on_check_timer_closed(uv_handle_t *h)
+{
+    close_step(h->data);
+}
+
+/* Ask the worker whether the database is still there, so that a deleted
+ * one shows in status even while nothing is written. */
+static void
+on_check_timer(uv_timer_t *t)
+{
+    struct store *st = t->data;
+    if (!st->ready || st->checking || st->closing)
+        return;
+    st->checking = true;
+    submit(st, JOB_CHECK, NULL, NULL, NULL, NULL);
+    run_next(st);
 }
 
 static void
@@ -1010,17 +1298,24 @@ on_work_done(uv_work_t *w, int status)
         st->opening = false;
         st->ready = j->err.code == 0;
         if (!st->ready)
-            snprintf(st->error, sizeof st->error, "%s", j->err.msg);
+            snprintf(st->error, sizeof st->error, "%s", j->unusable ? j->unusable : j->err.msg);
+        else if (!st->closing)
+            uv_timer_start(&st->check_timer, on_check_timer, STORE_CHECK_MS, STORE_CHECK_MS);
+    } else if (j->unusable != NULL && st->ready) {
+        /* Once: later jobs are refused with the same reason and log
+         * nothing. */
+        st->ready = false;
+        snprintf(st->error, sizeof st->error, "%s", j->unusable);
+        uv_timer_stop(&st->check_timer);
+        log_error("%s", st->error);
     }
+    if (j->kind == JOB_CHECK)
+        st->checking = false;
+    free(j->unusable);
+    j->unusable = NULL;
     if (j->kind == JOB_CLOSE) {
-        void (*cb)(void *) = j->close_cb;
-        void *arg = j->arg;
-        json_decref(j->in);
-        free(j->text);
         free(j);
-        free(st);
-        if (cb != NULL)
-            cb(arg);
+        close_step(st);
         return;
     }
     if (j->cb != NULL)
@@ -1076,7 +1371,12 @@ store_new(uv_loop_t *loop)
 {
     struct store *st = xcalloc(1, sizeof *st);
     st->loop = loop;
+    st->fd = -1;
     snprintf(st->error, sizeof st->error, "agent state is not open yet");
+    uv_timer_init(loop, &st->check_timer);
+    st->check_timer.data = st;
+    /* The store's own watch never keeps the loop alive. */
+    uv_unref((uv_handle_t *)&st->check_timer);
     return st;
 }
 
@@ -1106,11 +1406,22 @@ store_error(const struct store *st)
     return st->error;
 }
 
+const char *
+store_path(const struct store *st)
+{
+    return st->opening ? NULL : st->path;
+}
+
 void
 store_close(struct store *st, void (*cb)(void *arg), void *arg)
 {
-    struct job *j = submit(st, JOB_CLOSE, NULL, NULL, NULL, arg);
-    j->close_cb = cb;
+    st->closing = true;
+    st->close_cb = cb;
+    st->close_arg = arg;
+    st->close_waits = 2;
+    uv_timer_stop(&st->check_timer);
+    uv_close((uv_handle_t *)&st->check_timer, on_check_timer_closed);
+    submit(st, JOB_CLOSE, NULL, NULL, NULL, NULL);
     run_next(st);
 }
 

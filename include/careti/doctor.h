@@ -14,6 +14,7 @@
 #include "careti/http_server.h"
 #include "careti/provider.h"
 #include "careti/router.h"
+#include "careti/session_store.h"
 #include "careti/upstream.h"
 
 struct doctor;
@@ -24,6 +25,9 @@ struct doctor *doctor_new(uv_loop_t *loop, struct http_server *srv, struct gatew
 /* The config in force (borrowed; call again after a reload) and where the
  * daemon keeps its socket path. */
 void doctor_set_config(struct doctor *dr, const struct config *cfg, char *const *socket);
+/* The agent state store whose readiness the doctor reports (borrowed;
+ * NULL: none is checked). */
+void doctor_set_store(struct doctor *dr, const struct store *st);
 void doctor_register(struct doctor *dr, struct router *r);
 void doctor_free(struct doctor *dr);
 

@@ -29,16 +29,25 @@ typedef void (*store_cb)(json_t *result, const struct cerr *err, void *arg);
 struct store *store_new(uv_loop_t *loop);
 
 /* Open (creating the directory 0700 and the database) STATE_DIR/careti.db,
- * migrate it, and mark replies left streaming by a crash as interrupted.
- * RESULT: {"path","schema_version","recovered"}.  On failure the store
+ * run PRAGMA quick_check, migrate it, and mark replies left streaming by
+ * a crash as interrupted.  RESULT: {"path","schema_version","recovered",
+ * "quick_check"}.  On failure the store
  * stays unusable and every later call fails with the same message. */
 void store_open(struct store *st, const char *state_dir, store_cb cb, void *arg);
 
-/* Whether store_open succeeded; whether it finished and failed (false
- * while it is still opening); the reason when it did not succeed. */
+/* Whether the store is usable: opened, whole by PRAGMA quick_check,
+ * writable, and its database still the file at its path (checked once a
+ * second, and before every write).  Whether it is not and will not be
+ * until a restart (false while it is still opening); the reason, with
+ * the fix, when it is not ("agent state: WHAT; FIX").  Once unusable,
+ * every operation fails with that reason: nothing is reported saved
+ * that is not on disk. */
 bool store_ready(const struct store *st);
 bool store_failed(const struct store *st);
 const char *store_error(const struct store *st);
+
+/* The database's path once store_open has run, else NULL. */
+const char *store_path(const struct store *st);
 
 /* Finish queued work, close the database, then call CB (may be NULL)
  * and free ST. */

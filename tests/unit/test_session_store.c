@@ -1,6 +1,7 @@
 /* Unit tests for src/session_store.c: migration from the previous schema
  * version, and the store's operations through its real thread-pool queue. */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,7 +338,10 @@ START_TEST(test_streaming_replies_are_recovered_as_interrupted)
     wait_result();
     char id[16];
     snprintf(id, sizeof id, "%s", json_string_value(json_object_get(last, "id")));
-    json_t *m = json_pack("{s:s, s:s, s:s}", "role", "assistant", "content", "half", "status",
+    /* 15 bytes, 9 characters: the estimate is one token per 4 bytes, as
+     * for every other reply, and as the context window counts it. */
+    json_t *m = json_pack("{s:s, s:s, s:s}", "role", "assistant", "content",
+                          "\xc5\xbc\xc3\xb3\xc5\x82w \xc5\xbc\xc3\xb3\xc5\x82w", "status",
                           "streaming");
     store_add_message(st, id, m, on_result, NULL);
     json_decref(m);
@@ -351,7 +355,142 @@ START_TEST(test_streaming_replies_are_recovered_as_interrupted)
     wait_result();
     json_t *msg = json_array_get(json_object_get(last, "messages"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(msg, "status")), "interrupted");
-    ck_assert_str_eq(json_string_value(json_object_get(msg, "content")), "half");
+    ck_assert_str_eq(json_string_value(json_object_get(msg, "content")),
+                     "\xc5\xbc\xc3\xb3\xc5\x82w \xc5\xbc\xc3\xb3\xc5\x82w");
+    ck_assert_int_eq(json_integer_value(json_object_get(msg, "tokens")), (15 + 3) / 4);
+    close_store(st);
+}
+END_TEST
+
+/* A store in DIR holding one session; its id in ID. */
+static struct store *
+store_with_session(char *id, size_t len)
+{
+    struct store *st = store_new(&loop);
+    store_open(st, dir, on_result, NULL);
+    wait_result();
+    ck_assert_msg(last_err.code == 0, "%s", last_err.msg);
+    json_t *fields = json_pack("{s:s}", "title", "kept");
+    store_create_session(st, fields, on_result, NULL);
+    json_decref(fields);
+    wait_result();
+    snprintf(id, len, "%s", json_string_value(json_object_get(last, "id")));
+    return st;
+}
+
+/* Overwrite the b-tree header of TABLE's root page in the closed
+ * database, as a bad sector would. */
+static void
+damage_table(const char *table)
+{
+    char path[96];
+    snprintf(path, sizeof path, "%s/careti.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT rootpage FROM sqlite_schema WHERE name = ?1",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    int64_t page = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    unsigned char junk[16];
+    memset(junk, 0xA5, sizeof junk);
+    int fd = open(path, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, junk, sizeof junk, (off_t)((page - 1) * 4096)), sizeof junk);
+    close(fd);
+}
+
+/* A damaged table is an error naming the damage and the file, never "no
+ * such session" or an empty list; the store then refuses to start. */
+START_TEST(test_a_damaged_table_is_an_error_not_a_missing_session)
+{
+    char id[16], path[96];
+    struct store *st = store_with_session(id, sizeof id);
+    close_store(st);
+    /* The id lookup scans the primary key's index; the row is in the table. */
+    damage_table("sqlite_autoindex_sessions_1");
+    damage_table("sessions");
+    snprintf(path, sizeof path, "%s/careti.db", dir);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    char full[64];
+    struct cerr err = {0};
+    ck_assert_int_ne(find_session(db, id, full, sizeof full, &err), 0);
+    ck_assert_msg(err.http_status == 500 && strstr(err.msg, "is damaged") != NULL &&
+                      strstr(err.msg, path) != NULL,
+                  "%d %s", err.http_status, err.msg);
+    cerr_clear(&err);
+    ck_assert_ptr_null(load_session(db, id, false, &err));
+    ck_assert_msg(err.http_status == 500, "%d %s", err.http_status, err.msg);
+    sqlite3_close(db);
+
+    st = store_new(&loop);
+    store_open(st, dir, on_result, NULL);
+    wait_result();
+    ck_assert(!store_ready(st));
+    ck_assert(store_failed(st));
+    ck_assert_ptr_nonnull(strstr(store_error(st), "quick_check"));
+    ck_assert_ptr_nonnull(strstr(store_error(st), ".recover | sqlite3 new.db"));
+    store_list_sessions(st, NULL, 10, on_result, NULL);
+    wait_result();
+    ck_assert_int_eq(last_err.http_status, 503);
+    close_store(st);
+}
+END_TEST
+
+/* A statement that fails inside a write fails the write: the message is
+ * not stored and the error says why, where the session's touch used to
+ * be stepped and forgotten. */
+START_TEST(test_a_failing_statement_fails_its_write)
+{
+    char id[16];
+    struct store *st = store_with_session(id, sizeof id);
+    ck_assert_int_eq(sqlite3_exec(st->db,
+                                  "CREATE TRIGGER frozen BEFORE UPDATE OF updated_at ON sessions"
+                                  " BEGIN SELECT RAISE(ABORT, 'frozen'); END;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    json_t *m = json_pack("{s:s, s:s}", "role", "assistant", "content", "lost");
+    store_add_message(st, id, m, on_result, NULL);
+    json_decref(m);
+    wait_result();
+    ck_assert_ptr_null(last);
+    ck_assert_msg(strstr(last_err.msg, "storing the message failed (frozen)") != NULL, "%s",
+                  last_err.msg);
+    store_get_session(st, id, true, on_result, NULL);
+    wait_result();
+    ck_assert_uint_eq(json_array_size(json_object_get(last, "messages")), 0);
+    /* Not damage: the store stays usable. */
+    ck_assert(store_ready(st));
+    close_store(st);
+}
+END_TEST
+
+/* The database deleted under the store: the next write is refused with
+ * the reason, the store stops being ready, and reads are refused too. */
+START_TEST(test_a_deleted_database_refuses_writes)
+{
+    char id[16], path[96];
+    struct store *st = store_with_session(id, sizeof id);
+    snprintf(path, sizeof path, "%s/careti.db", dir);
+    ck_assert_int_eq(unlink(path), 0);
+    json_t *fields = json_pack("{s:s}", "title", "nowhere");
+    store_create_session(st, fields, on_result, NULL);
+    json_decref(fields);
+    wait_result();
+    ck_assert_ptr_null(last);
+    ck_assert_int_eq(last_err.http_status, 503);
+    ck_assert_ptr_nonnull(strstr(last_err.msg, "was deleted or replaced while caretid ran"));
+    ck_assert(!store_ready(st));
+    ck_assert(store_failed(st));
+    ck_assert_ptr_nonnull(strstr(store_error(st), "/proc/"));
+    store_get_session(st, id, false, on_result, NULL);
+    wait_result();
+    ck_assert_int_eq(last_err.http_status, 503);
     close_store(st);
 }
 END_TEST
@@ -370,6 +509,9 @@ main(void)
     tcase_add_test(tc, test_request_log_keeps_every_record_of_a_batch);
     tcase_add_test(tc, test_request_log_prunes_rows_before_the_cutoff);
     tcase_add_test(tc, test_failed_prune_rolls_back_its_batch);
+    tcase_add_test(tc, test_a_damaged_table_is_an_error_not_a_missing_session);
+    tcase_add_test(tc, test_a_failing_statement_fails_its_write);
+    tcase_add_test(tc, test_a_deleted_database_refuses_writes);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
