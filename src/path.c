@@ -105,7 +105,9 @@ path_expand(const char *in, struct cerr *err)
                 break;
         const char *home = home_dir();
         if (i == sizeof xdg_fallbacks / sizeof xdg_fallbacks[0] || home == NULL) {
-            cerr_set(err, -ENOENT, 0, "cannot expand \"%s\": ${%s} is not set", in, name);
+            /* `export X=` and a missing export need different fixes. */
+            cerr_set(err, -ENOENT, 0, "cannot expand \"%s\": ${%s} is %s", in, name,
+                     value != NULL ? "set but empty" : "not set");
             goto fail;
         }
         sb_add(&out, home, strlen(home));

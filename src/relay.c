@@ -166,6 +166,16 @@ client_content_type(const struct relay *r)
     return r->client == WIRE_OPENAI ? "text/event-stream" : "application/x-ndjson";
 }
 
+/* Send the client its streamed answer's head. */
+static void
+start_client_stream(struct relay *r)
+{
+    r->started = true;
+    if (r->metrics != NULL)
+        metrics_stream_open(r->metrics);
+    r->sink->start(r->sink_arg, client_content_type(r));
+}
+
 static void
 on_head(int status, const char *content_type, void *arg)
 {
@@ -174,17 +184,19 @@ on_head(int status, const char *content_type, void *arg)
     /* A JSON answer where a stream was asked for is an error object
      * (LM Studio answers unknown routes with 200 and one). */
     bool json_body = content_type != NULL && strstr(content_type, "application/json") != NULL;
-    if (status >= 400 || (status == 200 && json_body && r->upstream_wire == WIRE_OPENAI &&
-                          r->ep != EP_EMBED && r->raw_path == NULL)) {
+    bool one_object = status == 200 && json_body && r->ep != EP_EMBED && r->raw_path == NULL;
+    if (status >= 400 || (one_object && r->upstream_wire == WIRE_OPENAI)) {
         r->error_mode = true;
         return;
     }
-    if (r->client_stream && r->ep != EP_EMBED) {
-        r->started = true;
-        if (r->metrics != NULL)
-            metrics_stream_open(r->metrics);
-        r->sink->start(r->sink_arg, client_content_type(r));
-    }
+    /* Ollama answers in one object, not a stream, when it fails
+     * ({"error":"..."} under 200) or only loads a model: the client's
+     * head waits until that object is read, so an error can still be an
+     * HTTP error (on_done, finish_ok). */
+    if (one_object)
+        return;
+    if (r->client_stream && r->ep != EP_EMBED)
+        start_client_stream(r);
 }
 
 static bool
@@ -198,6 +210,9 @@ static void
 finish_ok(struct relay *r)
 {
     r->finished = true;
+    /* Before record(), which closes the stream in the metrics. */
+    if (!r->started && r->client_stream && r->ep != EP_EMBED)
+        start_client_stream(r); /* held back by on_head */
     record(r, 200, NULL);
     if (r->started) {
         if (r->out.len > 0)
@@ -206,6 +221,17 @@ finish_ok(struct relay *r)
         return;
     }
     r->sink->end(r->sink_arg, r->out.s ? r->out.s : "", r->out.len);
+}
+
+/* Into MSG: a broken stream, ERR from the translator, with the provider
+ * and its base URL.  Its code says whose words ERR has: 1 or -EIO for
+ * the server's own error (passed on, or to pass on), else ours. */
+static void
+stream_error_message(const struct relay *r, const struct cerr *err, char *msg, size_t msglen)
+{
+    bool theirs = err->code == 1 || err->code == -EIO;
+    snprintf(msg, msglen, "%s (%s)%s: %s", provider_name(r->prov), provider_base(r->prov),
+             theirs ? " answered" : "", err->msg);
 }
 
 static void
@@ -244,8 +270,7 @@ on_data(const char *data, size_t len, void *arg)
         upstream_cancel(r->ureq);
         r->ureq = NULL;
         char msg[512];
-        snprintf(msg, sizeof msg, "%s (%s): %s", provider_name(r->prov), provider_base(r->prov),
-                 err.msg);
+        stream_error_message(r, &err, msg, sizeof msg);
         if (err.code == 1 && r->started) {
             /* The provider's own in-band error was passed on as is. */
             r->finished = true;
@@ -356,9 +381,12 @@ on_done(enum upstream_failure failure, const struct cerr *uerr, void *arg)
     if (st == XLATE_END) {
         finish_ok(r);
     } else {
-        snprintf(msg, sizeof msg, "%s (%s): %s", provider_name(r->prov), provider_base(r->prov),
-                 err.msg);
-        fail(r, 502, "truncated", msg);
+        /* The server's own error before the client's head went is its
+         * one-object answer under 200 (on_head), counted as LM Studio's. */
+        bool theirs = err.code == 1 || err.code == -EIO;
+        stream_error_message(r, &err, msg, sizeof msg);
+        fail(r, 502, theirs && !r->started ? "upstream_5xx" : theirs ? "bad_stream" : "truncated",
+             msg);
     }
     relay_free(r);
 }

@@ -35,6 +35,7 @@ struct xlate {
     char id[40];
     uint32_t rng;
     bool ended;
+    bool had_line; /* an Ollama stream had a whole line */
     bool role_sent;
     bool any_tool_calls;
     bool first_token_seen;
@@ -1648,6 +1649,7 @@ drain_frames(struct xlate *x, const char *buf, size_t len, uint64_t now_ns, stru
                 plen--;
             if (plen > 0)
                 *st = handle_frame(x, base, plen, base, linelen + 1, now_ns, out, err);
+            x->had_line = true;
             start += linelen + 1;
             continue;
         }
@@ -1802,6 +1804,26 @@ xlate_end(struct xlate *x, uint64_t now_ns, struct sbuf *out, struct cerr *err)
 {
     if (x->p.ep == EP_EMBED)
         return embed_end(x, out, err);
+    if (!x->ended && x->p.upstream == WIRE_OLLAMA && !x->had_line && x->frame.len > 0) {
+        /* One JSON object and no newline: how Ollama answers, even when
+         * a stream was asked for, when it fails ({"error":"..."} under
+         * HTTP 200) or only loads a model.  Its error is the server's own
+         * words, not a stream cut short.  After whole lines, or when not
+         * a whole object, the same bytes are a stream cut short. */
+        json_t *obj = json_loadb(x->frame.s, x->frame.len, 0, NULL);
+        bool whole = json_is_object(obj);
+        json_decref(obj);
+        if (whole) {
+            size_t plen = x->frame.len;
+            sbuf_add(&x->frame, "\n", 1); /* passed on as a whole line */
+            enum xlate_status st =
+                handle_frame(x, x->frame.s, plen, x->frame.s, x->frame.len, now_ns, out, err);
+            sbuf_reset(&x->frame);
+            if (st == XLATE_ERROR)
+                return st;
+            x->ended = st == XLATE_END;
+        }
+    }
     if (!x->ended) {
         cerr_set(err, -EPIPE, 502,
                  "the server closed the stream before the answer was complete (%s)",

@@ -130,6 +130,46 @@ upstream_req_data(struct upstream_req *req, const char *data, size_t len)
     return req->cancelled ? UPSTREAM_DROPPED_BY_CALLER : UPSTREAM_TAKEN;
 }
 
+bool
+upstream_is_redirect(int status)
+{
+    return status >= 300 && status < 400;
+}
+
+void
+upstream_req_add_location(struct upstream_req *req, const char *at, size_t len)
+{
+    size_t used = strlen(req->location);
+    size_t room = sizeof req->location - 1 - used;
+    if (len > room) {
+        len = room;
+        req->location_cut = true;
+    }
+    memcpy(req->location + used, at, len);
+    req->location[used + len] = '\0';
+}
+
+void
+upstream_redirect_why(const struct upstream_req *req, char *why, size_t whylen)
+{
+    const char *loc = req->location;
+    size_t len = strlen(loc);
+    while (len > 0 && strchr(" \t", *loc) != NULL)
+        loc++, len--;
+    while (len > 0 && strchr(" \t\r\n", loc[len - 1]) != NULL)
+        len--;
+    if (len > 0)
+        snprintf(why, whylen,
+                 "answered HTTP %d, a redirect to %.*s%s, which caretid does not follow: point "
+                 "base_url at the final address",
+                 req->status, (int)len, loc, req->location_cut ? "..." : "");
+    else
+        snprintf(why, whylen,
+                 "answered HTTP %d, a redirect without a Location, which caretid does not "
+                 "follow: point base_url at the final address",
+                 req->status);
+}
+
 static void done_soon(struct upstream_req *req, enum upstream_failure failure, const char *why);
 
 void

@@ -487,8 +487,14 @@ on_header(char *buf, size_t size, size_t n, void *userdata)
     size_t len = size * n;
     if (req == NULL)
         return 0;
-    if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0)
-        req->content_type[0] = '\0'; /* a new response (after 100 Continue) */
+    if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+        /* A new response (after 100 Continue). */
+        req->content_type[0] = '\0';
+        req->location[0] = '\0';
+        req->location_cut = false;
+    }
+    if (len > 9 && strncasecmp(buf, "Location:", 9) == 0)
+        upstream_req_add_location(req, buf + 9, len - 9);
     if (len > 13 && strncasecmp(buf, "Content-Type:", 13) == 0) {
         const char *v = buf + 13;
         size_t vl = len - 13;
@@ -519,8 +525,13 @@ on_write(char *data, size_t size, size_t n, void *userdata)
     size_t len = size * n;
     if (xfer->req == NULL)
         return 0;
-    if (!xfer->req->head_sent)
+    if (!xfer->req->head_sent) {
         read_status(xfer);
+        /* A redirect's body is not the answer: the transfer stops and
+         * finish() names the redirect. */
+        if (upstream_is_redirect(xfer->req->status))
+            return 0;
+    }
     switch (upstream_req_data(xfer->req, data, len)) {
     case UPSTREAM_TAKEN:
         return len;
@@ -571,6 +582,11 @@ finish(struct ucurl_xfer *xfer, CURLcode res)
              xfer->errbuf[0] ? xfer->errbuf : xfer->c->api.easy_strerror(res));
     if (!req->head_sent)
         read_status(xfer);
+    /* Whether its body was cut short (on_write) or there was none. */
+    if (!req->head_sent && upstream_is_redirect(req->status)) {
+        failure = UPSTREAM_OTHER;
+        upstream_redirect_why(req, why, sizeof why);
+    }
     xfer_end(xfer, failure, why);
 }
 

@@ -70,6 +70,7 @@ struct uhttp_conn {
     bool answered;   /* bytes of a response arrived for this request */
     bool retried;
     bool interim;    /* the response being parsed is a 1xx */
+    bool redirected; /* the answer is a 3xx: the request fails, unfollowed */
     bool complete;   /* the whole response arrived */
     bool held_back;  /* the caller said wait: body bytes go to HELD */
     bool spoiled;    /* bytes followed the answer: not reusable */
@@ -84,7 +85,7 @@ struct uhttp_conn {
     char field[16];
     size_t field_len;
     bool in_value;
-    bool value_is_type;
+    enum { VALUE_OTHER, VALUE_TYPE, VALUE_LOCATION } value_of;
     struct uhttp_conn *prev, *next; /* in the idle list */
 };
 
@@ -243,13 +244,17 @@ on_message_begin(http_parser *p)
     struct uhttp_conn *conn = p->data;
     conn->field_len = 0;
     conn->in_value = false;
-    conn->value_is_type = false;
-    if (conn->req != NULL)
+    conn->value_of = VALUE_OTHER;
+    if (conn->req != NULL) {
         conn->req->content_type[0] = '\0';
+        conn->req->location[0] = '\0';
+        conn->req->location_cut = false;
+    }
     return 0;
 }
 
-/* Header names may arrive in pieces: only Content-Type matters. */
+/* Header names may arrive in pieces: only Content-Type and Location
+ * matter. */
 static int
 on_header_field(http_parser *p, const char *at, size_t len)
 {
@@ -274,13 +279,24 @@ on_header_value(http_parser *p, const char *at, size_t len)
     struct upstream_req *req = conn->req;
     if (!conn->in_value) {
         conn->in_value = true;
-        conn->value_is_type = conn->field_len == 12 &&
-                              strncasecmp(conn->field, "Content-Type", 12) == 0;
-        if (conn->value_is_type && req != NULL)
+        conn->value_of = VALUE_OTHER;
+        if (conn->field_len == 12 && strncasecmp(conn->field, "Content-Type", 12) == 0)
+            conn->value_of = VALUE_TYPE;
+        else if (conn->field_len == 8 && strncasecmp(conn->field, "Location", 8) == 0)
+            conn->value_of = VALUE_LOCATION;
+        if (conn->value_of == VALUE_TYPE && req != NULL)
             req->content_type[0] = '\0';
+        if (conn->value_of == VALUE_LOCATION && req != NULL) {
+            req->location[0] = '\0';
+            req->location_cut = false;
+        }
     }
-    if (!conn->value_is_type || req == NULL)
+    if (conn->value_of == VALUE_OTHER || req == NULL)
         return 0;
+    if (conn->value_of == VALUE_LOCATION) {
+        upstream_req_add_location(req, at, len);
+        return 0;
+    }
     size_t used = strlen(req->content_type);
     size_t room = sizeof req->content_type - 1 - used;
     if (len > room)
@@ -298,6 +314,13 @@ on_headers_complete(http_parser *p)
     conn->interim = p->status_code >= 100 && p->status_code < 200;
     if (!conn->interim && conn->req != NULL)
         conn->req->status = p->status_code;
+    if (!conn->interim && upstream_is_redirect(p->status_code)) {
+        /* Nothing of it goes to the caller: conn_parse fails the request
+         * once the parser stops here. */
+        conn->redirected = true;
+        http_parser_pause(p, 1);
+        return 0;
+    }
     if (conn->interim || !(p->flags & F_CHUNKED))
         return 0;
     /* A chunked body: http-parser is told there is none, stops after the
@@ -389,6 +412,13 @@ conn_parse(struct uhttp_conn *conn, const char *data, size_t len)
     }
     if (conn->req == NULL || flush_gathered(conn) < 0)
         return; /* cancelled by the caller meanwhile */
+    if (conn->redirected) {
+        /* Its body is left unread, so the connection goes too. */
+        char why[256];
+        upstream_redirect_why(conn->req, why, sizeof why);
+        fail(conn, UPSTREAM_OTHER, why);
+        return;
+    }
     if (conn->complete) {
         conn->spoiled = used < len;
         if (!conn->held_back)
@@ -771,6 +801,7 @@ uhttp_start(struct uhttp *h, struct upstream_req *req, const struct upstream_opt
     conn->retried = false;
     conn->complete = false;
     conn->interim = false;
+    conn->redirected = false;
     conn->held_back = false;
     conn->spoiled = false;
     conn->body_begun = false;

@@ -53,6 +53,10 @@ struct upstream_req {
     uint64_t last_data_ms;
     int status; /* known once the transport has the head */
     char content_type[128];
+    /* A redirect's Location as it came (see upstream_req_add_location):
+     * short enough that the message naming it fits a struct cerr. */
+    char location[128];
+    bool location_cut;
     bool head_sent;
     bool paused;
     bool cancelled;
@@ -80,6 +84,21 @@ enum upstream_take upstream_req_data(struct upstream_req *req, const char *data,
  * FAILURE (with WHY, a short text, when not UPSTREAM_OK) and free REQ,
  * from the loop when this runs inside the caller's own call. */
 void upstream_req_done(struct upstream_req *req, enum upstream_failure failure, const char *why);
+
+/* True for a redirect (3xx): no model server should answer with one, and
+ * following it would send the prompt, and the api_key, where the
+ * configuration never said.  The transport fails the request with the
+ * words of upstream_redirect_why, and discards the redirect's body. */
+bool upstream_is_redirect(int status);
+
+/* Append LEN bytes of a Location header's value to REQ's, which a
+ * transport empties at each new response head; what does not fit is
+ * marked as cut. */
+void upstream_req_add_location(struct upstream_req *req, const char *at, size_t len);
+
+/* Into WHY (WHYLEN bytes): REQ's redirect, its status and Location, and
+ * the fix; the caller prefixes the provider and its base_url. */
+void upstream_redirect_why(const struct upstream_req *req, char *why, size_t whylen);
 
 /* The http:// transport.  uhttp_new never fails; uhttp_close drops every
  * connection without callbacks. */

@@ -20,7 +20,14 @@
 // stream without its final object / [DONE]), count (requests it applies to),
 // interim (a 102 Processing head before the answer), eof_framed (a
 // streamed answer framed by closing the connection, no chunked encoding),
-// not_http (a reply that is not HTTP at all).
+// not_http (a reply that is not HTTP at all), redirect (a 3xx to that URL,
+// as a proxy in front of a moved server sends; redirect_status, 302 unless
+// set), error_200 (HTTP 200 whose whole body is the server's error object:
+// {"error":"..."} from Ollama, {"error":{...}} from the others),
+// midstream_error (the server's in-band error, PROTOCOLS.md 1 and 5: an
+// {"error":"..."} NDJSON line from Ollama, a data: {"error":{...}} event
+// from the others, then the end with no done:true / [DONE]; after
+// error_after chunks, or after all of them).
 import http from 'node:http';
 import https from 'node:https';
 import fs from 'node:fs';
@@ -127,7 +134,7 @@ function replyPieces(text) {
 async function streamPieces(res, pieces, write) {
   const slow = take('slow_ms') || 0;
   for (let i = 0; i < pieces.length; i++) {
-    const faultHere = ['stall_after', 'drop_after', 'garbage_after', 'bad_utf8_after'].some((f) => take(f) === i);
+    const faultHere = ['stall_after', 'drop_after', 'garbage_after', 'bad_utf8_after', 'error_after'].some((f) => take(f) === i);
     // Let what was written reach the client before the fault strikes.
     if (faultHere) await sleep(50);
     if (take('stall_after') !== undefined && i === take('stall_after')) {
@@ -144,6 +151,11 @@ async function streamPieces(res, pieces, write) {
       res.end();
       return false;
     }
+    if (take('midstream_error') && take('error_after') === i) {
+      res.write(inBandError(take('midstream_error')));
+      res.end();
+      return false;
+    }
     if (take('garbage_after') !== undefined && i === take('garbage_after')) {
       res.write(kind === 'ollama' ? 'this is not json\n' : 'data: this is not json\n\n');
       res.end();
@@ -154,6 +166,13 @@ async function streamPieces(res, pieces, write) {
     if (slow) await sleep(slow);
   }
   return true;
+}
+
+// A server's error in the middle of its stream: Ollama's extra NDJSON line
+// (no done field), llama-server's error event (code, message, type).
+function inBandError(message) {
+  if (kind === 'ollama') return JSON.stringify({ error: message }) + '\n';
+  return `data: ${JSON.stringify({ error: { code: 500, message, type: 'server_error' } })}\n\n`;
 }
 
 const toolArgs = { path: 'a.c' };
@@ -172,6 +191,11 @@ async function ollamaChatOrGenerate(req, res, body, isChat) {
     done: true, done_reason: 'stop', total_duration: 5123456789, load_duration: 41234567,
     prompt_eval_count: promptTokens(body), prompt_eval_duration: 301234567, eval_count: replyPieces(text).length, eval_duration: take('eval_ns') || 470000000,
   });
+  if (isChat && Array.isArray(body.messages) && body.messages.length === 0) {
+    // Only load the model (PROTOCOLS.md 1): Ollama answers with one JSON
+    // object, stream or not, as it does its errors.
+    return json(res, 200, { ...base(), message: { role: 'assistant', content: '' }, done: true, done_reason: 'load' });
+  }
   const toolCall = { id: 'call_k3j9x0qa', function: { index: 0, name: tool ? (body.tools?.[0]?.function?.name || 'read_file') : '', arguments: toolArgs } };
   if (!stream) {
     const msg = { role: 'assistant', content: tool ? '' : text };
@@ -193,7 +217,7 @@ async function ollamaChatOrGenerate(req, res, body, isChat) {
   });
   if (!ok) return;
   if (take('midstream_error')) {
-    res.write(JSON.stringify({ error: take('midstream_error') }) + '\n');
+    res.write(inBandError(take('midstream_error')));
     return res.end();
   }
   if (!take('no_done')) res.write(JSON.stringify(finalObj()) + '\n');
@@ -245,7 +269,7 @@ async function openaiChatOrCompletion(req, res, body, isChat) {
   });
   if (!ok) return;
   if (take('midstream_error')) {
-    send({ error: { message: take('midstream_error'), type: 'server_error' } });
+    res.write(inBandError(take('midstream_error')));
     return res.end();
   }
   send(chunk({}, tool ? 'tool_calls' : 'stop'));
@@ -291,6 +315,13 @@ async function handle(req, res) {
       const cold = take('cold_ms');
       if (cold) await sleep(cold);
       if (status) return json(res, status, errorBody(status, take('error') || 'emulated failure'));
+      if (take('redirect')) {
+        // What nginx or a moved service answers: a Location and a short page.
+        const page = `<html><body><a href="${take('redirect')}">moved</a></body></html>`;
+        res.writeHead(take('redirect_status') || 302, { Location: take('redirect'), 'Content-Type': 'text/html', 'Content-Length': Buffer.byteLength(page) });
+        return res.end(page);
+      }
+      if (take('error_200')) return json(res, 200, kind === 'ollama' ? { error: take('error_200') } : errorBody(500, take('error_200')));
       if (take('not_http')) return res.socket.end('this is not HTTP\r\n\r\n');
       if (take('interim')) res.writeProcessing();
       if (take('eof_framed')) res.useChunkedEncodingByDefault = false;

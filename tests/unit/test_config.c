@@ -141,6 +141,32 @@ START_TEST(test_type_errors)
 }
 END_TEST
 
+/* A variable in a path names itself, and tells "set but empty" from "not
+ * set": `export X=` and a missing export need different fixes.  An XDG
+ * variable that is empty takes its default, as the XDG spec says. */
+START_TEST(test_path_variables)
+{
+    unsetenv("CARETI_TEST_DIR");
+    expect_error("daemon:\n  state_dir: ${CARETI_TEST_DIR}/state\n",
+                 ":2:14: daemon.state_dir: cannot expand \"${CARETI_TEST_DIR}/state\": "
+                 "${CARETI_TEST_DIR} is not set");
+    setenv("CARETI_TEST_DIR", "", 1);
+    expect_error("daemon:\n  state_dir: ${CARETI_TEST_DIR}/state\n",
+                 ":2:14: daemon.state_dir: cannot expand \"${CARETI_TEST_DIR}/state\": "
+                 "${CARETI_TEST_DIR} is set but empty");
+    setenv("CARETI_TEST_DIR", "/srv/careti", 1);
+    struct config *cfg = load_ok("daemon:\n  state_dir: ${CARETI_TEST_DIR}/state\n");
+    ck_assert_str_eq(cfg->daemon.state_dir, "/srv/careti/state");
+    config_free(cfg);
+    setenv("HOME", "/home/u", 1);
+    setenv("XDG_STATE_HOME", "", 1);
+    cfg = load_ok("daemon:\n  state_dir: ${XDG_STATE_HOME}/careti\n");
+    ck_assert_str_eq(cfg->daemon.state_dir, "/home/u/.local/state/careti");
+    config_free(cfg);
+    unsetenv("CARETI_TEST_DIR");
+}
+END_TEST
+
 START_TEST(test_yaml_syntax_error)
 {
     expect_error("daemon:\n  socket: \"unterminated\n", ":3:1: YAML syntax error");
@@ -290,6 +316,7 @@ main(void)
     tcase_add_test(tc, test_empty_file_is_defaults);
     tcase_add_test(tc, test_unknown_key_suggests);
     tcase_add_test(tc, test_type_errors);
+    tcase_add_test(tc, test_path_variables);
     tcase_add_test(tc, test_yaml_syntax_error);
     tcase_add_test(tc, test_structure_errors);
     tcase_add_test(tc, test_listen_policy);

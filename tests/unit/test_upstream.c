@@ -411,6 +411,50 @@ START_TEST(test_bad_chunk_is_named)
 }
 END_TEST
 
+/* A redirect is not followed: the request fails with the status and
+ * where it points, and none of the redirect's body reaches the caller,
+ * whether the answer is framed by length or chunked, Location in pieces
+ * of any case.  The connection is not kept: its body was not read. */
+START_TEST(test_redirect_is_named)
+{
+    static const char *const replies[] = {
+        "HTTP/1.1 302 Found\r\nContent-Type: text/html\r\nLocation: http://10.0.0.7:11434/api/chat"
+        "\r\nContent-Length: 5\r\n\r\nmoved",
+        "HTTP/1.1 307 Temporary Redirect\r\nlocation:   /elsewhere/x  \r\n"
+        "Transfer-Encoding: chunked\r\n\r\n5\r\nmoved\r\n0\r\n\r\n",
+        "HTTP/1.1 300 Multiple Choices\r\nContent-Length: 0\r\n\r\n",
+    };
+    static const char *const said[] = {
+        "answered HTTP 302, a redirect to http://10.0.0.7:11434/api/chat, which caretid does "
+        "not follow: point base_url at the final address",
+        "answered HTTP 307, a redirect to /elsewhere/x, which caretid does not follow: point "
+        "base_url at the final address",
+        "answered HTTP 300, a redirect without a Location, which caretid does not follow: point "
+        "base_url at the final address",
+    };
+    for (size_t i = 0; i < sizeof replies / sizeof replies[0]; i++) {
+        n_requests = 0;
+        raw_len = strlen(replies[i]);
+        memcpy(raw_reply, replies[i], raw_len);
+        script[0] = ACT_RAW;
+        struct caller a = {0};
+        start(&a, NULL);
+        run_until_done(&a);
+        ck_assert_int_eq(a.failure, UPSTREAM_OTHER);
+        ck_assert_str_eq(a.why, said[i]);
+        ck_assert_int_eq(a.status, 0); /* no head, so no body either */
+        ck_assert_uint_eq(a.body_len, 0);
+    }
+    /* After the redirect, the next request is served on a new connection. */
+    script[0] = ACT_ANSWER;
+    n_requests = 0;
+    struct caller b = {0};
+    start(&b, NULL);
+    run_until_done(&b);
+    ck_assert_str_eq(b.body, "hello");
+}
+END_TEST
+
 /* Whatever a server sends, each request completes exactly once, and a
  * success carries no more than the server sent. */
 START_TEST(test_mangled_answers_always_complete)
@@ -473,6 +517,7 @@ main(void)
     tcase_add_test(tc, test_cancel_while_connecting);
     tcase_add_test(tc, test_bad_chunk_is_named);
     tcase_add_test(tc, test_mangled_answers_always_complete);
+    tcase_add_test(tc, test_redirect_is_named);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
