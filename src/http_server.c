@@ -17,6 +17,7 @@
 
 #include <http_parser.h>
 
+#include "careti/chunked.h"
 #include "careti/http_server.h"
 #include "careti/log.h"
 #include "careti/sbuf.h"
@@ -110,6 +111,11 @@ struct conn {
     int reject_status; /* set by a parser callback that refuses the request */
     char reject_msg[256];
     bool message_complete;
+    /* A chunked request body is decoded here, not by http-parser, which
+     * lets a chunk's data go without its CRLF: the request's end would
+     * then be where a smuggler wants it. */
+    bool chunked_body;
+    struct chunked chunks;
     char *input;
     size_t input_len;
     bool reading;
@@ -189,6 +195,7 @@ static void on_conn_timer(uv_timer_t *t);
 static void conn_start_reading(struct conn *c);
 static void conn_linger(struct conn *c);
 static void request_free(struct http_request *req);
+static int on_body(http_parser *p, const char *at, size_t len);
 static void listener_close(struct http_listener *l);
 static void on_connection(uv_stream_t *server, int status);
 
@@ -1088,6 +1095,64 @@ tcp_admitted(struct conn *c, const http_parser *p)
     return true;
 }
 
+static bool
+is_token_char(unsigned char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+/* RFC 9112 refuses what http-parser lets through by default: a header
+ * name with white space or other non-token bytes ("Transfer-Encoding :"
+ * would otherwise be a different header, and the body read another way
+ * by a proxy in front), and transfer codings other than a lone chunked.
+ * False when refused (set with parser_reject). */
+static bool
+framing_acceptable(struct conn *c)
+{
+    struct http_request *req = c->req;
+    int chunked = 0;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const char *name = req->head_text.s + req->headers[i].name;
+        for (const char *n = name; *n != '\0'; n++) {
+            if (!is_token_char((unsigned char)*n)) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "invalid character 0x%02x in header name \"%.60s\"",
+                         (unsigned)(unsigned char)*n, name);
+                parser_reject(c, 400, msg);
+                return false;
+            }
+        }
+        if (strcasecmp(name, "Transfer-Encoding") != 0 || req->headers[i].value == HTTP_NO_VALUE)
+            continue;
+        const char *v = req->head_text.s + req->headers[i].value;
+        while (*v != '\0') {
+            v += strspn(v, " \t,");
+            size_t len = strcspn(v, " \t,;");
+            if (len == 0)
+                break;
+            if (len == 7 && strncasecmp(v, "chunked", 7) == 0) {
+                chunked++;
+            } else {
+                char msg[160];
+                snprintf(msg, sizeof msg,
+                         "transfer coding \"%.*s\" is not supported; send the body as it is, "
+                         "with Content-Length or Transfer-Encoding: chunked",
+                         (int)(len > 40 ? 40 : len), v);
+                parser_reject(c, 501, msg);
+                return false;
+            }
+            v += len;
+            v += strcspn(v, ","); /* parameters */
+        }
+    }
+    if (chunked > 1) {
+        parser_reject(c, 400, "Transfer-Encoding names chunked more than once");
+        return false;
+    }
+    return true;
+}
+
 static int
 on_headers_complete(http_parser *p)
 {
@@ -1102,7 +1167,7 @@ on_headers_complete(http_parser *p)
     req->keep_alive = http_should_keep_alive(p) != 0;
     req->http10 = p->http_major == 1 && p->http_minor == 0;
     req->head_only = p->method == HTTP_HEAD;
-    if (c->tcp && !tcp_admitted(c, p))
+    if (!framing_acceptable(c) || (c->tcp && !tcp_admitted(c, p)))
         return 0;
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->srv->limits.max_body_bytes) {
         char msg[160];
@@ -1117,7 +1182,22 @@ on_headers_complete(http_parser *p)
         conn_write3(c, "HTTP/1.1 100 Continue\r\n\r\n", 25, NULL, 0, NULL, 0);
     c->state = CONN_BODY;
     conn_set_timeout(c, c->srv->limits.idle_timeout_ms);
+    if (p->flags & F_CHUNKED) {
+        /* http-parser ends the message here (1: no body); conn_process
+         * reads the chunks. */
+        c->chunked_body = true;
+        chunked_init(&c->chunks);
+        return 1;
+    }
     return 0;
+}
+
+/* Body bytes of a chunked request, from chunked_decode. */
+static int
+on_chunk_piece(void *arg, const char *at, size_t len)
+{
+    struct conn *c = arg;
+    return on_body(&c->parser, at, len) != 0 || c->reject_status != 0;
 }
 
 static int
@@ -1142,7 +1222,7 @@ static int
 on_message_complete(http_parser *p)
 {
     struct conn *c = parser_conn(p);
-    c->message_complete = true;
+    c->message_complete = !c->chunked_body;
     /* Pause so one request is served at a time; the rest of the input
      * waits in c->input until the response ends. */
     http_parser_pause(p, 1);
@@ -1175,6 +1255,39 @@ conn_dispatch(struct conn *c)
     c->in_dispatch = false;
 }
 
+/* Decode buffered input as the current request's chunked body, and
+ * dispatch the request once it is whole.  False when the connection was
+ * refused (413, or 400 naming what is wrong with the framing). */
+static bool
+conn_read_chunks(struct conn *c)
+{
+    size_t used;
+    enum chunked_status st =
+        chunked_decode(&c->chunks, c->input, c->input_len, &used, on_chunk_piece, c);
+    memmove(c->input, c->input + used, c->input_len - used);
+    c->input_len -= used;
+    switch (st) {
+    case CHUNKED_MORE:
+        return true;
+    case CHUNKED_STOPPED:
+        c->chunked_body = false;
+        conn_send_error(c, c->reject_status, c->reject_msg);
+        return false;
+    case CHUNKED_ERROR: {
+        char msg[160];
+        snprintf(msg, sizeof msg, "malformed chunked request body (%s)", chunked_error(&c->chunks));
+        c->chunked_body = false;
+        conn_send_error(c, 400, msg);
+        return false;
+    }
+    case CHUNKED_DONE:
+        c->chunked_body = false;
+        conn_dispatch(c);
+        return true;
+    }
+    return true;
+}
+
 /* Feed buffered input to the parser and serve complete requests, one at
  * a time, until input runs out, a handler keeps its request pending, or
  * the client has a megabyte of answers unread: pipelined requests wait
@@ -1185,6 +1298,11 @@ conn_process(struct conn *c)
 {
     while (!c->closing && !c->overflowed && c->state != CONN_ACTIVE && !c->in_dispatch &&
            c->input_len > 0 && c->queued_bytes < HTTP_WRITE_HIGH_WATER) {
+        if (c->chunked_body) {
+            if (!conn_read_chunks(c))
+                return;
+            continue;
+        }
         size_t n = http_parser_execute(&c->parser, &parser_settings, c->input, c->input_len);
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
         memmove(c->input, c->input + n, c->input_len - n);

@@ -60,6 +60,22 @@ out=$(printf 'GET /nope\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n
 expect_contains "a path that is not UTF-8 gets a 404 in valid JSON" "$out" 'no route for GET /nope??'
 out=$(printf 'POST /careti/v1/status\xff HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n' | "$RAW" -u "$S")
 expect_contains "so does a wrong method on such a path" "$out" 'HTTP/1.1 404'
+
+# Framing RFC 9112 says to refuse: a body a proxy in front would read
+# another way must never be served.
+framing() { printf 'POST /api/chat HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n%s' "$1" "$2" | "$RAW" -u "$S" -r 5; }
+out=$(framing 'Transfer-Encoding : chunked' $'5\r\nhello\r\n0\r\n\r\n')
+expect_contains "a space before a header's colon is 400" "$out" 'HTTP/1.1 400'
+expect_contains "naming the header, in Ollama's dialect" "$out" '{"error":"invalid character 0x20 in header name \"Transfer-Encoding \""}'
+out=$(framing 'Transfer-Encoding: gzip, chunked' $'5\r\nhello\r\n0\r\n\r\n')
+expect_contains "an unknown transfer coding is 501" "$out" 'HTTP/1.1 501'
+expect_contains "naming it and what to send" "$out" 'transfer coding \"gzip\" is not supported'
+out=$(framing 'Transfer-Encoding: chunked' $'5\r\nhelloXX0\r\n\r\n')
+expect_contains "chunk data without its CRLF is 400" "$out" 'HTTP/1.1 400'
+expect_contains "saying the chunked body is malformed" "$out" 'malformed chunked request body'
+out=$(framing 'Transfer-Encoding: chunked' $'fffffffffffffffffffff\r\n')
+expect_contains "a chunk size that overflows names the chunk, not Content-Length" "$out" 'chunk size too large'
+expect_not_contains "(no word of Content-Length)" "$out" 'content-length'
 expect_eq "the daemon is still healthy" "$(curl -s --unix-socket "$S" http://x/careti/v1/health)" '{"status":"ok"}'
 check "and stops with exit 0" stop_daemon "$DPID"
 

@@ -358,6 +358,78 @@ START_TEST(test_malformed_is_400_and_closed)
 }
 END_TEST
 
+/* Send REQ and expect one refusal with STATUS whose body holds WHY, and
+ * the connection closed. */
+static void
+expect_refusal(const char *req, const char *status, const char *why)
+{
+    bool closed;
+    send_str(req);
+    char *out = collect(1, 2000, &closed);
+    ck_assert_msg(strncmp(out, status, strlen(status)) == 0, "got: %.200s", out);
+    ck_assert_msg(strstr(out, why) != NULL, "no \"%s\" in: %.300s", why, out);
+    ck_assert_ptr_null(strstr(out, "HTTP/1.1 200"));
+    free(out);
+    out = collect(0, 1000, &closed);
+    ck_assert(closed);
+    free(out);
+}
+
+START_TEST(test_space_before_colon_is_400)
+{
+    expect_refusal("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n"
+                   "5\r\nhello\r\n0\r\n\r\n",
+                   "HTTP/1.1 400", "invalid character 0x20 in header name");
+}
+END_TEST
+
+START_TEST(test_unknown_transfer_coding_is_501)
+{
+    expect_refusal("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                   "5\r\nhello\r\n0\r\n\r\n",
+                   "HTTP/1.1 501", "transfer coding \\\"gzip\\\" is not supported");
+}
+END_TEST
+
+START_TEST(test_chunked_twice_is_400)
+{
+    expect_refusal("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                   "HTTP/1.1 400", "chunked more than once");
+}
+END_TEST
+
+START_TEST(test_chunk_data_without_crlf_is_400)
+{
+    /* Lenient parsers take "hello" + "XX" as data end + junk; the body's
+     * end must not be negotiable. */
+    expect_refusal("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "5\r\nhelloXX0\r\n\r\n",
+                   "HTTP/1.1 400", "malformed chunked request body");
+}
+END_TEST
+
+START_TEST(test_chunk_size_overflow_names_the_chunk)
+{
+    expect_refusal("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "fffffffffffffffffffff\r\n",
+                   "HTTP/1.1 400", "chunk size too large");
+}
+END_TEST
+
+START_TEST(test_chunked_body_then_next_request)
+{
+    bool closed;
+    send_str("POST /one HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "3;ext=1\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n"
+             "GET /two HTTP/1.1\r\nHost: h\r\n\r\n");
+    char *out = collect(2, 2000, &closed);
+    ck_assert_ptr_nonnull(strstr(out, "\"body\":\"abc\""));
+    ck_assert_ptr_nonnull(strstr(out, "\"path\":\"/two\""));
+    free(out);
+}
+END_TEST
+
 START_TEST(test_target_must_be_a_path)
 {
     bool closed;
@@ -645,6 +717,12 @@ main(void)
     tcase_add_test(tc, test_burst_is_batched_after_first_token);
     tcase_add_test(tc, test_streaming_backpressure);
     tcase_add_test(tc, test_shutdown_waits_for_active_request);
+    tcase_add_test(tc, test_space_before_colon_is_400);
+    tcase_add_test(tc, test_unknown_transfer_coding_is_501);
+    tcase_add_test(tc, test_chunked_twice_is_400);
+    tcase_add_test(tc, test_chunk_data_without_crlf_is_400);
+    tcase_add_test(tc, test_chunk_size_overflow_names_the_chunk);
+    tcase_add_test(tc, test_chunked_body_then_next_request);
     tcase_add_test(tc, test_large_answer_to_a_reader_is_served);
     tcase_add_test(tc, test_pipelined_answers_wait_for_the_reader);
     tcase_add_test(tc, test_flooding_writer_is_closed_by_the_loop);
