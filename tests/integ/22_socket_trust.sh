@@ -108,9 +108,34 @@ out=$("$CARETICTL" --socket "$T/loose/caretid.sock" status 2>&1)
 refused "a socket writable by others" "$T/loose/got" "$out" "$?" \
     "the socket is writable by others (mode 0666)"
 
-# 5. The normal path: a daemon of ours, reached through our own symlink.
+# 5. The daemon (bounded by timeout, so an unfixed one that starts fails
+# rather than hangs): a --socket path through another user's symlink or
+# directory, or through a directory anyone may write to, is refused; our
+# own symlink is fine.
 write_config "$T/c.yaml" "daemon:" "  log_level: info"
 mkdir -m 700 "$T/real"
+ln -s "$T/real" "$P/link"
+chown -h $EVIL:$EVIL "$P/link"
+out=$(timeout 20 $WRAPPER "$CARETID" -c "$T/c.yaml" --socket "$P/link/caretid.sock" 2>&1)
+expect_eq "caretid refuses a --socket through uid $EVIL's symlink" "$?" 1
+expect_contains "the refusal names the link and its owner" "$out" \
+    "$P/link is a symlink owned by uid $EVIL"
+
+mkdir -m 755 "$P/evil/pub"
+mkdir -m 700 "$P/evil/pub/mine"
+out=$(timeout 20 $WRAPPER "$CARETID" -c "$T/c.yaml" --socket "$P/evil/pub/mine/caretid.sock" 2>&1)
+expect_eq "caretid refuses a --socket below uid $EVIL's directory" "$?" 1
+expect_contains "the refusal names the directory and its owner" "$out" \
+    "$P/evil is owned by uid $EVIL"
+
+mkdir -m 777 "$T/shared"
+chmod 777 "$T/shared"
+out=$(timeout 20 $WRAPPER "$CARETID" -c "$T/c.yaml" --socket "$T/shared/mine/caretid.sock" 2>&1)
+expect_eq "caretid refuses a --socket below a directory anyone may write to" "$?" 1
+expect_contains "the refusal names the directory and its mode" "$out" \
+    "directory $T/shared is writable by others (mode 0777) without the sticky bit"
+check "and makes nothing in it" test ! -e "$T/shared/mine"
+
 ln -s "$T/real" "$T/mylink"
 check "caretid accepts a --socket through our own symlink" \
     start_daemon "$T/mylink" "$T/c.yaml"
