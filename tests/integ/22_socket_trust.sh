@@ -16,6 +16,11 @@ fi
 
 EVIL=4242
 VICTIM=4343
+if getent passwd $EVIL $VICTIM > /dev/null; then
+    echo "# uid $EVIL or $VICTIM is a real user here; socket trust tests skipped"
+    finish
+    exit
+fi
 EVIL_RUN=(setpriv --reuid=$EVIL --regid=$EVIL --clear-groups)
 as_evil() { "${EVIL_RUN[@]}" "$@"; }
 # Another user must reach the fake servers' directories: a traversable
@@ -32,7 +37,8 @@ trap 'cleanup; rm -rf "$P" "$VDIR"' EXIT
 fake_server() {
     local sock=$1 log=$2 out="$2.out"
     shift 2
-    "$@" node -e '
+    # From /, which every uid may enter; exec keeps the pid for the checks.
+    (cd / && exec "$@" node -e '
         const net = require("net"), fs = require("fs");
         const [sock, log] = process.argv.slice(1);
         fs.writeFileSync(log, "");
@@ -41,7 +47,7 @@ fake_server() {
             c.end("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" +
                   "Content-Length: 2\r\nConnection: close\r\n\r\n{}");
         })).listen(sock, () => console.log("listening"));
-    ' "$sock" "$log" > "$out" 2>&1 &
+    ' "$sock" "$log") > "$out" 2>&1 &
     FPID=$!
     DAEMON_PIDS+=("$FPID")
     for _ in $(seq 1 200); do
@@ -68,10 +74,15 @@ chown $EVIL:$EVIL "$VDIR"
 check "a fake server of uid $EVIL starts in /tmp/careti-$VICTIM" \
     fake_server "$VDIR/caretid.sock" "$VDIR/got" "${EVIL_RUN[@]}"
 chmod 666 "$VDIR/caretid.sock"
-out=$(env -u XDG_RUNTIME_DIR -u CARETI_SOCKET setpriv --reuid=$VICTIM --regid=$VICTIM \
-    --clear-groups "$CARETICTL" ask -m m "my secret prompt" 2>&1 < /dev/null)
-refused "another user's /tmp/careti-UID" "$VDIR/got" "$out" "$?" \
-    "refusing $VDIR/caretid.sock: its directory $VDIR is owned by uid $EVIL, not you (uid $VICTIM)"
+as_victim() { (cd / && exec setpriv --reuid=$VICTIM --regid=$VICTIM --clear-groups "$@"); }
+if as_victim test -x "$CARETICTL"; then
+    out=$(as_victim env -u XDG_RUNTIME_DIR -u CARETI_SOCKET "$CARETICTL" ask -m m \
+        "my secret prompt" 2>&1 < /dev/null)
+    refused "another user's /tmp/careti-UID" "$VDIR/got" "$out" "$?" \
+        "refusing $VDIR/caretid.sock: its directory $VDIR is owned by uid $EVIL, not you (uid $VICTIM)"
+else
+    echo "# uid $VICTIM cannot run $CARETICTL (a private checkout); /tmp/careti-UID case skipped"
+fi
 
 # 2. A socket directory of ours that anyone may write to: anyone could
 # have put the socket there.
