@@ -14,8 +14,11 @@
 int rundir_mkdirs(const char *dir, struct cerr *err);
 
 /* Make SOCKET_PATH's directory (and parents) with mode 0700 if missing;
- * refuse one that is not ours or is open to group/others, naming the
- * fix.  Returns 0 or a negative errno with ERR filled. */
+ * refuse one that is not ours or is open to group/others, and a path
+ * another user could redirect: through a symlink not owned by us or
+ * root, or below a directory owned by another user or writable by others
+ * without the sticky bit.  Returns 0 or a negative errno with ERR naming
+ * the path, the culprit and the fix. */
 int rundir_prepare(const char *socket_path, struct cerr *err);
 
 /*

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 struct ctl_ctx {
@@ -24,6 +25,30 @@ struct ctl_cmd {
     /* Returns the exit code (CTL_EXIT_*). */
     int (*run)(struct ctl_ctx *ctx, int argc, char **argv);
 };
+
+/* One connection to the daemon's socket: the path it checked, and why
+ * the server was not trusted if it was not (ctl_socket.c). */
+struct ctl_conn {
+    const char *path;
+    int fd;            /* the socket curl connects; -1 until it is made */
+    char refusal[400]; /* why the socket or its server is refused; "" if trusted */
+};
+
+/*
+ * Check PATH (the socket and its directory must be ours and not writable
+ * by others) and make H connect to it through C, which must outlive the
+ * transfer: once connected, and before any byte is sent, the transfer is
+ * aborted unless the server on that socket runs as our uid (SO_PEERCRED).
+ * Every request to the daemon goes through this.  Returns 0, or
+ * -CTL_EXIT_ERROR after printing why the socket is refused.
+ */
+int ctl_conn_setup(struct ctl_conn *c, CURL *h, const char *path);
+
+/* After a transfer on H set up by ctl_conn_setup failed with RES (ERRBUF
+ * its text, may be NULL): print one line naming the socket, what failed
+ * and the fix.  Returns -CTL_EXIT_NO_DAEMON when nothing listens there,
+ * else -CTL_EXIT_ERROR. */
+int ctl_conn_failed(const struct ctl_conn *c, CURL *h, CURLcode res, const char *errbuf);
 
 /*
  * Send METHOD PATH (BODY may be NULL) to the daemon and parse the JSON

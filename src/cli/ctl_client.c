@@ -1,7 +1,7 @@
 /*
  * ctl_client: one HTTP request to caretid over its Unix socket with
- * libcurl.  Owns the curl handle for the request's length only; it words
- * connection failures for a person, naming the socket and the fix.
+ * libcurl.  Owns the curl handle for the request's length only; the
+ * connection itself, and whether its server is trusted, is ctl_socket's.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -45,6 +45,7 @@ ctl_request(const struct ctl_ctx *ctx, const char *method, const char *path, con
     char errbuf[CURL_ERROR_SIZE] = "";
     struct answer a = {0};
     struct curl_slist *headers = NULL;
+    struct ctl_conn conn;
     long status = 0;
     int rc;
 
@@ -54,33 +55,23 @@ ctl_request(const struct ctl_ctx *ctx, const char *method, const char *path, con
         fprintf(stderr, "caretictl: cannot initialise libcurl\n");
         return -CTL_EXIT_ERROR;
     }
+    if ((rc = ctl_conn_setup(&conn, h, ctx->socket)) != 0)
+        goto out;
     snprintf(url, sizeof url, "http://localhost%s", path);
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, ctx->socket);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
     if (body != NULL) {
         headers = curl_slist_append(headers, "Content-Type: application/json");
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     }
     CURLcode res = curl_easy_perform(h);
-    if (res == CURLE_COULDNT_CONNECT) {
-        fprintf(stderr,
-                "caretictl: no server running on %s; start it with `systemctl --user start "
-                "caretid` or `caretid &`\n",
-                ctx->socket);
-        rc = -CTL_EXIT_NO_DAEMON;
-        goto out;
-    }
     if (res != CURLE_OK) {
-        fprintf(stderr, "caretictl: error talking to %s (%s)\n", ctx->socket,
-                *errbuf ? errbuf : curl_easy_strerror(res));
-        rc = -CTL_EXIT_ERROR;
+        rc = ctl_conn_failed(&conn, h, res, errbuf);
         goto out;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -174,14 +165,21 @@ ctl_stream(const struct ctl_ctx *ctx, const char *path, const char *body, ctl_li
     struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
     struct stream_state st = {.on_line = on_line, .arg = arg};
     struct sigaction sa = {.sa_handler = on_sigint}, old;
+    struct ctl_conn conn;
     int rc;
 
     CURL *h = curl_easy_init();
+    if (h == NULL) {
+        fprintf(stderr, "caretictl: cannot initialise libcurl\n");
+        curl_slist_free_all(headers);
+        return -CTL_EXIT_ERROR;
+    }
     st.h = h;
     interrupted = 0;
+    if ((rc = ctl_conn_setup(&conn, h, ctx->socket)) != 0)
+        goto out;
     snprintf(url, sizeof url, "http://localhost%s", path);
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, ctx->socket);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     if (body != NULL)
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
@@ -190,22 +188,13 @@ ctl_stream(const struct ctl_ctx *ctx, const char *path, const char *body, ctl_li
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
     sigaction(SIGINT, &sa, &old);
     CURLcode res = curl_easy_perform(h);
     sigaction(SIGINT, &old, NULL);
     if (interrupted) {
         rc = -CTL_EXIT_INTERRUPTED;
-    } else if (res == CURLE_COULDNT_CONNECT) {
-        fprintf(stderr,
-                "caretictl: no server running on %s; start it with `systemctl --user start "
-                "caretid` or `caretid &`\n",
-                ctx->socket);
-        rc = -CTL_EXIT_NO_DAEMON;
     } else if (res != CURLE_OK && !st.stop) {
-        fprintf(stderr, "caretictl: error talking to %s (%s)\n", ctx->socket,
-                *errbuf ? errbuf : curl_easy_strerror(res));
-        rc = -CTL_EXIT_ERROR;
+        rc = ctl_conn_failed(&conn, h, res, errbuf);
     } else {
         if (st.line.len > 0 && !st.stop)
             on_line(st.line.data, st.line.len, arg);
@@ -217,6 +206,7 @@ ctl_stream(const struct ctl_ctx *ctx, const char *path, const char *body, ctl_li
             json_decref(j);
         }
     }
+out:
     curl_slist_free_all(headers);
     curl_easy_cleanup(h);
     free(st.line.data);

@@ -20,7 +20,8 @@ run_doctor(struct ctl_ctx *ctx, int argc, char **argv)
     json_t *ans;
     int status = ctl_request(ctx, "GET", "/careti/v1/doctor", NULL, &ans);
     if (status < 0) {
-        if (!ctx->json)
+        /* A refused socket was already explained; only absence is a check. */
+        if (!ctx->json && status == -CTL_EXIT_NO_DAEMON)
             printf("fail daemon\n     no caretid answers on %s\n     fix: start it with "
                    "`systemctl --user start caretid` or `caretid &`\n",
                    ctx->socket);
