@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,11 @@ struct http_server {
     /* Clients the last pass of flush_batches wrote to: more than one
      * means the loop is busy serving several at once. */
     size_t last_pass_clients;
+    /* Refused connections are logged once a second with a count, so a
+     * flood of them cannot flood the log. */
+    uint64_t refusal_logged_ms;
+    unsigned long refusals_unlogged;
+    uv_timer_t refusal_timer; /* tells the count at the second's end */
 };
 
 static void conn_close(struct conn *c);
@@ -216,6 +222,9 @@ http_server_new(uv_loop_t *loop, http_handler_cb handler, void *arg,
     srv->limits.max_connections = 1024;
     uv_prepare_init(loop, &srv->flush_before_poll);
     uv_check_init(loop, &srv->flush_after_poll);
+    uv_timer_init(loop, &srv->refusal_timer);
+    srv->refusal_timer.data = srv;
+    uv_unref((uv_handle_t *)&srv->refusal_timer);
     srv->flush_before_poll.data = srv;
     srv->flush_after_poll.data = srv;
     return srv;
@@ -525,6 +534,7 @@ server_drained(struct http_server *srv)
     if (!uv_is_closing((uv_handle_t *)&srv->flush_before_poll)) {
         uv_close((uv_handle_t *)&srv->flush_before_poll, NULL);
         uv_close((uv_handle_t *)&srv->flush_after_poll, NULL);
+        uv_close((uv_handle_t *)&srv->refusal_timer, NULL);
     }
     if (srv->closed_cb != NULL) {
         http_server_closed_cb cb = srv->closed_cb;
@@ -1349,6 +1359,41 @@ conn_attach(struct http_server *srv, struct conn *c, bool tcp)
 }
 
 static void
+on_refusal_timer(uv_timer_t *t)
+{
+    struct http_server *srv = t->data;
+    if (srv->refusals_unlogged > 0)
+        log_warn("%lu more connections refused in the last second, for the same reasons",
+                 srv->refusals_unlogged);
+    srv->refusals_unlogged = 0;
+}
+
+/* Log a refused connection, unless one was logged less than a second
+ * ago: then it is counted, and the count is logged when the second ends,
+ * so a flood of refusals cannot flood the log. */
+static void
+log_refusal(struct http_server *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+log_refusal(struct http_server *srv, const char *fmt, ...)
+{
+    uint64_t now = uv_now(srv->loop);
+    if (srv->refusal_logged_ms != 0 && now - srv->refusal_logged_ms < 1000) {
+        if (srv->refusals_unlogged++ == 0)
+            uv_timer_start(&srv->refusal_timer, on_refusal_timer,
+                           1000 - (now - srv->refusal_logged_ms), 0);
+        return;
+    }
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log_warn("%s", msg);
+    srv->refusal_logged_ms = now;
+}
+
+static void
 accept_one(struct http_listener *l)
 {
     struct http_server *srv = l->srv;
@@ -1365,7 +1410,7 @@ accept_one(struct http_listener *l)
     if (rc != 0) {
         /* EMFILE and friends: libuv keeps a spare fd to shed the client;
          * the daemon stays up and says why. */
-        log_warn("error accepting a connection on %s (%s)", l->name, uv_strerror(rc));
+        log_refusal(srv, "error accepting a connection on %s (%s)", l->name, uv_strerror(rc));
         uv_close((uv_handle_t *)&c->h, on_conn_handle_closed);
         return;
     }
@@ -1379,15 +1424,15 @@ accept_one(struct http_listener *l)
         socklen_t len = sizeof cred;
         if (uv_fileno((uv_handle_t *)&c->h, &fd) == 0 &&
             getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid != geteuid()) {
-            log_warn("refused a connection from uid %u on %s (only uid %u may connect)",
-                     (unsigned)cred.uid, l->name, (unsigned)geteuid());
+            log_refusal(srv, "refused a connection from uid %u on %s (only uid %u may connect)",
+                        (unsigned)cred.uid, l->name, (unsigned)geteuid());
             conn_send_error(c, 403, "this daemon serves only its own user; run your own caretid");
             return;
         }
     }
     if (srv->n_conns > srv->limits.max_connections) {
-        log_warn("too many connections (%zu); refusing one (daemon.max_connections)",
-                 srv->n_conns - 1);
+        log_refusal(srv, "too many connections (%zu); refusing one (daemon.max_connections)",
+                    srv->n_conns - 1);
         conn_send_error(c, 503, "too many open connections; retry shortly");
         return;
     }

@@ -79,4 +79,23 @@ expect_not_contains "(no word of Content-Length)" "$out" 'content-length'
 expect_eq "the daemon is still healthy" "$(curl -s --unix-socket "$S" http://x/careti/v1/health)" '{"status":"ok"}'
 check "and stops with exit 0" stop_daemon "$DPID"
 
+# A flood of refused connections is one log line a second, with a count.
+write_config "$T/few.yaml" "daemon:" "  max_connections: 2"
+check "a daemon with max_connections: 2 starts" start_daemon "$T/few" "$T/few.yaml"
+node -e '
+const net = require("net");
+const path = process.argv[1];
+let done = 0;
+for (let i = 0; i < 400; i++) {
+  const s = net.connect(path);
+  s.on("error", () => {});
+  s.on("close", () => { if (++done === 400) process.exit(0); });
+  setTimeout(() => s.destroy(), 1500);
+}' "$T/few/caretid.sock"
+lines=$(grep -c "too many connections" "$T/few/log")
+check "400 refused connections make a few log lines ($lines), not 400" test "$lines" -le 5
+for _ in $(seq 1 40); do grep -q "more connections refused in the last second" "$T/few/log" && break; sleep 0.05; done
+expect_contains "then how many more were refused" "$(cat "$T/few/log")" "more connections refused in the last second, for the same reasons"
+check "it stops with exit 0" stop_daemon "$DPID"
+
 finish
