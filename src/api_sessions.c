@@ -84,6 +84,7 @@ struct turn {
     bool got_done;
     bool finished;
     char error[512];
+    json_t *final; /* the reply's last fields, while they are being written */
     uint64_t start_ns, first_token_ns;
     json_int_t prompt_tokens, completion_tokens, eval_duration_ns, load_duration_ns;
     int64_t others_tokens; /* what the rest of the prompt was counted as */
@@ -605,62 +606,102 @@ on_turn_client_gone(struct http_request *req, void *arg)
     t->req = NULL; /* the reply goes on and is stored */
 }
 
-/* The turn is over: store the outcome, tell the client and watchers. */
+static void turn_announce_end(struct turn *t, json_t *final);
+static void on_final_stored(json_t *result, const struct cerr *err, void *arg);
+
+/* The turn is over: store the outcome, then tell the client and
+ * watchers, so that nothing is reported saved before it is on disk. */
 static void
 turn_finish(struct turn *t, const char *status, const char *error)
 {
     if (t->finished)
         return;
     t->finished = true;
+    turn_unlink(t);
+    if (t->timer_started)
+        uv_timer_stop(&t->checkpoint);
     struct sessions_api *api = t->api;
     uint64_t now = uv_hrtime();
     json_int_t duration_ms = (json_int_t)((now - t->start_ns) / 1000000);
-    if (t->assistant_id != 0) {
-        json_t *f = json_pack("{s:s, s:s, s:I, s:I}", "content", t->content.s ? t->content.s : "",
-                              "status", status, "duration_ms", duration_ms, "tokens",
-                              (json_int_t)context_estimate(t->content.s ? t->content.s : ""));
-        if (t->thinking.len > 0)
-            json_object_set_new(f, "thinking", json_string(t->thinking.s));
+    if (t->assistant_id == 0) {
+        json_t *f = json_pack("{s:s}", "status", status);
         if (error != NULL)
             json_object_set_new(f, "error", json_string(error));
-        if (t->got_done) {
-            json_object_set_new(f, "prompt_tokens", json_integer(t->prompt_tokens));
-            json_object_set_new(f, "completion_tokens", json_integer(t->completion_tokens));
-            json_object_set_new(f, "tokens", json_integer(t->completion_tokens));
-            json_object_set_new(f, "load_ms", json_integer(t->load_duration_ns / 1000000));
-            if (t->eval_duration_ns > 0)
-                json_object_set_new(f, "tokens_per_s",
-                                    json_real((double)t->completion_tokens * 1e9 /
-                                              (double)t->eval_duration_ns));
-        }
-        if (t->first_token_ns != 0)
-            json_object_set_new(f, "ttft_ms", json_integer((json_int_t)((t->first_token_ns -
-                                                                          t->start_ns) /
-                                                                         1000000)));
-        store_update_message(api->store, t->assistant_id, f, on_write_logged, NULL);
+        turn_announce_end(t, f);
+        return;
+    }
+    json_t *f = json_pack("{s:s, s:s, s:I, s:I}", "content", t->content.s ? t->content.s : "",
+                          "status", status, "duration_ms", duration_ms, "tokens",
+                          (json_int_t)context_estimate(t->content.s ? t->content.s : ""));
+    if (t->thinking.len > 0)
+        json_object_set_new(f, "thinking", json_string(t->thinking.s));
+    if (error != NULL)
+        json_object_set_new(f, "error", json_string(error));
+    if (t->got_done) {
+        json_object_set_new(f, "prompt_tokens", json_integer(t->prompt_tokens));
+        json_object_set_new(f, "completion_tokens", json_integer(t->completion_tokens));
+        json_object_set_new(f, "tokens", json_integer(t->completion_tokens));
+        json_object_set_new(f, "load_ms", json_integer(t->load_duration_ns / 1000000));
+        if (t->eval_duration_ns > 0)
+            json_object_set_new(f, "tokens_per_s", json_real((double)t->completion_tokens * 1e9 /
+                                                             (double)t->eval_duration_ns));
+    }
+    if (t->first_token_ns != 0)
+        json_object_set_new(
+            f, "ttft_ms",
+            json_integer((json_int_t)((t->first_token_ns - t->start_ns) / 1000000)));
+    /* The server counted the whole prompt: what it counted beyond the
+     * rest is the new message's true size, kept for later plans. */
+    json_int_t user_tokens = t->prompt_tokens - t->others_tokens;
+    if (t->got_done && t->prompt_tokens > 0 && user_tokens > 0 && t->user_message != NULL) {
+        json_int_t user_id = json_integer_value(json_object_get(t->user_message, "id"));
+        json_t *uf = json_pack("{s:I}", "tokens", user_tokens);
+        store_update_message(api->store, user_id, uf, on_write_logged, NULL);
+        json_decref(uf);
+        json_object_set_new(t->user_message, "tokens", json_integer(user_tokens));
+    }
+    t->final = f;
+    store_update_message(api->store, t->assistant_id, f, on_final_stored, t);
+}
+
+/* The reply's last write came back: only now is its outcome told.  A
+ * write that failed turns a complete reply into an error that says so. */
+static void
+on_final_stored(json_t *result, const struct cerr *err, void *arg)
+{
+    struct turn *t = arg;
+    json_decref(result);
+    json_t *f = t->final;
+    t->final = NULL;
+    if (err != NULL) {
+        char why[600];
+        snprintf(why, sizeof why, "the reply could not be saved: %s", err->msg);
+        log_error("session %s: %s", t->session_id, why);
+        json_object_set_new(f, "status", json_string("error"));
+        json_object_set_new(f, "error", json_string(why));
+    }
+    turn_announce_end(t, f);
+}
+
+/* Tell the client and watchers how the turn ended (FINAL, stolen, holds
+ * its status and error), end the request and let the turn go. */
+static void
+turn_announce_end(struct turn *t, json_t *final)
+{
+    struct sessions_api *api = t->api;
+    const char *status = json_string_value(json_object_get(final, "status"));
+    const char *error = json_string_value(json_object_get(final, "error"));
+    if (t->assistant_id != 0) {
         json_t *cached = json_pack("{s:I, s:s, s:s, s:s, s:I}", "id", (json_int_t)t->assistant_id,
                                    "role", "assistant", "content",
                                    t->content.s ? t->content.s : "", "status", status, "tokens",
-                                   t->got_done ? t->completion_tokens
-                                               : (json_int_t)context_estimate(
-                                                     t->content.s ? t->content.s : ""));
+                                   json_integer_value(json_object_get(final, "tokens")));
         cache_append(api, t->session_id, cached);
-        /* The server counted the whole prompt: what it counted beyond the
-         * rest is the new message's true size, kept for later plans. */
-        json_int_t user_tokens = t->prompt_tokens - t->others_tokens;
-        if (t->got_done && t->prompt_tokens > 0 && user_tokens > 0 && t->user_message != NULL) {
-            json_int_t user_id = json_integer_value(json_object_get(t->user_message, "id"));
-            json_t *uf = json_pack("{s:I}", "tokens", user_tokens);
-            store_update_message(api->store, user_id, uf, on_write_logged, NULL);
-            json_decref(uf);
-            json_object_set_new(t->user_message, "tokens", json_integer(user_tokens));
-        }
         if (t->got_done && strcmp(status, "complete") == 0)
             sse(t, "usage", json_pack("{s:I, s:I, s:O?, s:O?}", "prompt_tokens", t->prompt_tokens,
                                       "completion_tokens", t->completion_tokens, "ttft_ms",
-                                      json_object_get(f, "ttft_ms"), "tokens_per_s",
-                                      json_object_get(f, "tokens_per_s")));
-        json_decref(f);
+                                      json_object_get(final, "ttft_ms"), "tokens_per_s",
+                                      json_object_get(final, "tokens_per_s")));
     }
     if (error != NULL)
         sse(t, "error", json_pack("{s:s}", "message", error));
@@ -676,9 +717,7 @@ turn_finish(struct turn *t, const char *status, const char *error)
         http_response_end(t->req);
         t->req = NULL;
     }
-    turn_unlink(t);
-    if (t->timer_started)
-        uv_timer_stop(&t->checkpoint);
+    json_decref(final);
     turn_release(t);
 }
 

@@ -53,6 +53,23 @@ check "daemon starts again" start_daemon "$T/d" "$T/c.yaml"
 expect_contains "a restart creates a new database and is ready" "$(state)" "true"
 out=$(sess http://x/careti/v1/sessions -d '{"title":"again"}')
 expect_contains "and stores sessions again (201)" "$out" $'\n201'
+ID=$(echo "$out" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' | head -n1)
+
+# 1b. Deleted while a reply streams: the reply's last write fails, and
+# the turn must not end "complete".
+emu "$O_PORT" /_emu/fault '{"slow_ms":150,"count":1}' > /dev/null
+sess http://x/careti/v1/sessions/"$ID"/messages -d '{"content":"a slow one"}' > "$T/slow.out" &
+turn=$!
+for _ in $(seq 1 100); do grep -q 'event: delta' "$T/slow.out" && break; sleep 0.05; done
+rm -rf "$T/state"
+wait "$turn"
+out=$(cat "$T/slow.out")
+done_event=$(grep -A1 '^event: done' "$T/slow.out" | tail -n1)
+expect_not_contains "a reply whose database vanished mid-turn is not reported complete" "$done_event" '"status":"complete"'
+expect_contains "its done event says error" "$done_event" '"status":"error"}'
+expect_contains "and why" "$out" 'the reply could not be saved'
+check "daemon stops" stop_daemon "$DPID"
+check "daemon starts once more" start_daemon "$T/d" "$T/c.yaml"
 
 # 2. The database file replaced by another while the daemon runs: the next
 # write is refused before it goes to the old file.
