@@ -95,7 +95,7 @@ fuzz: deps
 	@mkdir -p build/fuzz
 	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_translate tests/fuzz/fuzz_translate.c \
 	    src/translate.c src/jscan.c src/jfield.c $(FUZZ_COMMON) $(shell $(PKG_CONFIG) --cflags --libs jansson)
-	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_http tests/fuzz/fuzz_http.c src/http_server.c \
+	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_http tests/fuzz/fuzz_http.c src/http_server.c src/chunked.c \
 	    src/log.c $(FUZZ_COMMON) $(shell $(PKG_CONFIG) --cflags --libs jansson libuv) -lhttp_parser
 	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_jscan tests/fuzz/fuzz_jscan.c src/jscan.c \
 	    $(shell $(PKG_CONFIG) --cflags --libs jansson)

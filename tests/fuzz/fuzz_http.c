@@ -1,8 +1,12 @@
 /*
  * libFuzzer harness for src/http_server.c: the input is what a client
  * sends, split into writes at each 0xff byte, over a socketpair to a real
- * server on a real loop.  A handler answers every request (streamed when
- * the path says so).  Everything is closed and freed at the end.
+ * server on a real loop.  The client never reads, so answers pile up as
+ * they do for a slow reader: paths with "big" are answered with 3 MiB at
+ * once, "flood" streams past the slow-reader limit ignoring backpressure,
+ * "drain" streams until told to stop and ends on drain; "stream" is one
+ * small chunk; the rest get a small JSON answer.  Everything is closed
+ * and freed at the end.
  */
 #include <signal.h>
 #include <stdint.h>
@@ -23,13 +27,44 @@ error_body(const char *path, int status, const char *message)
     return json_pack("{s:s, s:i, s:s}", "path", path, "status", status, "error", message);
 }
 
+static char chunk[1024 * 1024];
+
+static void
+on_drain(struct http_request *req, void *arg)
+{
+    (void)arg;
+    http_response_end(req);
+}
+
 static void
 handler(struct http_request *req, void *arg)
 {
     (void)arg;
     size_t len;
     http_request_body(req, &len);
-    if (strstr(http_request_path(req), "stream") != NULL) {
+    const char *path = http_request_path(req);
+    if (strstr(path, "big") != NULL) {
+        static char big[3 * 1024 * 1024];
+        http_respond(req, 200, "text/plain", NULL, big, sizeof big);
+        return;
+    }
+    if (strstr(path, "flood") != NULL) {
+        http_response_start(req, 200, "text/plain", NULL);
+        for (int i = 0; i < 20; i++)
+            if (http_response_write(req, chunk, sizeof chunk) != 0)
+                break;
+        /* The request is still ours: the loop closes the client later. */
+        http_response_end(req);
+        return;
+    }
+    if (strstr(path, "drain") != NULL) {
+        http_response_start(req, 200, "text/plain", NULL);
+        while (http_response_writable(req))
+            http_response_write(req, chunk, 64 * 1024);
+        http_request_on_drain(req, on_drain, NULL);
+        return;
+    }
+    if (strstr(path, "stream") != NULL) {
         http_response_start(req, 200, "text/plain", NULL);
         http_response_write(req, "a", 1);
         http_response_end(req);
