@@ -31,16 +31,12 @@ ALL_CPPFLAGS = -D_GNU_SOURCE -Iinclude $(CPPFLAGS)
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
 
 # Objects shared by the daemon and the unit tests.
-CORE_SRCS := src/xmalloc.c src/cerr.c src/log.c src/path.c src/config.c src/http_server.c \
-             src/router.c src/systemd.c src/rundir.c src/api_control.c src/daemon.c \
-             src/sbuf.c src/text.c src/chunked.c src/jfield.c src/jscan.c src/translate.c src/upstream.c src/upstream_http.c \
-             src/upstream_curl.c src/provider.c src/resolve.c \
-             src/relay.c src/gateway.c src/strdist.c \
-             src/session_store.c src/context.c src/tcp_token.c \
-             src/events.c src/api_sessions.c src/metrics.c \
-             src/doctor.c
+# The rooms, lowest first: a room includes only rooms below it (or its
+# own); tests/check_rooms.sh says so in make check.
+ROOMS := core config wire upstream http store models agent api daemon
+CORE_SRCS := $(foreach r,$(ROOMS),$(sort $(wildcard src/$(r)/*.c)))
 DAEMON_SRCS := $(CORE_SRCS) src/main.c
-CTL_SRCS := src/xmalloc.c src/cerr.c src/path.c src/rundir.c $(wildcard src/cli/*.c)
+CTL_SRCS := src/core/xmalloc.c src/core/cerr.c src/core/path.c src/core/rundir.c $(wildcard src/cli/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 
@@ -73,7 +69,7 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(TEST_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< \
-	    $(filter-out $(BUILD)/obj/src/$*.o,$(TEST_OBJS)) $(PKG_LIBS) $(CHECK_LIBS) $(LDFLAGS)
+	    $(filter-out %/$*.o,$(TEST_OBJS)) $(PKG_LIBS) $(CHECK_LIBS) $(LDFLAGS)
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
@@ -89,20 +85,20 @@ $(BUILD)/bench/bench_sessions: bench/bench_sessions.c $(TEST_OBJS)
 # each runs for FUZZ_SECONDS from its corpus.  Not part of check.
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude
-FUZZ_COMMON := src/sbuf.c src/text.c src/xmalloc.c src/cerr.c
+FUZZ_COMMON := src/core/sbuf.c src/core/text.c src/core/xmalloc.c src/core/cerr.c
 fuzz: deps
 	@command -v clang >/dev/null || $(SUDO) apt-get install -y -q clang
 	@mkdir -p build/fuzz
 	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_translate tests/fuzz/fuzz_translate.c \
-	    src/translate.c src/jscan.c src/jfield.c $(FUZZ_COMMON) $(shell $(PKG_CONFIG) --cflags --libs jansson)
-	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_http tests/fuzz/fuzz_http.c src/http_server.c src/chunked.c \
-	    src/log.c $(FUZZ_COMMON) $(shell $(PKG_CONFIG) --cflags --libs jansson libuv) -lhttp_parser
-	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_jscan tests/fuzz/fuzz_jscan.c src/jscan.c \
+	    src/wire/translate.c src/wire/jscan.c src/core/jfield.c $(FUZZ_COMMON) $(shell $(PKG_CONFIG) --cflags --libs jansson)
+	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_http tests/fuzz/fuzz_http.c src/http/http_server.c src/wire/chunked.c \
+	    src/core/log.c $(FUZZ_COMMON) $(shell $(PKG_CONFIG) --cflags --libs jansson libuv) -lhttp_parser
+	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_jscan tests/fuzz/fuzz_jscan.c src/wire/jscan.c \
 	    $(shell $(PKG_CONFIG) --cflags --libs jansson)
-	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_chunked tests/fuzz/fuzz_chunked.c src/chunked.c \
+	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_chunked tests/fuzz/fuzz_chunked.c src/wire/chunked.c \
 	    -lhttp_parser
-	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c src/config.c \
-	    src/path.c src/log.c src/strdist.c $(FUZZ_COMMON) \
+	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c src/config/config.c \
+	    src/core/path.c src/core/log.c src/core/strdist.c $(FUZZ_COMMON) \
 	    $(shell $(PKG_CONFIG) --cflags --libs jansson yaml-0.1)
 	for t in translate jscan chunked http config; do \
 	    mkdir -p build/fuzz/corpus-$$t && cp tests/fuzz/corpus/$$t/* build/fuzz/corpus-$$t/ && \

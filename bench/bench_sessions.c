@@ -15,10 +15,10 @@
 
 #include <uv.h>
 
-#include "careti/context.h"
-#include "careti/sbuf.h"
-#include "careti/session_store.h"
-#include "careti/xmalloc.h"
+#include "careti/agent/context.h"
+#include "careti/core/sbuf.h"
+#include "careti/core/xmalloc.h"
+#include "careti/store/session_store.h"
 
 static uv_loop_t loop;
 static int answered;

@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "careti/config.h"
-#include "careti/daemon.h"
-#include "careti/log.h"
-#include "careti/proto.h"
-#include "careti/xmalloc.h"
+#include "careti/config/config.h"
+#include "careti/core/log.h"
+#include "careti/core/proto.h"
+#include "careti/core/xmalloc.h"
+#include "careti/daemon/daemon.h"
 
 static void
 usage(FILE *out)

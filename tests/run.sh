@@ -29,13 +29,16 @@ result() { # NAME STATUS [DETAIL]
 static_checks() {
     local cflags out h
     cflags="-std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude $(pkg-config --cflags libuv libcurl jansson yaml-0.1)"
-    for h in include/careti/*.h src/cli/ctl.h; do
+    for h in include/careti/*/*.h src/cli/ctl.h; do
         out=$(printf '#include "%s"\n' "$PWD/$h" | cc $cflags -fsyntax-only -x c - 2>&1)
         result "header compiles alone: $h" $? "$out"
     done
-    out=$(grep -nE '\b(sprintf|strcpy|strcat|gets|atoi|strtok|system)[[:space:]]*\(' src/*.c src/cli/*.c include/careti/*.h)
+    out=$(grep -nE '\b(sprintf|strcpy|strcat|gets|atoi|strtok|system)[[:space:]]*\(' src/*.c src/*/*.c \
+        src/*/*.h include/careti/*/*.h)
     [ -z "$out" ]
     result "no banned calls in src/ and include/" $? "$out"
+    out=$(tests/check_rooms.sh 2>&1)
+    result "includes run down the rooms (tests/check_rooms.sh)" $? "$out"
     out=$(mandoc -T lint -W warning man/*.[158] 2>&1)
     [ -z "$out" ]
     result "mandoc -T lint is clean" $? "$out"

@@ -12,9 +12,9 @@
 
 #include <curl/curl.h>
 
-#include "careti/path.h"
-#include "careti/proto.h"
-#include "careti/xmalloc.h"
+#include "careti/core/path.h"
+#include "careti/core/proto.h"
+#include "careti/core/xmalloc.h"
 #include "ctl.h"
 
 static int run_help(struct ctl_ctx *ctx, int argc, char **argv);

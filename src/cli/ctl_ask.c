@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "careti/proto.h"
-#include "careti/xmalloc.h"
+#include "careti/core/proto.h"
+#include "careti/core/xmalloc.h"
 #include "ctl.h"
 
 /* Piped input beyond this is refused rather than silently cut. */

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "careti/proto.h"
-#include "careti/xmalloc.h"
+#include "careti/core/proto.h"
+#include "careti/core/xmalloc.h"
 #include "ctl.h"
 
 #define BENCH_MAX_RUNS 100

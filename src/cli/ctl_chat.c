@@ -12,10 +12,10 @@
 
 #include <editline/readline.h>
 
-#include "careti/path.h"
-#include "careti/proto.h"
-#include "careti/rundir.h"
-#include "careti/xmalloc.h"
+#include "careti/core/path.h"
+#include "careti/core/proto.h"
+#include "careti/core/rundir.h"
+#include "careti/core/xmalloc.h"
 #include "ctl.h"
 
 struct chat {

@@ -10,8 +10,8 @@
 
 #include <curl/curl.h>
 
-#include "careti/proto.h"
-#include "careti/xmalloc.h"
+#include "careti/core/proto.h"
+#include "careti/core/xmalloc.h"
 #include "ctl.h"
 
 struct answer {

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "careti/proto.h"
+#include "careti/core/proto.h"
 #include "ctl.h"
 
 static int

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "careti/proto.h"
-#include "careti/xmalloc.h"
+#include "careti/core/proto.h"
+#include "careti/core/xmalloc.h"
 #include "ctl.h"
 
 #define PULL_MAX_LAYERS 32

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "careti/path.h"
-#include "careti/proto.h"
+#include "careti/core/path.h"
+#include "careti/core/proto.h"
 #include "ctl.h"
 
 static int check_path(struct ctl_conn *c);

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "careti/proto.h"
-#include "careti/xmalloc.h"
+#include "careti/core/proto.h"
+#include "careti/core/xmalloc.h"
 #include "ctl.h"
 
 struct turn_state {

@@ -3,7 +3,7 @@
  */
 #include <stdio.h>
 
-#include "careti/proto.h"
+#include "careti/core/proto.h"
 #include "ctl.h"
 
 static int

@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for src/chunked.c: arbitrary bytes as a chunked body,
+ * libFuzzer harness for src/wire/chunked.c: arbitrary bytes as a chunked body,
  * fed in pieces cut where the first byte says.  Decoding must end at most
  * once, never hand out more bytes than came in, and, where http-parser
  * also decodes the bytes to their end, give the same body.
@@ -11,7 +11,7 @@
 
 #include <http_parser.h>
 
-#include "careti/chunked.h"
+#include "careti/wire/chunked.h"
 
 #define FUZZ_MAX_INPUT (64 * 1024)
 

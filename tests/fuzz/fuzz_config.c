@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for src/config.c: the input is a caretid.yaml.  It is
+ * libFuzzer harness for src/config/config.c: the input is a caretid.yaml.  It is
  * loaded (every error path included) and, when valid, dumped.
  */
 #include <stdint.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "careti/config.h"
+#include "careti/config/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for src/http_server.c: the input is what a client
+ * libFuzzer harness for src/http/http_server.c: the input is what a client
  * sends, split into writes at each 0xff byte, over a socketpair to a real
  * server on a real loop.  The client never reads, so answers pile up as
  * they do for a slow reader: paths with "big" are answered with 3 MiB at
@@ -16,8 +16,8 @@
 
 #include <uv.h>
 
-#include "careti/http_server.h"
-#include "careti/xmalloc.h"
+#include "careti/core/xmalloc.h"
+#include "careti/http/http_server.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

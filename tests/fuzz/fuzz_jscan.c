@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for src/jscan.c, differential against jansson: the
+ * libFuzzer harness for src/wire/jscan.c, differential against jansson: the
  * input is one frame.  Whatever jscan vouches for, json_loadb(..., 0)
  * must accept as an object whose members equal the ones jscan found;
  * anything else aborts, which libFuzzer reports with the input.
@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "careti/jscan.h"
+#include "careti/wire/jscan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

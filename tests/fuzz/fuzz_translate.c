@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for src/translate.c: arbitrary bytes as an upstream
+ * libFuzzer harness for src/wire/translate.c: arbitrary bytes as an upstream
  * stream, in every mode (endpoint x upstream dialect x client dialect x
  * streamed or not), fed in pieces cut where the input says; then as a
  * client request body for translate_request.  Each stream is translated
@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "careti/jscan.h"
-#include "careti/translate.h"
-#include "careti/xmalloc.h"
+#include "careti/core/xmalloc.h"
+#include "careti/wire/jscan.h"
+#include "careti/wire/translate.h"
 
 #include "../common/stream_compare.h"
 

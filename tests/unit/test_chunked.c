@@ -1,4 +1,4 @@
-/* Unit tests for the chunked body decoder (src/chunked.c).  Fixed cases
+/* Unit tests for the chunked body decoder (src/wire/chunked.c).  Fixed cases
  * cover each part of the format and each refusal; then seeded random
  * bodies, cut at random places, must decode to what http-parser makes of
  * the same bytes, and seeded mutations of them must end exactly once,
@@ -11,7 +11,7 @@
 
 #include <http_parser.h>
 
-#include "../../src/chunked.c"
+#include "../../src/wire/chunked.c"
 
 struct collected {
     char body[65536];

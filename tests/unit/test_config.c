@@ -1,4 +1,4 @@
-/* Unit tests for config loading (src/config.c): the example file, the
+/* Unit tests for config loading (src/config/config.c): the example file, the
  * built-in defaults, and each class of error with its line:column. */
 #include <check.h>
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../src/config.c"
+#include "../../src/config/config.c"
 
 static char tmp_path[64];
 

@@ -1,4 +1,4 @@
-/* Property tests for the context planner (src/context.c) over generated
+/* Property tests for the context planner (src/agent/context.c) over generated
  * histories: never over budget when that is possible, the task and the
  * current turn always kept, system messages kept, whole turns dropped
  * oldest first, a tool call never separated from its result. */
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/context.c"
+#include "../../src/agent/context.c"
 
 #define MAX_ITEMS 400
 

@@ -1,4 +1,4 @@
-/* Unit tests for src/http_server.c: the server is driven over a socketpair
+/* Unit tests for src/http/http_server.c: the server is driven over a socketpair
  * by a test that writes raw bytes and reads raw answers, so request
  * parsing edge cases are checked byte for byte. */
 #include <check.h>
@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../src/http_server.c"
+#include "../../src/http/http_server.c"
 
 static uv_loop_t loop;
 static struct http_server *srv;

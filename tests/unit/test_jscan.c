@@ -1,5 +1,5 @@
 /*
- * Unit tests for the allocation-free JSON scanner (src/jscan.c).  Its one
+ * Unit tests for the allocation-free JSON scanner (src/wire/jscan.c).  Its one
  * promise is checked against jansson itself: whatever jscan vouches for,
  * json_loadb(..., 0) accepts as an object with the same members.  Fixed
  * cases cover each jansson rule; seeded mutations of real stream frames
@@ -12,8 +12,8 @@
 
 #include <jansson.h>
 
-#include "../../src/jscan.c"
-#include "careti/sbuf.h"
+#include "../../src/wire/jscan.c"
+#include "careti/core/sbuf.h"
 
 /* jscan's verdict on TEXT, after checking it against jansson's: a vouched
  * object must load, and each member jscan found must equal jansson's. */

@@ -1,10 +1,10 @@
-/* Unit tests for path expansion and default locations (src/path.c). */
+/* Unit tests for path expansion and default locations (src/core/path.c). */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "../../src/path.c"
+#include "../../src/core/path.c"
 
 static char *
 expand_ok(const char *in)

@@ -1,4 +1,4 @@
-/* Unit tests for src/resolve.c: aliases (single and failover), the
+/* Unit tests for src/models/resolve.c: aliases (single and failover), the
  * name@provider form, plain names over several catalogues (first provider
  * wins, every holder a candidate), Ollama's implicit ":latest",
  * unreachable providers, suggestions for typos, and strdist(), the edit
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../src/resolve.c"
+#include "../../src/models/resolve.c"
 
 /* ------------------------------------------------------------------ */
 /* Fixtures                                                           */
@@ -458,7 +458,7 @@ START_TEST(test_suggestions_fit_the_buffer)
 END_TEST
 
 /* ------------------------------------------------------------------ */
-/* strdist (resolve_distance moved to src/strdist.c)                  */
+/* strdist (resolve_distance moved to src/core/strdist.c)                  */
 /* ------------------------------------------------------------------ */
 
 START_TEST(test_strdist)

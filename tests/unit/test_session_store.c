@@ -1,4 +1,4 @@
-/* Unit tests for src/session_store.c: migration from the previous schema
+/* Unit tests for src/store/session_store.c: migration from the previous schema
  * version, and the store's operations through its real thread-pool queue. */
 #include <check.h>
 #include <fcntl.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../src/session_store.c"
+#include "../../src/store/session_store.c"
 
 static uv_loop_t loop;
 static char dir[64];

@@ -1,4 +1,4 @@
-/* Unit tests for bounded copies and decimals (src/text.c), which replace
+/* Unit tests for bounded copies and decimals (src/core/text.c), which replace
  * snprintf on the request path and so must cut and terminate as it does. */
 #include <check.h>
 #include <ctype.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/text.c"
+#include "../../src/core/text.c"
 
 START_TEST(test_copy_fits_cuts_and_terminates)
 {

@@ -1,4 +1,4 @@
-/* Unit tests for src/translate.c: request bodies both ways (OpenAI <->
+/* Unit tests for src/wire/translate.c: request bodies both ways (OpenAI <->
  * Ollama, same-dialect pass-through, generate and embed, ill-typed
  * fields), response streams against golden files in tests/cases/translate/
  * (also fed split at every byte), non-streamed aggregation, pass-through,
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/translate.c"
+#include "../../src/wire/translate.c"
 #include "../common/stream_compare.h"
 
 #define WALL 1767225600            /* 2026-01-01T00:00:00Z */
@@ -2090,7 +2090,7 @@ START_TEST(test_error_message_parsing)
 }
 END_TEST
 
-/* The bulk of a stream takes jscan's fast path (src/jscan.c): the text
+/* The bulk of a stream takes jscan's fast path (src/wire/jscan.c): the text
  * must come out exactly as the full translation gives it, escapes and
  * all, with the frames it declines (thinking, tool calls, the end)
  * interleaved in order, and every event the same chunk shape. */

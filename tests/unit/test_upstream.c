@@ -1,4 +1,4 @@
-/* Unit tests for src/upstream.c with its http:// transport: a scripted
+/* Unit tests for src/upstream/upstream.c with its http:// transport: a scripted
  * HTTP server on the same libuv loop answers each request as the test
  * says (a plain answer, silence then close, extra bytes after the answer,
  * an answer in pieces), so the client's pooling, its one retry, its
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/upstream.c"
+#include "../../src/upstream/upstream.c"
 
 /* ------------------------------------------------------------------ */
 /* A scripted server                                                  */

@@ -1,0 +1,130 @@
+/*
+ * Durable agent state in SQLite: sessions and their messages, with
+ * full-text search.  Every operation runs on libuv's thread pool, one at
+ * a time in submission order, so the loop never waits on the disk and
+ * SQLite is only ever used by one thread at once.  Inputs are copied at
+ * submission; results come back as new JSON values on the loop thread.
+ */
+#ifndef CARETI_SESSION_STORE_H
+#define CARETI_SESSION_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "careti/core/cerr.h"
+
+/* The schema version this build writes; older databases are migrated. */
+#define STORE_SCHEMA_VERSION 3
+
+struct store;
+
+/* An operation finished: RESULT is a new reference the callback may keep
+ * (NULL on error), ERR is NULL on success.  Runs on the loop thread. */
+typedef void (*store_cb)(json_t *result, const struct cerr *err, void *arg);
+
+/* A store on LOOP; nothing is opened yet.  Never NULL. */
+struct store *store_new(uv_loop_t *loop);
+
+/* Open (creating the directory 0700 and the database) STATE_DIR/careti.db,
+ * run PRAGMA quick_check, migrate it, and mark replies left streaming by
+ * a crash as interrupted.  RESULT: {"path","schema_version","recovered",
+ * "quick_check"}.  On failure the store
+ * stays unusable and every later call fails with the same message. */
+void store_open(struct store *st, const char *state_dir, store_cb cb, void *arg);
+
+/* Whether the store is usable: opened, whole by PRAGMA quick_check,
+ * writable, and its database still the file at its path (checked once a
+ * second, and before every write).  Whether it is not and will not be
+ * until a restart (false while it is still opening); the reason, with
+ * the fix, when it is not ("agent state: WHAT; FIX").  Once unusable,
+ * every operation fails with that reason: nothing is reported saved
+ * that is not on disk. */
+bool store_ready(const struct store *st);
+bool store_failed(const struct store *st);
+const char *store_error(const struct store *st);
+
+/* The database's path once store_open has run, else NULL. */
+const char *store_path(const struct store *st);
+
+/* Finish queued work, close the database, then call CB (may be NULL)
+ * and free ST. */
+void store_close(struct store *st, void (*cb)(void *arg), void *arg);
+
+/* Create a session from FIELDS {title?, model?, provider?, workspace?,
+ * settings?}.  RESULT: the session. */
+void store_create_session(struct store *st, const json_t *fields, store_cb cb, void *arg);
+
+/* Sessions newest first; with Q, those whose messages match Q (full-text),
+ * each with a "match" snippet.  RESULT: {"sessions":[...]} */
+void store_list_sessions(struct store *st, const char *q, int limit, store_cb cb, void *arg);
+
+/* The session whose id starts with PREFIX (unique), with its messages in
+ * order when WITH_MESSAGES.  404 when none, 400 when ambiguous. */
+void store_get_session(struct store *st, const char *prefix, bool with_messages, store_cb cb,
+                       void *arg);
+
+/* Change title, model, provider, workspace or settings of session ID
+ * (a full id).  RESULT: the session. */
+void store_update_session(struct store *st, const char *id, const json_t *patch, store_cb cb,
+                          void *arg);
+
+/* Delete session ID and its messages.  RESULT: {"deleted": ID}. */
+void store_delete_session(struct store *st, const char *id, store_cb cb, void *arg);
+
+/* Append MSG {role, content, thinking?, tool_calls?, tool_call_id?, model?,
+ * provider?, status?, tokens?} to session ID, committed before the
+ * callback runs.  RESULT: the stored message with "id" and "seq". */
+void store_add_message(struct store *st, const char *id, const json_t *msg, store_cb cb,
+                       void *arg);
+
+/* Update message MSG_ID with FIELDS {content?, thinking?, tool_calls?,
+ * status?, error?, prompt_tokens?, completion_tokens?, ttft_ms?,
+ * tokens_per_s?, load_ms?, tokens?, model?, provider?}; a status of
+ * "complete" adds the usage to the session's totals.  RESULT: {"id"}. */
+void store_update_message(struct store *st, int64_t msg_id, const json_t *fields, store_cb cb,
+                          void *arg);
+
+/* The wall clock the store's rows are stamped with, in epoch ms. */
+int64_t store_now_ms(void);
+
+/* One finished model request, for the request log behind stats.  A
+ * plain record, not JSON: one is made for every request served. */
+struct store_request {
+    int64_t at_ms;          /* epoch ms */
+    char *names;            /* owned: "provider\0model\0error_kind\0" */
+    const char *provider;   /* these three point into NAMES */
+    const char *model;
+    const char *error_kind; /* NULL on success */
+    int status;
+    int64_t ttft_ms;        /* < 0 when no token came */
+    double tokens_per_s;    /* < 0 when unknown */
+    long prompt_tokens;     /* < 0 when unknown */
+    long completion_tokens; /* < 0 when unknown */
+    int64_t duration_ms;
+};
+
+/* Fill R's names from the three strings (NULL allowed: "" for the first
+ * two, none for the kind). */
+void store_request_set_names(struct store_request *r, const char *provider, const char *model,
+                             const char *error_kind);
+
+/* Free N records and the array holding them (NULL allowed). */
+void store_requests_free(struct store_request *recs, size_t n);
+
+/* Record N finished model requests in one transaction.  Takes RECS (an
+ * xmalloc'd array) and the names in it: they go to the worker thread
+ * uncopied.  When PRUNE_BEFORE_MS (epoch ms) is not 0, the same
+ * transaction deletes the rows of requests that ended before it.
+ * RESULT: {"recorded": N, "pruned": rows deleted}. */
+void store_add_requests_take(struct store *st, struct store_request *recs, size_t n,
+                             int64_t prune_before_ms, store_cb cb, void *arg);
+
+/* Per provider and model since SINCE_MS (epoch ms): requests, errors (also
+ * by kind), tokens, median time to first token and tokens/s.
+ * RESULT: {"since", "models":[...]} */
+void store_request_stats(struct store *st, int64_t since_ms, store_cb cb, void *arg);
+
+#endif
