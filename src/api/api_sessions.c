@@ -616,8 +616,9 @@ turn_finish(struct turn *t, const char *status, const char *error)
 {
     if (t->finished)
         return;
+    /* Still listed until the outcome is told: the session takes no new
+     * message while its last reply is being saved. */
     t->finished = true;
-    turn_unlink(t);
     if (t->timer_started)
         uv_timer_stop(&t->checkpoint);
     struct sessions_api *api = t->api;
@@ -718,6 +719,7 @@ turn_announce_end(struct turn *t, json_t *final)
         t->req = NULL;
     }
     json_decref(final);
+    turn_unlink(t);
     turn_release(t);
 }
 
@@ -1100,8 +1102,9 @@ on_cancel(struct http_request *req, void *arg)
                                        "give more characters", id);
         return;
     }
-    if (t == NULL) {
-        router_respond_error(req, 409, "session %s has no reply in progress", id);
+    if (t == NULL || t->finished) {
+        router_respond_error(req, 409, "session %s has no reply in progress%s", id,
+                             t != NULL ? " (its last reply is being saved)" : "");
         return;
     }
     if (t->relay != NULL) {
@@ -1181,8 +1184,11 @@ sessions_api_abort_turns(struct sessions_api *api)
 {
     /* Replies still running when the grace period ends are kept as they
      * are, marked interrupted. */
-    while (api->turns != NULL) {
-        struct turn *t = api->turns;
+    struct turn *next;
+    for (struct turn *t = api->turns; t != NULL; t = next) {
+        next = t->next;
+        if (t->finished)
+            continue; /* its outcome is being saved */
         if (t->relay != NULL) {
             relay_cancel(t->relay);
             t->relay = NULL;

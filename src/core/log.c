@@ -72,11 +72,22 @@ log_msg(enum log_level level, const char *fmt, ...)
 {
     if (level > current_level)
         return;
-    char line[2048];
+    char raw[2048], line[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    /* Messages quote what clients and model servers sent: a control byte
+     * must not start a forged line or reach a terminal as an escape. */
+    size_t o = 0;
+    for (const unsigned char *r = (const unsigned char *)raw; *r != '\0' && o + 5 < sizeof line;
+         r++) {
+        if (*r < 0x20 || *r == 0x7f)
+            o += (size_t)snprintf(line + o, sizeof line - o, "\\x%02x", *r);
+        else
+            line[o++] = (char)*r;
+    }
+    line[o] = '\0';
     if (journal_format) {
         fprintf(stderr, "<%d>%s\n", level_table[level].priority, line);
         return;

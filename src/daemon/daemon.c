@@ -164,7 +164,7 @@ open_tcp_listeners(struct daemon *d, const struct config *cfg, struct http_liste
     for (size_t i = 0; i < n && rc == 0; i++) {
         const char *spec = cfg->daemon.listen[i];
         for (size_t j = 0; j < d->n_tcp && fresh[i] == NULL; j++) {
-            if (!taken[j] && strcmp(d->cfg->daemon.listen[j], spec) == 0) {
+            if (!taken[j] && d->tcp[j] != NULL && strcmp(d->cfg->daemon.listen[j], spec) == 0) {
                 fresh[i] = d->tcp[j];
                 taken[j] = true;
             }
@@ -179,7 +179,7 @@ open_tcp_listeners(struct daemon *d, const struct config *cfg, struct http_liste
         if (rc != 0)
             cerr_set(err, rc, 500,
                      "%s: daemon.listen in %s; free the port, or choose another (port 0 picks a "
-                     "free one)",
+                     "free one; to move a port this daemon holds to another address, restart it)",
                      lerr.msg, cfg->path ? cfg->path : "the config");
         else
             log_info("listening on %s", spec);
@@ -213,6 +213,19 @@ swap_tcp_listeners(struct daemon *d, struct http_listener **fresh, size_t n)
     free(d->tcp);
     d->tcp = fresh;
     d->n_tcp = n;
+}
+
+/* Whether every listener of CFG is open now: false after --tcp-optional
+ * left one closed at start, so that a reload tries it again. */
+static bool
+tcp_listeners_open(const struct daemon *d, const struct config *cfg)
+{
+    if (d->n_tcp != cfg->daemon.n_listen)
+        return false;
+    for (size_t i = 0; i < d->n_tcp; i++)
+        if (d->tcp[i] == NULL)
+            return false;
+    return true;
 }
 
 static bool
@@ -272,7 +285,8 @@ reload_done(uv_work_t *w, int status)
     else if (fresh == NULL)
         prefix_kept(&d->reload_err);
     struct http_listener **tcp = NULL;
-    if (fresh != NULL && !d->stopping && !same_listen_list(d->cfg, fresh)) {
+    if (fresh != NULL && !d->stopping &&
+        (!same_listen_list(d->cfg, fresh) || !tcp_listeners_open(d, d->cfg))) {
         struct cerr lerr = {0};
         if (check_tcp_token(d, fresh, &lerr) != 0 ||
             open_tcp_listeners(d, fresh, &tcp, &lerr) != 0) {
@@ -591,8 +605,11 @@ start_tcp_listeners(struct daemon *d, struct cerr *err)
     }
     if (!d->opts->tcp_optional)
         return rc;
-    log_warn("%s; serving the Unix socket only (--tcp-optional)", err->msg);
+    log_warn("%s; serving the Unix socket only (--tcp-optional); a reload tries again", err->msg);
     cerr_clear(err);
+    /* Listed but closed, so that a reload opens them. */
+    swap_tcp_listeners(d, xcalloc(d->cfg->daemon.n_listen + 1, sizeof *d->tcp),
+                       d->cfg->daemon.n_listen);
     return 0;
 }
 

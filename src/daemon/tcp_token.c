@@ -106,7 +106,8 @@ tcp_token_load(const char *state_dir, char *out, struct cerr *err)
     if (rc != 0)
         goto out;
     for (int attempt = 0; attempt < 2; attempt++) {
-        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        /* Non-blocking: a FIFO put there must not hang the start. */
+        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd >= 0) {
             rc = read_token(fd, path, out, err);
             close(fd);

@@ -42,6 +42,11 @@
 #define HTTP_WRITE_HIGH_WATER (1024 * 1024)
 #define HTTP_WRITE_LOW_WATER (256 * 1024)
 #define HTTP_WRITE_HARD_LIMIT (16 * 1024 * 1024)
+/* Unread output of all clients together: past it, a whole answer larger
+ * than HIGH is refused with 503, and a stream whose client has more than
+ * HIGH unread is dropped, so many clients that do not read cannot make
+ * the daemon hold a large answer once each. */
+#define HTTP_WRITE_TOTAL_LIMIT (256 * 1024 * 1024)
 /* A batch buffer up to this size is kept for the connection's next one;
  * a larger one (a big JSON answer) is freed, so idle keep-alive
  * connections hold little. */
@@ -130,6 +135,7 @@ struct conn {
     bool lingering; /* refused a request: discard input until closed */
     uv_shutdown_t shutdown_req;
     size_t queued_bytes; /* in the batch and in writes libuv holds */
+    size_t unsent_at_arm; /* conn_unsent when the timer was last set */
     /* Output of this loop turn, written as one batch before the loop next
      * waits: a stream relayed line by line then costs one write per
      * upstream read, not one per line. */
@@ -189,12 +195,15 @@ struct http_server {
     size_t last_pass_clients;
     /* Refused connections are logged once a second with a count, so a
      * flood of them cannot flood the log. */
+    size_t queued_total; /* the sum of every connection's queued_bytes */
     uint64_t refusal_logged_ms;
     unsigned long refusals_unlogged;
     uv_timer_t refusal_timer; /* tells the count at the second's end */
 };
 
 static void conn_close(struct conn *c);
+static void conn_dequeued(struct conn *c, size_t n);
+static bool conn_still_reading(struct conn *c);
 static void conn_process(struct conn *c);
 static void conn_send_error(struct conn *c, int status, const char *message);
 static void on_conn_timer(uv_timer_t *t);
@@ -447,6 +456,8 @@ on_conn_timer(uv_timer_t *t)
     }
     switch (c->state) {
     case CONN_IDLE:
+        if (conn_still_reading(c))
+            return;
         log_debug("closing idle connection");
         conn_close(c);
         return;
@@ -461,16 +472,43 @@ on_conn_timer(uv_timer_t *t)
         conn_send_error(c, 408, "request body stalled; send the body without pauses");
         return;
     case CONN_ACTIVE:
+        /* Answered, closing once written, and the client stopped taking it. */
+        if (c->req == NULL && c->close_when_flushed && !conn_still_reading(c)) {
+            log_debug("closing a client that stopped reading its last answer");
+            conn_close(c);
+        }
         return;
     }
+}
+
+/* Bytes of answers the client has not taken yet: in the batch and in
+ * libuv's write queue, which shrinks as the socket takes them. */
+static size_t
+conn_unsent(struct conn *c)
+{
+    return c->batch.len + uv_stream_get_write_queue_size(&c->h.stream);
 }
 
 static void
 conn_set_timeout(struct conn *c, uint64_t ms)
 {
+    c->unsent_at_arm = conn_unsent(c);
     uv_timer_stop(&c->timer);
     if (ms > 0)
         uv_timer_start(&c->timer, on_conn_timer, ms, 0);
+}
+
+/* The idle timer fired while answers were still going out: a client
+ * that took some since the timer was set is reading, only slowly, and
+ * gets another period. */
+static bool
+conn_still_reading(struct conn *c)
+{
+    size_t unsent = conn_unsent(c);
+    if (unsent == 0 || unsent >= c->unsent_at_arm)
+        return false;
+    conn_set_timeout(c, c->srv->limits.idle_timeout_ms);
+    return true;
 }
 
 static void
@@ -500,7 +538,9 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     c->input = xrealloc(c->input, c->input_len + (size_t)nread);
     memcpy(c->input + c->input_len, buf->base, (size_t)nread);
     c->input_len += (size_t)nread;
-    if (c->input_len >= HTTP_MAX_PENDING_INPUT && c->state == CONN_ACTIVE && c->reading) {
+    /* Whatever the state: a client whose answers wait for it to read must
+     * not be able to queue requests without bound meanwhile. */
+    if (c->input_len >= HTTP_MAX_PENDING_INPUT && c->reading) {
         uv_read_stop(s);
         c->reading = false;
     }
@@ -522,6 +562,8 @@ on_conn_handle_closed(uv_handle_t *h)
     struct conn *c = h->data;
     if (--c->open_handles > 0)
         return;
+    if (c->queued_bytes > 0)
+        conn_dequeued(c, c->queued_bytes); /* the batch that never went */
     free(c->input);
     sbuf_free(&c->batch);
     free(c);
@@ -597,12 +639,20 @@ conn_close(struct conn *c)
         server_drained(srv);
 }
 
+/* N of C's queued bytes left its queue, written or dropped. */
+static void
+conn_dequeued(struct conn *c, size_t n)
+{
+    c->queued_bytes -= n;
+    c->srv->queued_total -= n;
+}
+
 /* N queued bytes reached the socket. */
 static void
 conn_wrote(struct conn *c, size_t n)
 {
     size_t before = c->queued_bytes;
-    c->queued_bytes -= n;
+    conn_dequeued(c, n);
     if (c->closing)
         return;
     if (c->close_when_flushed && c->queued_bytes == 0) {
@@ -632,7 +682,7 @@ on_write_done(uv_write_t *w, int status)
     free(wr->data);
     free(wr);
     if (status < 0) {
-        c->queued_bytes -= len;
+        conn_dequeued(c, len);
         if (!c->closing) {
             log_debug("write to client failed (%s)", uv_strerror(status));
             conn_close(c);
@@ -780,8 +830,10 @@ conn_write3(struct conn *c, const void *a, size_t alen, const void *b, size_t bl
     if (c->overflowed)
         return UV_ENOBUFS;
     size_t len = alen + blen + dlen;
-    if (c->queued_bytes > HTTP_WRITE_HARD_LIMIT) {
-        log_warn("closing a client that stopped reading (%zu bytes queued)", c->queued_bytes);
+    if (c->queued_bytes > HTTP_WRITE_HARD_LIMIT ||
+        (c->srv->queued_total > HTTP_WRITE_TOTAL_LIMIT && c->queued_bytes > HTTP_WRITE_HIGH_WATER)) {
+        log_warn("closing a client that stopped reading (%zu bytes queued, %zu for all clients)",
+                 c->queued_bytes, c->srv->queued_total);
         c->overflowed = true;
         batch_link(c);
         return UV_ENOBUFS;
@@ -790,6 +842,7 @@ conn_write3(struct conn *c, const void *a, size_t alen, const void *b, size_t bl
     sbuf_add(&c->batch, b, blen);
     sbuf_add(&c->batch, d, dlen);
     c->queued_bytes += len;
+    c->srv->queued_total += len;
     batch_link(c);
     return 0;
 }
@@ -1010,6 +1063,18 @@ in_list(char *const *list, size_t n, const char *s, size_t len)
  * rebinding: an IP literal (no DNS involved), localhost and its
  * subdomains (browsers resolve those to loopback themselves), or a name
  * the configuration allows.  HOST is "name[:port]". */
+/* ":port" with 1 to 5 digits up to 65535, or nothing. */
+static bool
+port_suffix_ok(const char *p)
+{
+    if (*p == '\0')
+        return true;
+    size_t digits = strlen(p + 1);
+    if (*p != ':' || digits == 0 || digits > 5 || strspn(p + 1, "0123456789") != digits)
+        return false;
+    return strtol(p + 1, NULL, 10) <= 65535;
+}
+
 static bool
 host_allowed(const struct http_server *srv, const char *host)
 {
@@ -1025,10 +1090,12 @@ host_allowed(const struct http_server *srv, const char *host)
         memcpy(v6, host + 1, n);
         v6[n] = '\0';
         unsigned char addr[16];
-        return inet_pton(AF_INET6, v6, addr) == 1 && (end[1] == '\0' || end[1] == ':');
+        return inet_pton(AF_INET6, v6, addr) == 1 && port_suffix_ok(end + 1);
     }
     const char *colon = strchr(host, ':');
     len = colon != NULL ? (size_t)(colon - host) : strlen(host);
+    if (!port_suffix_ok(host + len))
+        return false;
     char name[256];
     if (len == 0 || len >= sizeof name)
         return false;
@@ -1079,6 +1146,13 @@ tcp_admitted(struct conn *c, const http_parser *p)
     struct http_request *req = c->req;
     const char *host = http_request_header(req, "Host");
     char msg[256];
+    size_t hosts = 0;
+    for (size_t i = 0; i < req->n_headers; i++)
+        hosts += strcasecmp(req->head_text.s + req->headers[i].name, "Host") == 0;
+    if (hosts > 1) {
+        parser_reject(c, 400, "more than one Host header");
+        return false;
+    }
     if (host == NULL) {
         if (p->http_major == 1 && p->http_minor >= 1) {
             parser_reject(c, 400, "missing Host header (HTTP/1.1 requires one)");
@@ -1105,13 +1179,6 @@ tcp_admitted(struct conn *c, const http_parser *p)
     return true;
 }
 
-static bool
-is_token_char(unsigned char ch)
-{
-    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-           (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
 /* RFC 9112 refuses what http-parser lets through by default: a header
  * name with white space or other non-token bytes ("Transfer-Encoding :"
  * would otherwise be a different header, and the body read another way
@@ -1125,7 +1192,7 @@ framing_acceptable(struct conn *c)
     for (size_t i = 0; i < req->n_headers; i++) {
         const char *name = req->head_text.s + req->headers[i].name;
         for (const char *n = name; *n != '\0'; n++) {
-            if (!is_token_char((unsigned char)*n)) {
+            if (!text_is_tchar((unsigned char)*n)) {
                 char msg[160];
                 snprintf(msg, sizeof msg, "invalid character 0x%02x in header name \"%.60s\"",
                          (unsigned)(unsigned char)*n, name);
@@ -1491,6 +1558,8 @@ request_finish(struct http_request *req)
         c->close_when_flushed = true;
         if (c->queued_bytes == 0)
             conn_close(c);
+        else
+            conn_set_timeout(c, c->srv->limits.idle_timeout_ms);
         return;
     }
     conn_enter_idle(c);
@@ -1553,6 +1622,21 @@ void
 http_respond(struct http_request *req, int status, const char *content_type,
              const char *extra_headers, const void *body, size_t len)
 {
+    struct http_server *srv = req->conn->srv;
+    if (len > HTTP_WRITE_HIGH_WATER && srv->queued_total + len > HTTP_WRITE_TOTAL_LIMIT) {
+        log_warn("refusing a %zu-byte answer: %zu bytes of answers are unread by their clients",
+                 len, srv->queued_total);
+        json_t *err = srv->error_body(req->path, 503,
+                                      "the daemon holds too many unread answers to queue this "
+                                      "one; retry when clients have read theirs");
+        struct sbuf text = {0};
+        sbuf_add_json(&text, err);
+        sbuf_add(&text, "\n", 1);
+        json_decref(err);
+        http_respond(req, 503, "application/json", NULL, text.s, text.len);
+        sbuf_free(&text);
+        return;
+    }
     char length[TEXT_U64_MAX + 1];
     text_u64(length, len);
     write_head(req, status, content_type, extra_headers, "Content-Length", length);
@@ -1630,7 +1714,7 @@ http_response_write(struct http_request *req, const void *data, size_t len)
         if (conn_flush(req->conn, &written) < 0)
             batch_link(req->conn); /* the loop closes it */
         else
-            req->conn->queued_bytes -= written;
+            conn_dequeued(req->conn, written);
     }
     return rc;
 }

@@ -4,7 +4,7 @@
  * line is its size in hex, then optional extensions (ignored), then CRLF;
  * the data is followed by CRLF.  A bare LF is refused there, as
  * http-parser refuses it.  Trailer lines after the last chunk are
- * skipped.
+ * checked for their shape (name, colon, value, CRLF) and skipped.
  */
 #include <string.h>
 
@@ -19,8 +19,10 @@ enum {
     ST_DATA,         /* LEFT bytes of chunk data */
     ST_DATA_CR,      /* the CRLF after the data */
     ST_DATA_LF,
-    ST_TRAILER,      /* at the start of a trailer line, or the blank end line */
-    ST_TRAILER_LINE, /* inside a trailer line */
+    ST_TRAILER,       /* at the start of a trailer line, or the blank end line */
+    ST_TRAILER_NAME,  /* a trailer field's name, up to its colon */
+    ST_TRAILER_VALUE, /* its value, up to the CR */
+    ST_TRAILER_LF,    /* the LF that ends the trailer line */
     ST_END_LF,       /* the LF of the blank line that ends the body */
     ST_DONE,
     ST_ERROR,
@@ -136,16 +138,48 @@ chunked_decode(struct chunked *c, const char *data, size_t len, size_t *used,
             state = state == ST_DATA_CR ? ST_DATA_LF : ST_SIZE_START;
             break;
         case ST_TRAILER:
-            state = data[i] == '\r' ? ST_END_LF : ST_TRAILER_LINE;
+            if (data[i] == '\r') {
+                state = ST_END_LF;
+            } else if (text_is_tchar((unsigned char)data[i])) {
+                state = ST_TRAILER_NAME;
+            } else {
+                why = "invalid trailer line";
+                break;
+            }
             i++;
             break;
-        case ST_TRAILER_LINE: {
-            const char *end = memchr(data + i, '\n', len - i);
-            i = end == NULL ? len : (size_t)(end - data) + 1;
-            if (end != NULL)
-                state = ST_TRAILER;
+        case ST_TRAILER_NAME:
+            if (data[i] == ':') {
+                state = ST_TRAILER_VALUE;
+            } else if (!text_is_tchar((unsigned char)data[i])) {
+                why = "invalid trailer field name";
+                break;
+            }
+            i++;
+            break;
+        case ST_TRAILER_VALUE: {
+            /* A bare LF would let a pipelined request hide in the
+             * trailers for a reader that ends lines at LF. */
+            while (i < len && data[i] != '\r' && data[i] != '\n')
+                i++;
+            if (i == len)
+                break;
+            if (data[i] == '\n') {
+                why = "trailer line ends without CR";
+                break;
+            }
+            i++;
+            state = ST_TRAILER_LF;
             break;
         }
+        case ST_TRAILER_LF:
+            if (data[i] != '\n') {
+                why = "trailer line ends without LF";
+                break;
+            }
+            i++;
+            state = ST_TRAILER;
+            break;
         case ST_END_LF:
             if (data[i] != '\n') {
                 why = "invalid end of the chunked body";

@@ -71,4 +71,20 @@ out=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/careti/v1/h
 expect_eq "a listener dropped from the file is closed" "$out" 000
 check "daemon still stops cleanly" stop_daemon "$DPID"
 
+# --tcp-optional: a port taken at start leaves the listener closed, and a
+# reload of the same file opens it once the port is free.
+node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>console.log(s.address().port))' > "$T/holder.out" &
+holder=$!
+DAEMON_PIDS+=("$holder")
+for _ in $(seq 1 100); do [ -s "$T/holder.out" ] && break; sleep 0.05; done
+hport=$(cat "$T/holder.out")
+write_config "$T/opt.yaml" "daemon:" "  listen: [\"127.0.0.1:$hport\"]"
+check "with --tcp-optional a taken port does not stop the start" start_daemon "$T/o" "$T/opt.yaml" --tcp-optional
+expect_contains "the warning names the key and says a reload tries again" "$(cat "$T/o/log")" "daemon.listen in $T/opt.yaml"
+kill "$hport" 2>/dev/null; kill "$holder"; wait "$holder" 2>/dev/null
+out=$("$CARETICTL" --socket "$T/o/caretid.sock" reload)
+expect_eq "once the port is free, a reload of the same file opens it" "$out" "configuration reloaded"
+expect_eq "the listener answers" "$(tcp_port "$T/o/caretid.sock")" "$hport"
+check "daemon stops cleanly" stop_daemon "$DPID"
+
 finish

@@ -47,6 +47,12 @@ for h in "localhost:$port" "127.0.0.1:$port" "[::1]:$port" "app.localhost" "127.
 done
 out=$(printf 'GET /careti/v1/health HTTP/1.1\r\nAuthorization: Bearer %s\r\n\r\n' "$tok" | "$RAW" -t "127.0.0.1:$port" -i -r 5)
 expect_contains "HTTP/1.1 without a Host is 400" "$out" "HTTP/1.1 400"
+out=$(printf 'GET /careti/v1/health HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nAuthorization: Bearer %s\r\n\r\n' "$tok" | "$RAW" -t "127.0.0.1:$port" -i -r 5)
+expect_contains "two Host headers are 400" "$out" "more than one Host header"
+for h in "localhost:80@evil.example" "127.0.0.1:99999" "localhost:" "localhost:8x"; do
+    out=$(curl -s -i -H "Host: $h" "${B[@]}" "$u/careti/v1/health")
+    expect_contains "Host $h is refused (403)" "$out" "HTTP/1.1 403"
+done
 out=$(curl -s -i "${B[@]}" -H "Origin: https://evil.example" -H "Content-Type: application/json" \
     "$u/careti/v1/sessions" -d '{}')
 expect_contains "a cross-origin request is refused (403)" "$out" "HTTP/1.1 403"
@@ -83,6 +89,15 @@ expect_eq "an allowed Host is served (any case)" "$out" '{"status":"ok"}'
 out=$(curl -s "${B[@]}" -H "Origin: http://localhost:3000" "http://127.0.0.1:$port/careti/v1/health")
 expect_eq "an allowed origin is served" "$out" '{"status":"ok"}'
 stop_daemon "$DPID"
+
+# A FIFO where the token file should be: the daemon starts, does not
+# hang, and refuses to open TCP listeners without a usable token.
+mkdir -p -m 700 "$T/fifo-state"
+mkfifo "$T/fifo-state/tcp-token"
+write_config "$T/fifo.yaml" "daemon:" "  listen: [\"127.0.0.1:0\"]" "  state_dir: $T/fifo-state"
+out=$(timeout 10 $WRAPPER "$CARETID" -c "$T/fifo.yaml" --socket "$T/fifo/s.sock" 2>&1)
+expect_eq "a FIFO as the token file does not hang the start (exit 1)" "$?" 1
+expect_contains "the refusal names the file and the fix" "$out" "$T/fifo-state/tcp-token is not a file of ours"
 
 write_config "$T/off.yaml" "daemon:" "  listen: [\"127.0.0.1:0\"]" "  auth_token: \"off\""
 check "auth_token: off starts" start_daemon "$T/off" "$T/off.yaml"

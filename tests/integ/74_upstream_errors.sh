@@ -77,6 +77,12 @@ expect_contains "in Ollama's dialect on /api/*" "$out" "{\"error\":\"ollama (htt
 emu "$O_PORT" /_emu/fault "{\"error_200\":\"$OOM\",\"count\":1}" > /dev/null
 out=$(api /v1/chat/completions "{\"model\":\"coder\",$USER_MSG}")
 expect_contains "in OpenAI's on /v1/*" "$out" "{\"error\":{\"message\":\"ollama (http://127.0.0.1:$O_PORT) answered: $OOM\",\"type\":"
+# A model server's words reach the log, but never as a line of their own
+# nor as terminal escapes.
+emu "$O_PORT" /_emu/fault '{"error_200":"boom\n2026-01-01T00:00:00.000 caretid[error] forged\u001b[31m","count":1}' > /dev/null
+api /api/chat "{\"model\":\"coder\",$USER_MSG}" > /dev/null
+expect_not_contains "a server's newline does not forge a log line" "$(grep -c '^2026-01-01' "$T/d/log")" 1
+expect_contains "it is shown escaped" "$(cat "$T/d/log")" 'boom\x0a2026-01-01T00:00:00.000 caretid[error] forged\x1b[31m'
 tls_emu "$TO_PORT" /_emu/fault "{\"error_200\":\"$OOM\",\"count\":1}" > /dev/null
 out=$(api_status /api/chat "{\"model\":\"tlscoder\",$USER_MSG}")
 expect_contains "and over https://" "$out" "tlsollama (https://127.0.0.1:$TO_PORT) answered: $OOM"

@@ -118,6 +118,29 @@ START_TEST(test_refusals)
 }
 END_TEST
 
+START_TEST(test_trailer_lines_must_be_fields)
+{
+    static struct collected out;
+    ck_assert_int_eq(decode_s("1\r\na\r\n0\r\nX-T: v\r\nY:\r\n\r\n", &out), CHUNKED_DONE);
+    /* A bare LF after the last chunk would hide what follows in
+     * "trailers" for one reader and not another. */
+    const char *bad[] = {
+        "0\r\n\nGET / HTTP/1.1\r\n\r\n", /* bare LF line */
+        "0\r\nX-T: v\nY: w\r\n\r\n",    /* a trailer ended by a bare LF */
+        "0\r\nnot a field\r\n\r\n",       /* no colon, a space in the name */
+        "0\r\n: v\r\n\r\n",               /* no name */
+        "0\r\nX-T: v\r\r\n\r\n",         /* CR not followed by LF */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        for (size_t step = 0; step < 3; step++) {
+            size_t used;
+            ck_assert_msg(decode(bad[i], strlen(bad[i]), step, &out, &used) == CHUNKED_ERROR,
+                          "accepted: %s (step %zu)", bad[i], step);
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_stop)
 {
     static struct collected out;
@@ -251,6 +274,7 @@ main(void)
     tcase_add_test(tc, test_format);
     tcase_add_test(tc, test_refusals);
     tcase_add_test(tc, test_stop);
+    tcase_add_test(tc, test_trailer_lines_must_be_fields);
     tcase_add_test(tc, test_same_as_http_parser);
     tcase_add_test(tc, test_mutations_end_once_and_never_add_bytes);
     suite_add_tcase(s, tc);

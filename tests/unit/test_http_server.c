@@ -417,6 +417,16 @@ START_TEST(test_chunk_size_overflow_names_the_chunk)
 }
 END_TEST
 
+START_TEST(test_request_hidden_in_trailers_is_refused)
+{
+    /* After the last chunk a bare LF, then a request: read as trailer
+     * lines it would vanish, where a proxy in front sees two requests. */
+    expect_refusal("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "0\r\n\nGET /hidden HTTP/1.1\r\nHost: h\r\n\r\n",
+                   "HTTP/1.1 400", "malformed chunked request body");
+}
+END_TEST
+
 START_TEST(test_chunked_body_then_next_request)
 {
     bool closed;
@@ -675,6 +685,79 @@ START_TEST(test_flooding_writer_is_closed_by_the_loop)
 }
 END_TEST
 
+START_TEST(test_pipelining_client_that_never_reads_is_bounded)
+{
+    /* Requests keep coming while answers wait unread: the server stops
+     * reading once its pending input is full, whatever the state. */
+    char reqs[64 * 1024];
+    size_t n = 0;
+    const char *one = "GET /mb HTTP/1.1\r\nHost: h\r\n\r\n";
+    while (n + strlen(one) < sizeof reqs) {
+        memcpy(reqs + n, one, strlen(one));
+        n += strlen(one);
+    }
+    for (int round = 0; round < 8; round++) {
+        ssize_t w = write(client_fd, reqs, n);
+        (void)w;
+        for (int i = 0; i < 20; i++)
+            uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    ck_assert_ptr_nonnull(srv->conns);
+    ck_assert_uint_le(srv->conns->input_len, HTTP_MAX_PENDING_INPUT + HTTP_READ_CHUNK);
+    ck_assert(!srv->conns->reading);
+}
+END_TEST
+
+START_TEST(test_slow_reader_of_a_large_answer_is_not_idle)
+{
+    struct http_server_limits limits = srv->limits;
+    limits.idle_timeout_ms = 200;
+    http_server_set_limits(srv, &limits);
+    send_str("GET /mb HTTP/1.1\r\nHost: h\r\n\r\n");
+    size_t got = 0;
+    char buf[8192];
+    uint64_t deadline = uv_hrtime() / 1000000 + 10000;
+    /* About 1 MiB at 8 KiB per 10 ms: far longer than the idle timeout. */
+    while (uv_hrtime() / 1000000 < deadline && got < 1024 * 1024 + 80) {
+        for (int i = 0; i < 3; i++)
+            uv_run(&loop, UV_RUN_NOWAIT);
+        ssize_t r = read(client_fd, buf, sizeof buf);
+        ck_assert_int_ne(r, 0);
+        if (r > 0)
+            got += (size_t)r;
+        usleep(10000);
+    }
+    ck_assert_uint_ge(got, 1024 * 1024 + 80);
+}
+END_TEST
+
+START_TEST(test_unread_answers_of_all_clients_are_bounded)
+{
+    /* Many clients ask for a large answer and read none of it: past the
+     * total limit, answers are refused with 503 rather than held. */
+    int fds[24];
+    for (int i = 0; i < 24; i++) {
+        int sv[2];
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        ck_assert_int_eq(http_server_serve_fd(srv, sv[0]), 0);
+        fds[i] = sv[1];
+        const char *get = "GET /big HTTP/1.1\r\nHost: h\r\n\r\n";
+        ssize_t w = write(fds[i], get, strlen(get));
+        ck_assert_int_eq(w, (ssize_t)strlen(get));
+        for (int j = 0; j < 5; j++)
+            uv_run(&loop, UV_RUN_NOWAIT);
+        ck_assert_uint_le(srv->queued_total,
+                          HTTP_WRITE_TOTAL_LIMIT + HTTP_WRITE_HARD_LIMIT + 4 * 1024 * 1024 + 4096);
+    }
+    char head[64] = "";
+    ssize_t r = read(fds[23], head, sizeof head - 1);
+    ck_assert_int_gt(r, 0);
+    ck_assert_msg(strncmp(head, "HTTP/1.1 503", 12) == 0, "the last client got: %.40s", head);
+    for (int i = 0; i < 24; i++)
+        close(fds[i]);
+}
+END_TEST
+
 START_TEST(test_shutdown_waits_for_active_request)
 {
     bool closed;
@@ -723,6 +806,10 @@ main(void)
     tcase_add_test(tc, test_chunk_data_without_crlf_is_400);
     tcase_add_test(tc, test_chunk_size_overflow_names_the_chunk);
     tcase_add_test(tc, test_chunked_body_then_next_request);
+    tcase_add_test(tc, test_request_hidden_in_trailers_is_refused);
+    tcase_add_test(tc, test_pipelining_client_that_never_reads_is_bounded);
+    tcase_add_test(tc, test_slow_reader_of_a_large_answer_is_not_idle);
+    tcase_add_test(tc, test_unread_answers_of_all_clients_are_bounded);
     tcase_add_test(tc, test_large_answer_to_a_reader_is_served);
     tcase_add_test(tc, test_pipelined_answers_wait_for_the_reader);
     tcase_add_test(tc, test_flooding_writer_is_closed_by_the_loop);

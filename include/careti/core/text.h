@@ -6,8 +6,10 @@
 #ifndef CARETI_TEXT_H
 #define CARETI_TEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Longest decimal text_u64 writes, without its NUL. */
 #define TEXT_U64_MAX 20
@@ -32,6 +34,14 @@ text_hex_digit(char c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
+}
+/* Whether C may be part of an HTTP token (RFC 9110 tchar), such as a
+ * header field name. */
+static inline bool
+text_is_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 #endif
