@@ -23,7 +23,7 @@
 struct doctor {
     uv_loop_t *loop;
     struct http_server *srv;
-    struct gateway *gw;
+    struct lookup *lookup;
     struct providers *providers;
     struct upstream *up;
     const struct config *cfg;
@@ -666,7 +666,7 @@ on_catalogues(void *arg)
         r->pending--;
     }
     r->pending++;
-    gateway_resolve(dr->gw, NULL, on_default_resolved, r);
+    lookup_model(dr->lookup, NULL, on_default_resolved, r);
     r->pending--; /* the catalogue wait itself */
     maybe_finish(r);
 }
@@ -687,13 +687,13 @@ on_doctor(struct http_request *req, void *arg)
 }
 
 struct doctor *
-doctor_new(uv_loop_t *loop, struct http_server *srv, struct gateway *gw,
+doctor_new(uv_loop_t *loop, struct http_server *srv, struct lookup *lookup,
            struct providers *providers, struct upstream *up)
 {
     struct doctor *dr = xcalloc(1, sizeof *dr);
     dr->loop = loop;
     dr->srv = srv;
-    dr->gw = gw;
+    dr->lookup = lookup;
     dr->providers = providers;
     dr->up = up;
     return dr;

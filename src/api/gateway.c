@@ -17,6 +17,7 @@
 #include "careti/core/proto.h"
 #include "careti/core/xmalloc.h"
 #include "careti/http/router.h"
+#include "careti/models/lookup.h"
 #include "careti/models/relay.h"
 #include "careti/models/resolve.h"
 #include "careti/wire/jscan.h"
@@ -47,6 +48,7 @@ struct gateway {
     struct http_server *srv;
     struct upstream *up;
     struct providers *providers;
+    struct lookup *lookup;
     const struct config *cfg;
 };
 
@@ -88,13 +90,14 @@ static void on_catalogues(void *arg);
 
 struct gateway *
 gateway_new(struct http_server *srv, struct upstream *up, struct providers *providers,
-            struct metrics *metrics)
+            struct lookup *lookup, struct metrics *metrics)
 {
     struct gateway *g = xcalloc(1, sizeof *g);
     g->metrics = metrics;
     g->srv = srv;
     g->up = up;
     g->providers = providers;
+    g->lookup = lookup;
     return g;
 }
 
@@ -117,154 +120,6 @@ pending_free(struct pending *p)
     json_decref(p->body);
     free(p->scanned);
     free(p);
-}
-
-static size_t
-build_views(struct gateway *g, struct catalogue_view *views, size_t max)
-{
-    size_t n = providers_count(g->providers);
-    if (n > max)
-        n = max;
-    for (size_t i = 0; i < n; i++) {
-        struct provider *p = providers_at(g->providers, i);
-        views[i] = (struct catalogue_view){provider_name(p), provider_type(p), provider_models(p),
-                                           provider_reachable(p)};
-    }
-    return n;
-}
-
-static void
-not_found_message(struct gateway *g, const char *name, const char *suggest, char *out,
-                  size_t outlen)
-{
-    char hint[320] = "";
-    char bare[256];
-    const char *at = strrchr(name, '@');
-    snprintf(bare, sizeof bare, "%.*s", at ? (int)(at - name) : (int)strlen(name), name);
-    /* name@provider: the hint is for that provider; else the first that
-     * can fetch models. */
-    for (size_t i = 0; i < providers_count(g->providers); i++) {
-        struct provider *p = providers_at(g->providers, i);
-        bool named = at != NULL && strcmp(provider_name(p), at + 1) == 0;
-        if (named || (at == NULL && provider_reachable(p) && provider_type(p) != PROVIDER_OPENAI)) {
-            provider_fetch_hint(p, bare, hint, sizeof hint);
-            break;
-        }
-    }
-    snprintf(out, outlen, "model '%s' not found on %s%s%s%s%s%s", bare,
-             at ? at + 1 : "any provider",
-             suggest[0] ? "; closest: " : "", suggest, hint[0] ? "; get it with " : "", hint,
-             "; `caretictl models` lists what is installed");
-}
-
-/* The providers that could serve the model are down: say why for each. */
-static void
-unreachable_message(struct gateway *g, const char *name, char *out, size_t outlen)
-{
-    bool any_up = false;
-    for (size_t i = 0; i < providers_count(g->providers); i++)
-        any_up |= provider_reachable(providers_at(g->providers, i));
-    size_t used = any_up ? (size_t)snprintf(out, outlen,
-                                            "model '%s' is on a provider that is not answering: ",
-                                            name)
-                         : (size_t)snprintf(out, outlen, "no model server answered: ");
-    size_t start = used;
-    for (size_t i = 0; i < providers_count(g->providers) && used < outlen; i++) {
-        struct provider *p = providers_at(g->providers, i);
-        if (provider_reachable(p) || *provider_last_error(p) == '\0')
-            continue;
-        int w = snprintf(out + used, outlen - used, "%s%s", used > start ? "; " : "",
-                         provider_last_error(p));
-        if (w > 0)
-            used += (size_t)w;
-    }
-    if (used == start && used < outlen)
-        snprintf(out + used, outlen - used, "no providers are configured");
-}
-
-static void
-bad_provider_message(struct gateway *g, const char *name, char *out, size_t outlen)
-{
-    char names[256] = "";
-    size_t used = 0;
-    for (size_t i = 0; i < providers_count(g->providers); i++) {
-        int w = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
-                         provider_name(providers_at(g->providers, i)));
-        if (w < 0 || (size_t)w >= sizeof names - used)
-            break;
-        used += (size_t)w;
-    }
-    snprintf(out, outlen, "'%s' names no configured provider after @; providers: %s", name, names);
-}
-
-struct resolve_wait {
-    struct gateway *g;
-    char *model;
-    bool refreshed;
-    gateway_resolved_cb cb;
-    void *arg;
-};
-
-static void
-on_resolve_catalogues(void *arg)
-{
-    struct resolve_wait *w = arg;
-    struct gateway *g = w->g;
-    struct catalogue_view views[32];
-    size_t nv = build_views(g, views, 32);
-    struct resolution res;
-    char suggest[512];
-    char msg[1024] = "";
-    int status = 0;
-    enum resolve_result rr = resolve_model(g->cfg, w->model, views, nv, &res, suggest,
-                                           sizeof suggest);
-    if (rr != RESOLVE_OK && !w->refreshed) {
-        /* A miss may be a model pulled a moment ago: look again. */
-        w->refreshed = true;
-        providers_refresh(g->providers, true, on_resolve_catalogues, w);
-        return;
-    }
-    switch (rr) {
-    case RESOLVE_OK:
-        break;
-    case RESOLVE_NOT_FOUND:
-        status = 404;
-        not_found_message(g, res.name, suggest, msg, sizeof msg);
-        break;
-    case RESOLVE_UNREACHABLE:
-        status = 502;
-        unreachable_message(g, res.name, msg, sizeof msg);
-        break;
-    case RESOLVE_BAD_PROVIDER:
-        status = 404;
-        bad_provider_message(g, res.name, msg, sizeof msg);
-        break;
-    }
-    w->cb(status, &res, msg, w->arg);
-    free(w->model);
-    free(w);
-}
-
-long
-gateway_loaded_context(struct gateway *g, const char *provider, const char *model)
-{
-    struct provider *p = providers_find(g->providers, provider);
-    if (p == NULL || provider_type(p) == PROVIDER_OLLAMA)
-        return 0; /* Ollama takes num_ctx per request */
-    return (long)json_integer_value(
-        json_object_get(provider_model_entry(p, model), "context_length"));
-}
-
-void
-gateway_resolve(struct gateway *g, const char *model, gateway_resolved_cb cb, void *arg)
-{
-    struct resolve_wait *w = xcalloc(1, sizeof *w);
-    w->g = g;
-    w->model = xstrdup(model ? model : "");
-    w->cb = cb;
-    w->arg = arg;
-    /* Fresh catalogues answer at once; stale ones are fetched first. */
-    providers_refresh(g->providers, false, on_resolve_catalogues, w);
 }
 
 static bool show_from_catalogue(struct gateway *g, struct http_request *req,
@@ -601,7 +456,7 @@ on_catalogues(void *arg)
     }
     case RK_MODEL:
     case RK_SHOW:
-        break; /* resolved through gateway_resolve */
+        break; /* resolved through lookup_model */
     }
     pending_free(pd);
 }
@@ -829,7 +684,7 @@ on_bound_route(struct http_request *req, void *arg)
     pd->body = body;
     pd->scanned = scanned;
     if (rd->kind == RK_MODEL || rd->kind == RK_SHOW)
-        gateway_resolve(g, pd->model, on_model_resolved, pd);
+        lookup_model(g->lookup, pd->model, on_model_resolved, pd);
     else
         providers_refresh(g->providers, false, on_catalogues, pd);
 }

@@ -49,6 +49,17 @@ ctl_now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void
+ctl_print_tool_call(const char *name, const json_t *arguments, bool *mid_line)
+{
+    char *args = json_is_string(arguments) ? strdup(json_string_value(arguments))
+                                           : json_dumps(arguments, JSON_COMPACT | JSON_ENCODE_ANY);
+    printf("%s[tool call] %s %s\n", *mid_line ? "\n" : "", name, args ? args : "{}");
+    fflush(stdout);
+    free(args);
+    *mid_line = false;
+}
+
 static void
 usage(FILE *out)
 {

@@ -78,6 +78,12 @@ int ctl_stream_get(const struct ctl_ctx *ctx, const char *path, ctl_line_cb on_l
 /* Seconds on the monotonic clock, for the durations ask, bench and pull report. */
 double ctl_now_s(void);
 
+/* Print one line for a tool call the model made: "[tool call] NAME
+ * ARGUMENTS" (ARGUMENTS as compact JSON), on a line of its own: a newline
+ * first when *MID_LINE (text was printed without one), which is then
+ * false. */
+void ctl_print_tool_call(const char *name, const json_t *arguments, bool *mid_line);
+
 /* GET PATH and copy the body to stdout.  Returns an exit code. */
 int ctl_print_body(const struct ctl_ctx *ctx, const char *path);
 

@@ -20,6 +20,7 @@ struct ask_state {
     bool got_done;
     bool failed;
     bool any_output;
+    bool ended_line; /* the last thing printed ended its line */
     double start, first_token;
     json_int_t eval_count, eval_duration_ns;
 };
@@ -51,6 +52,21 @@ on_line(const char *line, size_t len, void *arg)
         fflush(stdout);
         st->any_output = true;
     }
+    size_t i;
+    json_t *call;
+    bool mid_line = st->any_output && !st->ended_line;
+    json_array_foreach(json_object_get(json_object_get(j, "message"), "tool_calls"), i, call)
+    {
+        json_t *fn = json_object_get(call, "function");
+        if (st->first_token == 0)
+            st->first_token = ctl_now_s();
+        ctl_print_tool_call(json_string_value(json_object_get(fn, "name")),
+                            json_object_get(fn, "arguments"), &mid_line);
+        st->any_output = true;
+        st->ended_line = true;
+    }
+    if (content != NULL && *content != '\0')
+        st->ended_line = content[strlen(content) - 1] == '\n';
     if (json_is_true(json_object_get(j, "done"))) {
         st->got_done = true;
         st->eval_count = json_integer_value(json_object_get(j, "eval_count"));
@@ -168,7 +184,7 @@ run_ask(struct ctl_ctx *ctx, int argc, char **argv)
     st.start = ctl_now_s();
     int status = ctl_stream(ctx, "/api/chat", body, on_line, &st);
     free(body);
-    if (st.any_output)
+    if (st.any_output && !st.ended_line)
         putchar('\n');
     if (status < 0)
         return -status;

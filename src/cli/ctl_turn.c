@@ -14,6 +14,7 @@
 struct turn_state {
     char event[32];
     bool any_output;
+    bool ended_line; /* the last thing printed ended its line */
     bool done;
     bool failed;
     const struct ctl_ctx *ctx;
@@ -31,9 +32,19 @@ on_sse_line(const char *line, size_t len, void *arg)
         return true;
     json_t *j = json_loadb(line + 6, len - 6, 0, NULL);
     if (strcmp(st->event, "delta") == 0) {
-        fputs(json_string_value(json_object_get(j, "content")), stdout);
+        const char *text = json_string_value(json_object_get(j, "content"));
+        if (text == NULL)
+            text = "";
+        fputs(text, stdout);
         fflush(stdout);
         st->any_output = true;
+        st->ended_line = *text != '\0' && text[strlen(text) - 1] == '\n';
+    } else if (strcmp(st->event, "tool_call") == 0) {
+        bool mid_line = st->any_output && !st->ended_line;
+        ctl_print_tool_call(json_string_value(json_object_get(j, "name")),
+                            json_object_get(j, "arguments"), &mid_line);
+        st->any_output = true;
+        st->ended_line = true;
     } else if (strcmp(st->event, "truncated") == 0) {
         fprintf(stderr, "(%lld older messages left out to fit the model's window)\n",
                 json_integer_value(json_object_get(j, "dropped_messages")));
@@ -64,7 +75,7 @@ ctl_turn(const struct ctl_ctx *ctx, const char *session, const char *content, co
     json_decref(req);
     int status = ctl_stream(ctx, path, body, on_sse_line, &st);
     free(body);
-    if (st.any_output)
+    if (st.any_output && !st.ended_line)
         putchar('\n');
     if (status == -CTL_EXIT_INTERRUPTED) {
         /* Ctrl-C: the reply stops on the daemon too, kept as interrupted. */

@@ -29,6 +29,7 @@
 #include "careti/daemon/tcp_token.h"
 #include "careti/http/http_server.h"
 #include "careti/http/router.h"
+#include "careti/models/lookup.h"
 #include "careti/models/metrics.h"
 #include "careti/models/provider.h"
 #include "careti/store/session_store.h"
@@ -52,6 +53,7 @@ struct daemon {
     struct upstream *up;
     struct providers *providers;
     struct gateway *gateway;
+    struct lookup *lookup;
     struct store *store;
     struct events *events;
     struct sessions_api *sessions;
@@ -110,6 +112,7 @@ apply_config(struct daemon *d)
     };
     log_set_level(effective_level(d));
     providers_configure(d->providers, d->cfg);
+    lookup_set_config(d->lookup, d->cfg);
     gateway_set_config(d->gateway, d->cfg);
     sessions_api_set_config(d->sessions, d->cfg);
     doctor_set_config(d->doctor, d->cfg, &d->socket_path);
@@ -676,12 +679,13 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     uv_timer_init(&d->loop, &d->flush_timer);
     d->flush_timer.data = d;
     uv_timer_start(&d->flush_timer, on_flush_timer, REQUEST_FLUSH_MS, REQUEST_FLUSH_MS);
-    d->gateway = gateway_new(d->srv, d->up, d->providers, d->metrics);
+    d->lookup = lookup_new(d->providers);
+    d->gateway = gateway_new(d->srv, d->up, d->providers, d->lookup, d->metrics);
     d->store = store_new(&d->loop);
     d->events = events_new();
-    d->sessions = sessions_api_new(&d->loop, d->srv, d->store, d->gateway, d->events, d->up,
+    d->sessions = sessions_api_new(&d->loop, d->srv, d->store, d->lookup, d->events, d->up,
                                    d->providers, d->metrics);
-    d->doctor = doctor_new(&d->loop, d->srv, d->gateway, d->providers, d->up);
+    d->doctor = doctor_new(&d->loop, d->srv, d->lookup, d->providers, d->up);
     doctor_set_store(d->doctor, d->store);
     api_control_register(d->router, &control_ops, d, d->srv);
     gateway_register(d->gateway, d->router);
@@ -737,6 +741,7 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     doctor_free(d->doctor);
     events_free(d->events);
     gateway_free(d->gateway);
+    lookup_free(d->lookup);
     metrics_free(d->metrics);
     router_free(d->router);
     config_free(d->cfg);

@@ -1407,6 +1407,12 @@ store_error(const struct store *st)
 }
 
 const char *
+store_error_text(const struct store *st, const struct cerr *err)
+{
+    return store_failed(st) ? st->error : err->msg;
+}
+
+const char *
 store_path(const struct store *st)
 {
     return st->opening ? NULL : st->path;

@@ -7,10 +7,10 @@
 #define CARETI_API_SESSIONS_H
 
 #include "careti/api/events.h"
-#include "careti/api/gateway.h"
 #include "careti/config/config.h"
 #include "careti/http/http_server.h"
 #include "careti/http/router.h"
+#include "careti/models/lookup.h"
 #include "careti/models/metrics.h"
 #include "careti/models/provider.h"
 #include "careti/store/session_store.h"
@@ -20,7 +20,7 @@ struct sessions_api;
 
 /* The routes' state; every argument must outlive it.  Never NULL. */
 struct sessions_api *sessions_api_new(uv_loop_t *loop, struct http_server *srv,
-                                      struct store *store, struct gateway *gw,
+                                      struct store *store, struct lookup *lookup,
                                       struct events *events, struct upstream *up,
                                       struct providers *providers, struct metrics *metrics);
 /* The config in force (borrowed; call again after every reload). */

@@ -9,10 +9,10 @@
 
 #include <uv.h>
 
-#include "careti/api/gateway.h"
 #include "careti/config/config.h"
 #include "careti/http/http_server.h"
 #include "careti/http/router.h"
+#include "careti/models/lookup.h"
 #include "careti/models/provider.h"
 #include "careti/store/session_store.h"
 #include "careti/upstream/upstream.h"
@@ -20,7 +20,7 @@
 struct doctor;
 
 /* Never NULL; every argument must outlive it. */
-struct doctor *doctor_new(uv_loop_t *loop, struct http_server *srv, struct gateway *gw,
+struct doctor *doctor_new(uv_loop_t *loop, struct http_server *srv, struct lookup *lookup,
                           struct providers *providers, struct upstream *up);
 /* The config in force (borrowed; call again after a reload) and where the
  * daemon keeps its socket path. */

@@ -10,6 +10,7 @@
 #include "careti/config/config.h"
 #include "careti/http/http_server.h"
 #include "careti/http/router.h"
+#include "careti/models/lookup.h"
 #include "careti/models/metrics.h"
 #include "careti/models/provider.h"
 #include "careti/models/resolve.h"
@@ -20,26 +21,12 @@ struct gateway;
 /* A gateway using SRV (for request lookups), UP, PROVIDERS and METRICS,
  * which must outlive it.  Never NULL; free with gateway_free(). */
 struct gateway *gateway_new(struct http_server *srv, struct upstream *up,
-                            struct providers *providers, struct metrics *metrics);
+                            struct providers *providers, struct lookup *lookup,
+                            struct metrics *metrics);
 void gateway_free(struct gateway *g);
 
 /* The config in force (borrowed; call again after every reload). */
 void gateway_set_config(struct gateway *g, const struct config *cfg);
-
-/* A model name was resolved: STATUS 0 and RES on success, else the HTTP
- * status (404, 502) and ERROR worded for a person.  RES is borrowed. */
-typedef void (*gateway_resolved_cb)(int status, const struct resolution *res, const char *error,
-                                    void *arg);
-
-/* Resolve MODEL (NULL or "": defaults.model) against the config and the
- * catalogues, refreshing stale ones first and all of them once on a
- * miss.  CB runs from the loop, possibly before this returns. */
-void gateway_resolve(struct gateway *g, const char *model, gateway_resolved_cb cb, void *arg);
-
-/* The context window MODEL was loaded with on an OpenAI-compatible
- * PROVIDER, from its catalogue; 0 when unknown or for Ollama (which takes
- * num_ctx per request). */
-long gateway_loaded_context(struct gateway *g, const char *provider, const char *model);
 
 /* Add the model routes to R. */
 void gateway_register(struct gateway *g, struct router *r);

@@ -45,6 +45,10 @@ void store_open(struct store *st, const char *state_dir, store_cb cb, void *arg)
 bool store_ready(const struct store *st);
 bool store_failed(const struct store *st);
 const char *store_error(const struct store *st);
+/* The words for a failed operation's ERR: once the store is unusable,
+ * its whole reason and fix (which ERR may have had to cut), else ERR's
+ * message.  Borrowed. */
+const char *store_error_text(const struct store *st, const struct cerr *err);
 
 /* The database's path once store_open has run, else NULL. */
 const char *store_path(const struct store *st);

@@ -1,0 +1,186 @@
+/*
+ * lookup: finding the model a client names across the providers: the
+ * catalogues made fresh first, resolution against the config, and the
+ * refusals worded for a person (the closest names, how to fetch it, why
+ * its servers are down).  Owns only the waits for catalogues; never
+ * touches a client request.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "careti/core/xmalloc.h"
+#include "careti/models/lookup.h"
+
+struct lookup {
+    struct providers *providers;
+    const struct config *cfg;
+};
+
+struct lookup *
+lookup_new(struct providers *providers)
+{
+    struct lookup *l = xcalloc(1, sizeof *l);
+    l->providers = providers;
+    return l;
+}
+
+void
+lookup_free(struct lookup *l)
+{
+    free(l);
+}
+
+void
+lookup_set_config(struct lookup *l, const struct config *cfg)
+{
+    l->cfg = cfg;
+}
+
+static size_t
+build_views(struct lookup *l, struct catalogue_view *views, size_t max)
+{
+    size_t n = providers_count(l->providers);
+    if (n > max)
+        n = max;
+    for (size_t i = 0; i < n; i++) {
+        struct provider *p = providers_at(l->providers, i);
+        views[i] = (struct catalogue_view){provider_name(p), provider_type(p), provider_models(p),
+                                           provider_reachable(p)};
+    }
+    return n;
+}
+
+static void
+not_found_message(struct lookup *l, const char *name, const char *suggest, char *out,
+                  size_t outlen)
+{
+    char hint[320] = "";
+    char bare[256];
+    const char *at = strrchr(name, '@');
+    snprintf(bare, sizeof bare, "%.*s", at ? (int)(at - name) : (int)strlen(name), name);
+    /* name@provider: the hint is for that provider; else the first that
+     * can fetch models. */
+    for (size_t i = 0; i < providers_count(l->providers); i++) {
+        struct provider *p = providers_at(l->providers, i);
+        bool named = at != NULL && strcmp(provider_name(p), at + 1) == 0;
+        if (named || (at == NULL && provider_reachable(p) && provider_type(p) != PROVIDER_OPENAI)) {
+            provider_fetch_hint(p, bare, hint, sizeof hint);
+            break;
+        }
+    }
+    snprintf(out, outlen, "model '%s' not found on %s%s%s%s%s%s", bare,
+             at ? at + 1 : "any provider",
+             suggest[0] ? "; closest: " : "", suggest, hint[0] ? "; get it with " : "", hint,
+             "; `caretictl models` lists what is installed");
+}
+
+/* The providers that could serve the model are down: say why for each. */
+static void
+unreachable_message(struct lookup *l, const char *name, char *out, size_t outlen)
+{
+    bool any_up = false;
+    for (size_t i = 0; i < providers_count(l->providers); i++)
+        any_up |= provider_reachable(providers_at(l->providers, i));
+    size_t used = any_up ? (size_t)snprintf(out, outlen,
+                                            "model '%s' is on a provider that is not answering: ",
+                                            name)
+                         : (size_t)snprintf(out, outlen, "no model server answered: ");
+    size_t start = used;
+    for (size_t i = 0; i < providers_count(l->providers) && used < outlen; i++) {
+        struct provider *p = providers_at(l->providers, i);
+        if (provider_reachable(p) || *provider_last_error(p) == '\0')
+            continue;
+        int w = snprintf(out + used, outlen - used, "%s%s", used > start ? "; " : "",
+                         provider_last_error(p));
+        if (w > 0)
+            used += (size_t)w;
+    }
+    if (used == start && used < outlen)
+        snprintf(out + used, outlen - used, "no providers are configured");
+}
+
+static void
+bad_provider_message(struct lookup *l, const char *name, char *out, size_t outlen)
+{
+    char names[256] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < providers_count(l->providers); i++) {
+        int w = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                         provider_name(providers_at(l->providers, i)));
+        if (w < 0 || (size_t)w >= sizeof names - used)
+            break;
+        used += (size_t)w;
+    }
+    snprintf(out, outlen, "'%s' names no configured provider after @; providers: %s", name, names);
+}
+
+struct lookup_wait {
+    struct lookup *l;
+    char *model;
+    bool refreshed;
+    lookup_cb cb;
+    void *arg;
+};
+
+static void
+on_resolve_catalogues(void *arg)
+{
+    struct lookup_wait *w = arg;
+    struct lookup *l = w->l;
+    struct catalogue_view views[32];
+    size_t nv = build_views(l, views, 32);
+    struct resolution res;
+    char suggest[512];
+    char msg[1024] = "";
+    int status = 0;
+    enum resolve_result rr = resolve_model(l->cfg, w->model, views, nv, &res, suggest,
+                                           sizeof suggest);
+    if (rr != RESOLVE_OK && !w->refreshed) {
+        /* A miss may be a model pulled a moment ago: look again. */
+        w->refreshed = true;
+        providers_refresh(l->providers, true, on_resolve_catalogues, w);
+        return;
+    }
+    switch (rr) {
+    case RESOLVE_OK:
+        break;
+    case RESOLVE_NOT_FOUND:
+        status = 404;
+        not_found_message(l, res.name, suggest, msg, sizeof msg);
+        break;
+    case RESOLVE_UNREACHABLE:
+        status = 502;
+        unreachable_message(l, res.name, msg, sizeof msg);
+        break;
+    case RESOLVE_BAD_PROVIDER:
+        status = 404;
+        bad_provider_message(l, res.name, msg, sizeof msg);
+        break;
+    }
+    w->cb(status, &res, msg, w->arg);
+    free(w->model);
+    free(w);
+}
+
+long
+lookup_loaded_context(struct lookup *l, const char *provider, const char *model)
+{
+    struct provider *p = providers_find(l->providers, provider);
+    if (p == NULL || provider_type(p) == PROVIDER_OLLAMA)
+        return 0; /* Ollama takes num_ctx per request */
+    return (long)json_integer_value(
+        json_object_get(provider_model_entry(p, model), "context_length"));
+}
+
+void
+lookup_model(struct lookup *l, const char *model, lookup_cb cb, void *arg)
+{
+    struct lookup_wait *w = xcalloc(1, sizeof *w);
+    w->l = l;
+    w->model = xstrdup(model ? model : "");
+    w->cb = cb;
+    w->arg = arg;
+    /* Fresh catalogues answer at once; stale ones are fetched first. */
+    providers_refresh(l->providers, false, on_resolve_catalogues, w);
+}
