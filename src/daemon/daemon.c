@@ -32,6 +32,7 @@
 #include "careti/models/lookup.h"
 #include "careti/models/metrics.h"
 #include "careti/models/provider.h"
+#include "careti/models/request_log.h"
 #include "careti/store/session_store.h"
 #include "careti/upstream/upstream.h"
 
@@ -65,10 +66,7 @@ struct daemon {
     size_t n_tcp;
     char tcp_token[TCP_TOKEN_LEN + 1]; /* from state_dir; "" when unavailable */
     char tcp_token_error[256];
-    struct store_request *pending_requests; /* records waiting for the next flush */
-    size_t n_pending_requests;
-    int64_t last_request_prune_ms; /* epoch ms; 0 until the first flush prunes */
-    uv_timer_t flush_timer;
+    struct request_log *requests;
     uv_signal_t sig_hup, sig_term, sig_int;
     uv_timer_t grace_timer;
     bool stopping;
@@ -113,6 +111,7 @@ apply_config(struct daemon *d)
     log_set_level(effective_level(d));
     providers_configure(d->providers, d->cfg);
     lookup_set_config(d->lookup, d->cfg);
+    request_log_set_retention(d->requests, d->cfg->daemon.request_log_days);
     gateway_set_config(d->gateway, d->cfg);
     sessions_api_set_config(d->sessions, d->cfg);
     doctor_set_config(d->doctor, d->cfg, &d->socket_path);
@@ -412,100 +411,11 @@ daemon_status(void *self)
                      log_level_name(log_get_level()));
 }
 
-/* Request records are written once a second in one transaction, so a
- * busy router costs the store one write per second, not one per request. */
-#define REQUEST_FLUSH_MS 1000
-/* Records held at most before a write, whatever the clock says. */
-#define REQUEST_FLUSH_BATCH 1000
-/* Old rows go with the first write after start, then with the first
- * write after each further hour: one DELETE an hour costs next to
- * nothing, and while requests come in no row outlives
- * daemon.request_log_days by more than an hour. */
-#define REQUEST_PRUNE_EVERY_MS (3600 * 1000)
-#define DAY_MS (86400 * (int64_t)1000)
-
-static void
-on_requests_written(json_t *result, const struct cerr *err, void *arg)
-{
-    (void)arg;
-    if (err != NULL)
-        log_warn("request log: %s", err->msg);
-    json_int_t pruned = json_integer_value(json_object_get(result, "pruned"));
-    if (pruned > 0)
-        log_info("request log: %lld rows older than daemon.request_log_days removed",
-                 (long long)pruned);
-    json_decref(result);
-}
-
-/* Where the next write prunes the log from (epoch ms), or 0: not due,
- * or daemon.request_log_days is 0. */
-static int64_t
-request_prune_cutoff(struct daemon *d)
-{
-    long days = d->cfg->daemon.request_log_days;
-    int64_t now = store_now_ms();
-    if (days <= 0 || (d->last_request_prune_ms != 0 &&
-                      now - d->last_request_prune_ms < REQUEST_PRUNE_EVERY_MS))
-        return 0;
-    d->last_request_prune_ms = now;
-    return now - days * DAY_MS;
-}
-
-static void
-flush_requests(struct daemon *d)
-{
-    if (d->n_pending_requests == 0)
-        return;
-    struct store_request *recs = d->pending_requests;
-    size_t n = d->n_pending_requests;
-    d->pending_requests = NULL;
-    d->n_pending_requests = 0;
-    /* No usable store (closed at shutdown, or failed: status says why):
-     * the records cannot be kept, and the batch must still empty. */
-    if (d->store == NULL || store_failed(d->store)) {
-        store_requests_free(recs, n);
-        return;
-    }
-    store_add_requests_take(d->store, recs, n, request_prune_cutoff(d), on_requests_written, NULL);
-}
-
-static void
-on_flush_timer(uv_timer_t *t)
-{
-    flush_requests(t->data);
-}
-
-static void
-on_request_sample(const struct metrics_sample *smp, void *arg)
-{
-    struct daemon *d = arg;
-    if (d->pending_requests == NULL)
-        d->pending_requests = xmalloc(REQUEST_FLUSH_BATCH * sizeof *d->pending_requests);
-    struct store_request *r = &d->pending_requests[d->n_pending_requests++];
-    double gen_s = smp->duration_s - (smp->ttft_s > 0 ? smp->ttft_s : 0);
-    *r = (struct store_request){
-        .at_ms = store_now_ms(),
-        .status = smp->status,
-        .ttft_ms = smp->ttft_s >= 0 ? (int64_t)(smp->ttft_s * 1000) : -1,
-        .tokens_per_s = smp->completion_tokens > 0 && gen_s > 0
-                            ? (double)smp->completion_tokens / gen_s
-                            : -1,
-        .prompt_tokens = smp->prompt_tokens, /* both say < 0 when unknown */
-        .completion_tokens = smp->completion_tokens,
-        .duration_ms = (int64_t)(smp->duration_s * 1000),
-    };
-    store_request_set_names(r, smp->provider, smp->model, smp->error_kind);
-    /* A burst is written at once rather than held in memory. */
-    if (d->n_pending_requests == REQUEST_FLUSH_BATCH)
-        flush_requests(d);
-}
-
 static void
 daemon_request_stats(void *self, int64_t since_ms, store_cb cb, void *arg)
 {
     struct daemon *d = self;
-    flush_requests(d);
-    store_request_stats(d->store, since_ms, cb, arg);
+    request_log_stats(d->requests, since_ms, cb, arg);
 }
 
 static void
@@ -537,12 +447,11 @@ on_server_closed(struct http_server *srv, void *arg)
      * the store closes once its queued writes (the last request records
      * among them) are done. */
     sessions_api_abort_turns(d->sessions);
-    uv_close((uv_handle_t *)&d->flush_timer, NULL);
     providers_free(d->providers);
     d->providers = NULL;
     upstream_close(d->up);
     d->up = NULL;
-    flush_requests(d);
+    request_log_close(d->requests);
     store_close(d->store, NULL, NULL);
     d->store = NULL;
 }
@@ -675,13 +584,10 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     d->up = upstream_new(&d->loop);
     d->providers = providers_new(&d->loop, d->up);
     d->metrics = metrics_new();
-    metrics_set_recorder(d->metrics, on_request_sample, d);
-    uv_timer_init(&d->loop, &d->flush_timer);
-    d->flush_timer.data = d;
-    uv_timer_start(&d->flush_timer, on_flush_timer, REQUEST_FLUSH_MS, REQUEST_FLUSH_MS);
     d->lookup = lookup_new(d->providers);
     d->gateway = gateway_new(d->srv, d->up, d->providers, d->lookup, d->metrics);
     d->store = store_new(&d->loop);
+    d->requests = request_log_new(&d->loop, d->store, d->metrics);
     d->events = events_new();
     d->sessions = sessions_api_new(&d->loop, d->srv, d->store, d->lookup, d->events, d->up,
                                    d->providers, d->metrics);
@@ -751,7 +657,7 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     free(d->socket_path);
     free(d->state_dir);
     free(d->tcp);
-    store_requests_free(d->pending_requests, d->n_pending_requests);
+    request_log_free(d->requests);
     free(d);
     return code;
 }
