@@ -229,7 +229,8 @@ conn_finish(struct uhttp_conn *conn)
         conn->h->sink->done(req, UPSTREAM_OK, NULL);
 }
 
-/* Give body bytes to the caller, or keep them while it cannot take them. */
+/* Give body bytes to the caller, or keep them while it cannot take them.
+ * Returns 0, or -ECANCELED when the caller cancelled. */
 static int
 deliver(struct uhttp_conn *conn, const char *at, size_t len)
 {
@@ -250,7 +251,7 @@ deliver(struct uhttp_conn *conn, const char *at, size_t len)
     case UPSTREAM_CANCELLED:
         break;
     }
-    return -1; /* the caller cancelled: the connection is already closing */
+    return -ECANCELED; /* the connection is already closing */
 }
 
 static int
@@ -337,7 +338,7 @@ on_headers_complete(http_parser *p)
  * first token is what a user waits for.  Later pieces are gathered and
  * handed over once the read is parsed (flush_gathered): a server that
  * sends many chunks in one write then costs the caller one call, not one
- * per chunk.  Returns nonzero when the caller cancelled. */
+ * per chunk.  Returns 0, or -ECANCELED when the caller cancelled. */
 static int
 take_body(void *arg, const char *at, size_t len)
 {
@@ -359,9 +360,9 @@ on_body(http_parser *p, const char *at, size_t len)
     return take_body(conn, at, len);
 }
 
-/* Hand over what on_body gathered during this read.  Returns -1 when the
- * caller cancelled (the connection is closing), else 0; a caller that
- * says wait keeps the bytes in HELD until it resumes. */
+/* Hand over what on_body gathered during this read.  Returns -ECANCELED
+ * when the caller cancelled (the connection is closing), else 0; a caller
+ * that says wait keeps the bytes in HELD until it resumes. */
 static int
 flush_gathered(struct uhttp_conn *conn)
 {
@@ -378,7 +379,7 @@ flush_gathered(struct uhttp_conn *conn)
     case UPSTREAM_CANCELLED:
         break;
     }
-    return -1;
+    return -ECANCELED;
 }
 
 static int
