@@ -100,7 +100,10 @@ fuzz: deps
 	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c src/config/config.c \
 	    src/core/path.c src/core/log.c src/core/strdist.c $(FUZZ_COMMON) \
 	    $(shell $(PKG_CONFIG) --cflags --libs jansson yaml-0.1)
-	for t in translate jscan chunked http config; do \
+	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_upstream_http tests/fuzz/fuzz_upstream_http.c \
+	    src/upstream/upstream_http.c src/upstream/upstream_head.c src/wire/chunked.c \
+	    $(FUZZ_COMMON) $(shell $(PKG_CONFIG) --cflags --libs jansson libuv) -lhttp_parser
+	for t in translate jscan chunked http config upstream_http; do \
 	    mkdir -p build/fuzz/corpus-$$t && cp tests/fuzz/corpus/$$t/* build/fuzz/corpus-$$t/ && \
 	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	        $$( [ -f tests/fuzz/$$t.dict ] && echo -dict=tests/fuzz/$$t.dict ) \

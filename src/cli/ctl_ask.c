@@ -3,6 +3,7 @@
  * Standard input, when it is not a terminal, is attached to the prompt
  * (`git diff | caretictl ask "review this"`).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +132,11 @@ run_ask(struct ctl_ctx *ctx, int argc, char **argv)
     char *prompt = NULL;
     size_t plen = 0;
     FILE *mem = open_memstream(&prompt, &plen);
+    if (mem == NULL) {
+        free(args);
+        fprintf(stderr, "caretictl: cannot gather the prompt (%s)\n", strerror(errno));
+        return CTL_EXIT_ERROR;
+    }
     for (int i = optind; i < argc + 1; i++)
         fprintf(mem, "%s%s", i > optind ? " " : "", args[i]);
     bool have_words = optind < argc + 1;

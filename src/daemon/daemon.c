@@ -575,9 +575,15 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     d->lock_fd = -1;
     d->exit_code = CARETID_EXIT_OK;
     d->started_wall = time(NULL);
+    if ((rc = uv_loop_init(&d->loop)) != 0) {
+        /* Nothing else is made yet: only D and the configuration go. */
+        log_error("cannot create the event loop (%s)", uv_strerror(rc));
+        config_free(cfg);
+        free(d);
+        return CARETID_EXIT_FAILURE;
+    }
     d->socket_path = xstrdup(opts->socket_override ? opts->socket_override : cfg->daemon.socket);
     signal(SIGPIPE, SIG_IGN);
-    uv_loop_init(&d->loop);
     d->started_ms = uv_now(&d->loop);
     d->router = router_new();
     d->srv = http_server_new(&d->loop, router_dispatch, d->router, router_error_body);
@@ -618,10 +624,15 @@ daemon_run(const struct daemon_options *opts, struct config *cfg)
     for (size_t i = 0; i < 3; i++) {
         uv_signal_init(&d->loop, sigs[i]);
         sigs[i]->data = d;
-        uv_signal_start(sigs[i], on_signal, signums[i]);
+        /* A daemon that cannot hear TERM cannot stop cleanly: refuse to serve. */
+        if ((rc = uv_signal_start(sigs[i], on_signal, signums[i])) != 0) {
+            cerr_set(&err, rc, 0, "cannot watch signal %d (%s)", signums[i], uv_strerror(rc));
+            break;
+        }
     }
 
-    if ((rc = open_unix_listener(d, &err)) != 0 || (rc = start_tcp_listeners(d, &err)) != 0) {
+    if (rc != 0 || (rc = open_unix_listener(d, &err)) != 0 ||
+        (rc = start_tcp_listeners(d, &err)) != 0) {
         log_error("%s", err.msg);
         d->exit_code = CARETID_EXIT_FAILURE;
         begin_shutdown(d);

@@ -439,6 +439,26 @@ upstream_body_from_tree(struct relay *r, const struct translate_params *tp, stru
     return true;
 }
 
+/* The one place that decides how the client's body becomes the
+ * upstream's: passed on as bytes, with only the members we own rewritten
+ * (same dialect, a body jscan vouched for, and translate_request_bytes
+ * able to); otherwise through the parsed tree.  The body goes into TEXT;
+ * returns how, for the debug log, or NULL with ERR when the request is
+ * refused. */
+static const char *
+upstream_body(struct relay *r, const struct translate_params *tp, struct sbuf *text,
+              struct cerr *err)
+{
+    if (r->scanned != NULL && r->raw_path == NULL && r->client == r->upstream_wire &&
+        translate_request_bytes(r->ep, r->client, r->scanned, tp, text))
+        return "pass-through as bytes";
+    if (!upstream_body_from_tree(r, tp, text, err))
+        return NULL;
+    return r->raw_path != NULL               ? "provider route, parsed"
+           : r->client == r->upstream_wire ? "pass-through, parsed"
+                                           : "translated";
+}
+
 static void
 start_transfer(struct relay *r)
 {
@@ -451,9 +471,8 @@ start_transfer(struct relay *r)
         .upstream_is_lmstudio = provider_type(r->prov) == PROVIDER_LMSTUDIO,
     };
     struct sbuf text = {0};
-    bool from_bytes = r->scanned != NULL && r->raw_path == NULL && r->client == r->upstream_wire &&
-                      translate_request_bytes(r->ep, r->client, r->scanned, &tp, &text);
-    if (!from_bytes && !upstream_body_from_tree(r, &tp, &text, &err)) {
+    const char *how = upstream_body(r, &tp, &text, &err);
+    if (how == NULL) {
         fail(r, err.http_status ? err.http_status : 400, "bad_request", err.msg);
         relay_free(r);
         return;
@@ -484,7 +503,8 @@ start_transfer(struct relay *r)
     };
     xlate_free(r->x);
     r->x = xlate_new(&xp);
-    log_debug("%s -> %s %s (model %s)", r->what, provider_name(r->prov), url, c->model);
+    log_debug("%s: %s: %s, to %s (model %s)", r->what, provider_name(r->prov), how, url,
+              c->model);
     r->ureq = upstream_start(r->up, &o, &relay_callbacks, r);
     free(url);
     sbuf_free(&text);

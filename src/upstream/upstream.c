@@ -1,28 +1,87 @@
 /*
  * upstream: a request to a model server, whichever transport carries it.
  * Owns each request's life: the caller's callbacks, the first-byte and
- * idle timers, cancellation and the one completion.  http:// requests go
- * over our own HTTP/1.1 connections (upstream_http.c); https:// ones
+ * idle timers, cancellation and the one completion.  The transports sit
+ * behind one table (upstream_int.h) and report through one sink; which
+ * carries a request is decided in pick_transport, by the URL's scheme:
+ * http:// over our own HTTP/1.1 client (upstream_http.c), https://
  * through libcurl (upstream_curl.c), loaded only when a configuration
- * names such a server, so a daemon that talks to local servers never
- * maps libcurl and its TLS stack.  Never calls a caller back from inside
+ * names such a server, so a daemon that talks to local servers never maps
+ * libcurl and its TLS stack.  Never calls a caller back from inside
  * upstream_start or upstream_resume.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "careti/core/log.h"
 #include "careti/core/xmalloc.h"
 #include "careti/upstream/upstream.h"
 #include "upstream_int.h"
+
+/* Every transport, tried in order against a request's URL. */
+static const struct upstream_transport *const transports[] = {
+    &upstream_http_transport,
+    &upstream_curl_transport,
+};
+#define N_TRANSPORTS (sizeof transports / sizeof transports[0])
+
+struct upstream {
+    uv_loop_t *loop;
+    /* Each transport's instance, made when its first request comes. */
+    void *inst[N_TRANSPORTS];
+    struct upstream_req *reqs;
+    size_t active;
+    bool closing;
+    /* Inside upstream_start or upstream_resume: completions wait for the
+     * loop, so the caller is never called back from its own call. */
+    int in_caller;
+};
+
+/*
+ * One request as its caller sees it.  Its transport's state for it (X)
+ * lives while the transport works for it: the transport lets go by
+ * reporting done, or when told to abort, so either side may end first.
+ */
+struct upstream_req {
+    struct upstream *up;
+    const struct upstream_callbacks *cb;
+    void *arg;
+    const struct upstream_transport *tp;
+    void *x; /* NULL once the transport let go */
+    uv_timer_t timer; /* first byte, then idle; also a deferred failure */
+    long first_byte_ms, idle_ms;
+    /* The idle timer is armed once per quiet spell, not per chunk: when
+     * it fires it compares with the last data and re-arms if needed. */
+    bool idle_armed;
+    uint64_t last_data_ms;
+    int status; /* known once the transport has the head */
+    char content_type[128];
+    bool head_sent;
+    bool paused;
+    bool cancelled;
+    bool finished;
+    bool deferred; /* an outcome to report from the loop */
+    enum upstream_failure deferred_failure;
+    struct cerr deferred_err;
+    struct upstream_req *prev, *next;
+};
+
+static void on_head(struct upstream_req *req, int status, const char *content_type);
+static enum upstream_delivery on_data(struct upstream_req *req, const char *data, size_t len);
+static void on_done(struct upstream_req *req, enum upstream_failure failure, const char *why);
+static void on_req_timer(uv_timer_t *t);
+static void done_soon(struct upstream_req *req, enum upstream_failure failure, const char *why);
+
+static const struct upstream_sink sink = {on_head, on_data, on_done};
 
 struct upstream *
 upstream_new(uv_loop_t *loop)
 {
     struct upstream *up = xcalloc(1, sizeof *up);
     up->loop = loop;
-    up->http = uhttp_new(loop);
     return up;
 }
 
@@ -52,10 +111,10 @@ release(struct upstream_req *req)
 static void
 detach(struct upstream_req *req)
 {
-    if (req->conn != NULL)
-        uhttp_abort(req);
-    if (req->xfer != NULL)
-        ucurl_abort(req);
+    void *x = req->x;
+    req->x = NULL;
+    if (x != NULL)
+        req->tp->abort(x);
 }
 
 void
@@ -70,16 +129,16 @@ upstream_close(struct upstream *up)
         detach(req);
         release(req);
     }
-    uhttp_close(up->http);
-    if (up->curl != NULL)
-        ucurl_close(up->curl);
+    for (size_t i = 0; i < N_TRANSPORTS; i++)
+        if (up->inst[i] != NULL)
+            transports[i]->close(up->inst[i]);
     free(up);
 }
 
 bool
 upstream_load_https(struct cerr *err)
 {
-    return ucurl_load(err);
+    return upstream_curl_transport.load(err) == 0;
 }
 
 size_t
@@ -95,8 +154,6 @@ send_head(struct upstream_req *req)
     req->cb->on_head(req->status, req->content_type[0] ? req->content_type : NULL, req->arg);
 }
 
-static void on_req_timer(uv_timer_t *t);
-
 static void
 arm(struct upstream_req *req, long ms)
 {
@@ -105,15 +162,27 @@ arm(struct upstream_req *req, long ms)
         uv_timer_start(&req->timer, on_req_timer, (uint64_t)ms, 0);
 }
 
-enum upstream_take
-upstream_req_data(struct upstream_req *req, const char *data, size_t len)
+/* The sink's head: kept until the first body bytes or the end, when the
+ * caller hears of it. */
+static void
+on_head(struct upstream_req *req, int status, const char *content_type)
+{
+    req->status = status;
+    snprintf(req->content_type, sizeof req->content_type, "%s",
+             content_type != NULL ? content_type : "");
+}
+
+/* The sink's data: hand body bytes to the caller, sending the head first
+ * if it has not gone yet. */
+static enum upstream_delivery
+on_data(struct upstream_req *req, const char *data, size_t len)
 {
     if (req->cancelled)
-        return UPSTREAM_DROPPED_BY_CALLER;
+        return UPSTREAM_CANCELLED;
     if (!req->head_sent) {
         send_head(req);
         if (req->cancelled)
-            return UPSTREAM_DROPPED_BY_CALLER;
+            return UPSTREAM_CANCELLED;
     }
     if (!req->cb->writable(req->arg)) {
         req->paused = true;
@@ -127,54 +196,16 @@ upstream_req_data(struct upstream_req *req, const char *data, size_t len)
         req->idle_armed = true;
     }
     req->cb->on_data(data, len, req->arg);
-    return req->cancelled ? UPSTREAM_DROPPED_BY_CALLER : UPSTREAM_TAKEN;
+    return req->cancelled ? UPSTREAM_CANCELLED : UPSTREAM_TAKEN;
 }
 
-bool
-upstream_is_redirect(int status)
+/* The sink's done, and the timers' failures: report FAILURE (with WHY
+ * when not UPSTREAM_OK) and free REQ, from the loop when this runs
+ * inside the caller's own call.  The transport has let go of REQ. */
+static void
+on_done(struct upstream_req *req, enum upstream_failure failure, const char *why)
 {
-    return status >= 300 && status < 400;
-}
-
-void
-upstream_req_add_location(struct upstream_req *req, const char *at, size_t len)
-{
-    size_t used = strlen(req->location);
-    size_t room = sizeof req->location - 1 - used;
-    if (len > room) {
-        len = room;
-        req->location_cut = true;
-    }
-    memcpy(req->location + used, at, len);
-    req->location[used + len] = '\0';
-}
-
-void
-upstream_redirect_why(const struct upstream_req *req, char *why, size_t whylen)
-{
-    const char *loc = req->location;
-    size_t len = strlen(loc);
-    while (len > 0 && strchr(" \t", *loc) != NULL)
-        loc++, len--;
-    while (len > 0 && strchr(" \t\r\n", loc[len - 1]) != NULL)
-        len--;
-    if (len > 0)
-        snprintf(why, whylen,
-                 "answered HTTP %d, a redirect to %.*s%s, which caretid does not follow: point "
-                 "base_url at the final address",
-                 req->status, (int)len, loc, req->location_cut ? "..." : "");
-    else
-        snprintf(why, whylen,
-                 "answered HTTP %d, a redirect without a Location, which caretid does not "
-                 "follow: point base_url at the final address",
-                 req->status);
-}
-
-static void done_soon(struct upstream_req *req, enum upstream_failure failure, const char *why);
-
-void
-upstream_req_done(struct upstream_req *req, enum upstream_failure failure, const char *why)
-{
+    req->x = NULL;
     if (req->finished)
         return;
     if (req->up->in_caller > 0) {
@@ -212,7 +243,7 @@ on_req_timer(uv_timer_t *t)
     if (req->finished)
         return;
     if (req->deferred) {
-        upstream_req_done(req, req->deferred_failure, req->deferred_err.msg);
+        on_done(req, req->deferred_failure, req->deferred_err.msg);
         return;
     }
     if (req->idle_armed) {
@@ -224,9 +255,25 @@ on_req_timer(uv_timer_t *t)
     }
     detach(req);
     if (req->head_sent)
-        upstream_req_done(req, UPSTREAM_IDLE_TIMEOUT, "the answer stalled for longer than idle_s");
+        on_done(req, UPSTREAM_IDLE_TIMEOUT, "the answer stalled for longer than idle_s");
     else
-        upstream_req_done(req, UPSTREAM_FIRST_BYTE_TIMEOUT, "no answer within first_byte_s");
+        on_done(req, UPSTREAM_FIRST_BYTE_TIMEOUT, "no answer within first_byte_s");
+}
+
+/* The one place that decides which transport carries a request to URL,
+ * and says so at debug level: the index of its entry in TRANSPORTS, or
+ * -EINVAL when none carries such URLs. */
+static int
+pick_transport(const char *method, const char *url)
+{
+    for (size_t i = 0; i < N_TRANSPORTS; i++) {
+        const char *scheme = transports[i]->scheme;
+        if (strncmp(url, scheme, strlen(scheme)) == 0) {
+            log_debug("upstream %s %s: over %s", method, url, transports[i]->name);
+            return (int)i;
+        }
+    }
+    return -EINVAL;
 }
 
 struct upstream_req *
@@ -249,16 +296,16 @@ upstream_start(struct upstream *up, const struct upstream_opts *opts,
     arm(req, req->first_byte_ms);
 
     up->in_caller++;
-    if (strncmp(opts->url, "http://", 7) == 0) {
-        uhttp_start(up->http, req, opts);
-    } else if (strncmp(opts->url, "https://", 8) == 0) {
-        struct cerr err = {0};
-        if (up->curl == NULL && (up->curl = ucurl_new(up->loop, &err)) == NULL)
-            upstream_req_done(req, UPSTREAM_OTHER, err.msg);
-        else
-            ucurl_start(up->curl, req, opts);
+    int i = pick_transport(opts->method, opts->url);
+    struct cerr err = {0};
+    if (i < 0) {
+        on_done(req, UPSTREAM_OTHER, "the URL is neither http:// nor https://");
+    } else if (up->inst[i] == NULL &&
+               (up->inst[i] = transports[i]->new(up->loop, &sink, &err)) == NULL) {
+        on_done(req, UPSTREAM_OTHER, err.msg);
     } else {
-        upstream_req_done(req, UPSTREAM_OTHER, "the URL is neither http:// nor https://");
+        req->tp = transports[i];
+        req->x = req->tp->start(up->inst[i], req, opts);
     }
     up->in_caller--;
     return req;
@@ -286,9 +333,7 @@ upstream_resume(struct upstream_req *req)
     req->idle_armed = true;
     struct upstream *up = req->up;
     up->in_caller++;
-    if (req->conn != NULL)
-        uhttp_resume(req);
-    else if (req->xfer != NULL)
-        ucurl_resume(req);
+    if (req->x != NULL)
+        req->tp->resume(req->x);
     up->in_caller--;
 }

@@ -94,6 +94,7 @@ static atomic_bool curl_load_tried; /* set once curl_once has run */
 
 struct ucurl {
     uv_loop_t *loop;
+    const struct upstream_sink *sink;
     struct curl_api api;
     CURLM *multi;
     CURL *spare[UCURL_SPARE_EASY];
@@ -134,10 +135,30 @@ struct ucurl_xfer {
     struct curl_slist *headers;
     char errbuf[CURL_ERROR_SIZE];
     struct upstream_req *req;
+    struct upstream_head head; /* of the response being read */
+    bool head_known; /* the status was read and the head reported */
+    bool body_begun; /* body bytes went to the request */
     struct ucurl_xfer *next; /* in PENDING or DOOMED */
 };
 
 static void drain(struct ucurl *c);
+static int ucurl_load(struct cerr *err);
+static void *ucurl_new(uv_loop_t *loop, const struct upstream_sink *sink, struct cerr *err);
+static void ucurl_close(void *t);
+static void *ucurl_start(void *t, struct upstream_req *req, const struct upstream_opts *opts);
+static void ucurl_abort(void *x);
+static void ucurl_resume(void *x);
+
+const struct upstream_transport upstream_curl_transport = {
+    .name = "curl",
+    .scheme = "https://",
+    .load = ucurl_load,
+    .new = ucurl_new,
+    .close = ucurl_close,
+    .start = ucurl_start,
+    .abort = ucurl_abort,
+    .resume = ucurl_resume,
+};
 
 static void
 on_closed_free_ctx(uv_handle_t *h)
@@ -333,10 +354,10 @@ static void
 xfer_end(struct ucurl_xfer *xfer, enum upstream_failure failure, const char *why)
 {
     struct upstream_req *req = xfer->req;
-    req->xfer = NULL;
+    const struct upstream_sink *sink = xfer->c->sink;
     xfer->req = NULL;
     xfer_free(xfer);
-    upstream_req_done(req, failure, why);
+    sink->done(req, failure, why);
 }
 
 static void
@@ -414,7 +435,8 @@ load_curl_thread(void *arg)
     return NULL;
 }
 
-bool
+/* The transport's load: see struct upstream_transport. */
+static int
 ucurl_load(struct cerr *err)
 {
     /* Loaded in a thread of its own that then ends: OpenSSL keeps state
@@ -430,19 +452,22 @@ ucurl_load(struct cerr *err)
     }
     if (curl_loaded.multi_init == NULL) {
         cerr_set(err, -ENOENT, 502, "%s", curl_load_error);
-        return false;
+        return -ENOENT;
     }
-    return true;
+    return 0;
 }
 
-struct ucurl *
-ucurl_new(uv_loop_t *loop, struct cerr *err)
+/* The transport's new: NULL, with ERR set, when libcurl cannot be loaded
+ * or initialised. */
+static void *
+ucurl_new(uv_loop_t *loop, const struct upstream_sink *sink, struct cerr *err)
 {
-    if (!ucurl_load(err))
+    if (ucurl_load(err) != 0)
         return NULL;
     struct ucurl *c = xcalloc(1, sizeof *c);
     c->api = curl_loaded;
     c->loop = loop;
+    c->sink = sink;
     c->multi = c->api.multi_init();
     if (c->multi == NULL) {
         cerr_set(err, -ENOMEM, 502, "cannot initialise libcurl");
@@ -461,9 +486,11 @@ ucurl_new(uv_loop_t *loop, struct cerr *err)
     return c;
 }
 
-void
-ucurl_close(struct ucurl *c)
+/* The transport's close: see struct upstream_transport. */
+static void
+ucurl_close(void *t)
 {
+    struct ucurl *c = t;
     c->closing = true;
     uv_timer_stop(&c->deferred);
     on_deferred(&c->deferred); /* the core let go of every request first */
@@ -479,43 +506,40 @@ ucurl_close(struct ucurl *c)
     uv_close((uv_handle_t *)&c->deferred, on_timer_closed);
 }
 
+/* curl hands over each header line whole, with its CRLF. */
 static size_t
 on_header(char *buf, size_t size, size_t n, void *userdata)
 {
     struct ucurl_xfer *xfer = userdata;
-    struct upstream_req *req = xfer->req;
+    struct upstream_head *head = &xfer->head;
     size_t len = size * n;
-    if (req == NULL)
+    if (xfer->req == NULL)
         return 0;
-    if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
-        /* A new response (after 100 Continue). */
-        req->content_type[0] = '\0';
-        req->location[0] = '\0';
-        req->location_cut = false;
+    if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0)
+        upstream_head_reset(head); /* a new response (after 100 Continue) */
+    if (len > 9 && strncasecmp(buf, "Location:", 9) == 0) {
+        head->location[0] = '\0';
+        head->location_cut = false;
+        upstream_head_add_location(head, buf + 9, len - 9);
     }
-    if (len > 9 && strncasecmp(buf, "Location:", 9) == 0)
-        upstream_req_add_location(req, buf + 9, len - 9);
     if (len > 13 && strncasecmp(buf, "Content-Type:", 13) == 0) {
-        const char *v = buf + 13;
-        size_t vl = len - 13;
-        while (vl > 0 && (*v == ' ' || *v == '\t'))
-            v++, vl--;
-        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-            vl--;
-        if (vl >= sizeof req->content_type)
-            vl = sizeof req->content_type - 1;
-        memcpy(req->content_type, v, vl);
-        req->content_type[vl] = '\0';
+        head->content_type[0] = '\0';
+        upstream_head_add_type(head, buf + 13, len - 13);
     }
     return len;
 }
 
+/* The final response's status, once curl has its head; a redirect's head
+ * is not reported: finish() names it. */
 static void
 read_status(struct ucurl_xfer *xfer)
 {
     long status = 0;
     xfer->c->api.easy_getinfo(xfer->easy, CURLINFO_RESPONSE_CODE, &status);
-    xfer->req->status = (int)status;
+    xfer->head.status = (int)status;
+    xfer->head_known = true;
+    if (!upstream_is_redirect(xfer->head.status))
+        xfer->c->sink->head(xfer->req, xfer->head.status, upstream_head_type(&xfer->head));
 }
 
 static size_t
@@ -525,26 +549,26 @@ on_write(char *data, size_t size, size_t n, void *userdata)
     size_t len = size * n;
     if (xfer->req == NULL)
         return 0;
-    if (!xfer->req->head_sent) {
+    if (!xfer->head_known)
         read_status(xfer);
-        /* A redirect's body is not the answer: the transfer stops and
-         * finish() names the redirect. */
-        if (upstream_is_redirect(xfer->req->status))
-            return 0;
-    }
-    switch (upstream_req_data(xfer->req, data, len)) {
+    /* A redirect's body is not the answer: the transfer stops and
+     * finish() names the redirect. */
+    if (upstream_is_redirect(xfer->head.status))
+        return 0;
+    xfer->body_begun = true;
+    switch (xfer->c->sink->data(xfer->req, data, len)) {
     case UPSTREAM_TAKEN:
         return len;
     case UPSTREAM_PAUSED:
         return CURL_WRITEFUNC_PAUSE; /* curl hands the bytes back after CONT */
-    case UPSTREAM_DROPPED_BY_CALLER:
+    case UPSTREAM_CANCELLED:
         break;
     }
     return 0;
 }
 
 static enum upstream_failure
-classify(const struct upstream_req *req, CURLcode res)
+classify(const struct ucurl_xfer *xfer, CURLcode res)
 {
     switch (res) {
     case CURLE_OK:
@@ -554,7 +578,7 @@ classify(const struct upstream_req *req, CURLcode res)
     case CURLE_COULDNT_RESOLVE_HOST:
         return UPSTREAM_DNS;
     case CURLE_OPERATION_TIMEDOUT:
-        return req->head_sent ? UPSTREAM_IDLE_TIMEOUT : UPSTREAM_CONNECT_TIMEOUT;
+        return xfer->body_begun ? UPSTREAM_IDLE_TIMEOUT : UPSTREAM_CONNECT_TIMEOUT;
     case CURLE_PARTIAL_FILE:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
@@ -573,19 +597,18 @@ classify(const struct upstream_req *req, CURLcode res)
 static void
 finish(struct ucurl_xfer *xfer, CURLcode res)
 {
-    struct upstream_req *req = xfer->req;
-    if (req == NULL)
+    if (xfer->req == NULL)
         return; /* aborted inside a callback: on_deferred frees it */
-    enum upstream_failure failure = classify(req, res);
+    enum upstream_failure failure = classify(xfer, res);
     char why[CURL_ERROR_SIZE];
     snprintf(why, sizeof why, "%s",
              xfer->errbuf[0] ? xfer->errbuf : xfer->c->api.easy_strerror(res));
-    if (!req->head_sent)
+    if (!xfer->head_known)
         read_status(xfer);
     /* Whether its body was cut short (on_write) or there was none. */
-    if (!req->head_sent && upstream_is_redirect(req->status)) {
+    if (upstream_is_redirect(xfer->head.status)) {
         failure = UPSTREAM_OTHER;
-        upstream_redirect_why(req, why, sizeof why);
+        upstream_redirect_why(&xfer->head, why, sizeof why);
     }
     xfer_end(xfer, failure, why);
 }
@@ -608,19 +631,22 @@ drain(struct ucurl *c)
     }
 }
 
-void
-ucurl_start(struct ucurl *c, struct upstream_req *req, const struct upstream_opts *opts)
+/* The transport's start: see struct upstream_transport.  The transfer
+ * is added to curl from the loop, so nothing is reported from here but a
+ * failure to make a handle. */
+static void *
+ucurl_start(void *t, struct upstream_req *req, const struct upstream_opts *opts)
 {
+    struct ucurl *c = t;
     CURL *e = c->n_spare > 0 ? c->spare[--c->n_spare] : c->api.easy_init();
     if (e == NULL) {
-        upstream_req_done(req, UPSTREAM_OTHER, "cannot create a curl handle");
-        return;
+        c->sink->done(req, UPSTREAM_OTHER, "cannot create a curl handle");
+        return NULL;
     }
     struct ucurl_xfer *xfer = xcalloc(1, sizeof *xfer);
     xfer->c = c;
     xfer->easy = e;
     xfer->req = req;
-    req->xfer = xfer;
     const struct curl_api *api = &c->api;
     api->easy_setopt(e, CURLOPT_URL, opts->url);
     api->easy_setopt(e, CURLOPT_PRIVATE, xfer);
@@ -663,14 +689,14 @@ ucurl_start(struct ucurl *c, struct upstream_req *req, const struct upstream_opt
     xfer->next = c->pending;
     c->pending = xfer;
     defer(c);
+    return xfer;
 }
 
-void
-ucurl_abort(struct upstream_req *req)
+static void
+ucurl_abort(void *x)
 {
-    struct ucurl_xfer *xfer = req->xfer;
+    struct ucurl_xfer *xfer = x;
     struct ucurl *c = xfer->c;
-    req->xfer = NULL;
     xfer->req = NULL;
     unlink_from(&c->pending, xfer);
     if (c->in_curl > 0) {
@@ -684,10 +710,10 @@ ucurl_abort(struct upstream_req *req)
     xfer_free(xfer);
 }
 
-void
-ucurl_resume(struct upstream_req *req)
+static void
+ucurl_resume(void *x)
 {
-    struct ucurl_xfer *xfer = req->xfer;
+    struct ucurl_xfer *xfer = x;
     struct ucurl *c = xfer->c;
     c->in_curl++;
     c->api.easy_pause(xfer->easy, CURLPAUSE_CONT);

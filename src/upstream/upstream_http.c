@@ -35,6 +35,7 @@ enum conn_state { CONN_RESOLVING, CONN_CONNECTING, CONN_OPEN, CONN_IDLE, CONN_CL
 
 struct uhttp {
     uv_loop_t *loop;
+    const struct upstream_sink *sink;
     struct uhttp_conn *idle; /* most recently used first */
     struct uhttp_conn *idle_tail;
     size_t n_idle;
@@ -63,9 +64,10 @@ struct uhttp_conn {
     uv_write_t writing;
     bool write_pending; /* OUT is in use until the write completes */
     int open_handles; /* freed when this is 0 and no resolver runs */
-    struct upstream_req *req;
+    struct upstream_req *req; /* the request carried, or NULL */
     struct sbuf out; /* the request, as written */
     http_parser parser;
+    struct upstream_head head; /* of the response being read */
     bool reused;     /* this request went on a pooled connection */
     bool answered;   /* bytes of a response arrived for this request */
     bool retried;
@@ -90,9 +92,24 @@ struct uhttp_conn {
 };
 
 static void conn_connect_next(struct uhttp_conn *conn);
-static struct uhttp_conn *conn_new(struct uhttp *h, const char *host, unsigned port,
-                                   long connect_timeout_ms);
 static void conn_resolve(struct uhttp_conn *conn);
+static void on_connect_timeout(uv_timer_t *t);
+static void *uhttp_new(uv_loop_t *loop, const struct upstream_sink *sink, struct cerr *err);
+static void uhttp_close(void *t);
+static void *uhttp_start(void *t, struct upstream_req *req, const struct upstream_opts *opts);
+static void uhttp_abort(void *x);
+static void uhttp_resume(void *x);
+
+const struct upstream_transport upstream_http_transport = {
+    .name = "http/1.1",
+    .scheme = "http://",
+    .load = NULL,
+    .new = uhttp_new,
+    .close = uhttp_close,
+    .start = uhttp_start,
+    .abort = uhttp_abort,
+    .resume = uhttp_resume,
+};
 
 static void
 maybe_free_conn(struct uhttp_conn *conn)
@@ -159,8 +176,6 @@ conn_unbind(struct uhttp_conn *conn)
 {
     struct upstream_req *req = conn->req;
     conn->req = NULL;
-    if (req != NULL)
-        req->conn = NULL;
     return req;
 }
 
@@ -170,7 +185,7 @@ fail(struct uhttp_conn *conn, enum upstream_failure failure, const char *why)
     struct upstream_req *req = conn_unbind(conn);
     conn_close(conn);
     if (req != NULL)
-        upstream_req_done(req, failure, why);
+        conn->h->sink->done(req, failure, why);
 }
 
 /* Put CONN in the pool, or close it when the pool is full. */
@@ -211,10 +226,11 @@ conn_finish(struct uhttp_conn *conn)
     else
         conn_close(conn);
     if (req != NULL)
-        upstream_req_done(req, UPSTREAM_OK, NULL);
+        conn->h->sink->done(req, UPSTREAM_OK, NULL);
 }
 
-/* Give body bytes to the caller, or keep them while it cannot take them. */
+/* Give body bytes to the caller, or keep them while it cannot take them.
+ * Returns 0, or -ECANCELED when the caller cancelled. */
 static int
 deliver(struct uhttp_conn *conn, const char *at, size_t len)
 {
@@ -222,7 +238,7 @@ deliver(struct uhttp_conn *conn, const char *at, size_t len)
         sbuf_add(&conn->held, at, len);
         return 0;
     }
-    switch (upstream_req_data(conn->req, at, len)) {
+    switch (conn->h->sink->data(conn->req, at, len)) {
     case UPSTREAM_TAKEN:
         return 0;
     case UPSTREAM_PAUSED:
@@ -232,10 +248,10 @@ deliver(struct uhttp_conn *conn, const char *at, size_t len)
         sbuf_add(&conn->held, at, len);
         uv_read_stop((uv_stream_t *)&conn->tcp);
         return 0;
-    case UPSTREAM_DROPPED_BY_CALLER:
+    case UPSTREAM_CANCELLED:
         break;
     }
-    return -1; /* the caller cancelled: the connection is already closing */
+    return -ECANCELED; /* the connection is already closing */
 }
 
 static int
@@ -245,11 +261,7 @@ on_message_begin(http_parser *p)
     conn->field_len = 0;
     conn->in_value = false;
     conn->value_of = VALUE_OTHER;
-    if (conn->req != NULL) {
-        conn->req->content_type[0] = '\0';
-        conn->req->location[0] = '\0';
-        conn->req->location_cut = false;
-    }
+    upstream_head_reset(&conn->head);
     return 0;
 }
 
@@ -272,37 +284,28 @@ on_header_field(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* Of a repeated header, the last value counts. */
 static int
 on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct uhttp_conn *conn = p->data;
-    struct upstream_req *req = conn->req;
+    struct upstream_head *head = &conn->head;
     if (!conn->in_value) {
         conn->in_value = true;
         conn->value_of = VALUE_OTHER;
-        if (conn->field_len == 12 && strncasecmp(conn->field, "Content-Type", 12) == 0)
+        if (conn->field_len == 12 && strncasecmp(conn->field, "Content-Type", 12) == 0) {
             conn->value_of = VALUE_TYPE;
-        else if (conn->field_len == 8 && strncasecmp(conn->field, "Location", 8) == 0)
+            head->content_type[0] = '\0';
+        } else if (conn->field_len == 8 && strncasecmp(conn->field, "Location", 8) == 0) {
             conn->value_of = VALUE_LOCATION;
-        if (conn->value_of == VALUE_TYPE && req != NULL)
-            req->content_type[0] = '\0';
-        if (conn->value_of == VALUE_LOCATION && req != NULL) {
-            req->location[0] = '\0';
-            req->location_cut = false;
+            head->location[0] = '\0';
+            head->location_cut = false;
         }
     }
-    if (conn->value_of == VALUE_OTHER || req == NULL)
-        return 0;
-    if (conn->value_of == VALUE_LOCATION) {
-        upstream_req_add_location(req, at, len);
-        return 0;
-    }
-    size_t used = strlen(req->content_type);
-    size_t room = sizeof req->content_type - 1 - used;
-    if (len > room)
-        len = room;
-    memcpy(req->content_type + used, at, len);
-    req->content_type[used + len] = '\0';
+    if (conn->value_of == VALUE_TYPE)
+        upstream_head_add_type(head, at, len);
+    else if (conn->value_of == VALUE_LOCATION)
+        upstream_head_add_location(head, at, len);
     return 0;
 }
 
@@ -312,8 +315,7 @@ on_headers_complete(http_parser *p)
     struct uhttp_conn *conn = p->data;
     /* 100 Continue and friends precede the real response. */
     conn->interim = p->status_code >= 100 && p->status_code < 200;
-    if (!conn->interim && conn->req != NULL)
-        conn->req->status = p->status_code;
+    conn->head.status = p->status_code;
     if (!conn->interim && upstream_is_redirect(p->status_code)) {
         /* Nothing of it goes to the caller: conn_parse fails the request
          * once the parser stops here. */
@@ -321,6 +323,8 @@ on_headers_complete(http_parser *p)
         http_parser_pause(p, 1);
         return 0;
     }
+    if (!conn->interim && conn->req != NULL)
+        conn->h->sink->head(conn->req, p->status_code, upstream_head_type(&conn->head));
     if (conn->interim || !(p->flags & F_CHUNKED))
         return 0;
     /* A chunked body: http-parser is told there is none, stops after the
@@ -334,7 +338,7 @@ on_headers_complete(http_parser *p)
  * first token is what a user waits for.  Later pieces are gathered and
  * handed over once the read is parsed (flush_gathered): a server that
  * sends many chunks in one write then costs the caller one call, not one
- * per chunk.  Returns nonzero when the caller cancelled. */
+ * per chunk.  Returns 0, or -ECANCELED when the caller cancelled. */
 static int
 take_body(void *arg, const char *at, size_t len)
 {
@@ -356,15 +360,15 @@ on_body(http_parser *p, const char *at, size_t len)
     return take_body(conn, at, len);
 }
 
-/* Hand over what on_body gathered during this read.  Returns -1 when the
- * caller cancelled (the connection is closing), else 0; a caller that
- * says wait keeps the bytes in HELD until it resumes. */
+/* Hand over what on_body gathered during this read.  Returns -ECANCELED
+ * when the caller cancelled (the connection is closing), else 0; a caller
+ * that says wait keeps the bytes in HELD until it resumes. */
 static int
 flush_gathered(struct uhttp_conn *conn)
 {
     if (conn->held_back || conn->held.len == 0)
         return 0;
-    switch (upstream_req_data(conn->req, conn->held.s, conn->held.len)) {
+    switch (conn->h->sink->data(conn->req, conn->held.s, conn->held.len)) {
     case UPSTREAM_TAKEN:
         sbuf_reset(&conn->held);
         return 0;
@@ -372,10 +376,10 @@ flush_gathered(struct uhttp_conn *conn)
         conn->held_back = true;
         uv_read_stop((uv_stream_t *)&conn->tcp);
         return 0;
-    case UPSTREAM_DROPPED_BY_CALLER:
+    case UPSTREAM_CANCELLED:
         break;
     }
-    return -1;
+    return -ECANCELED;
 }
 
 static int
@@ -415,7 +419,7 @@ conn_parse(struct uhttp_conn *conn, const char *data, size_t len)
     if (conn->redirected) {
         /* Its body is left unread, so the connection goes too. */
         char why[256];
-        upstream_redirect_why(conn->req, why, sizeof why);
+        upstream_redirect_why(&conn->head, why, sizeof why);
         fail(conn, UPSTREAM_OTHER, why);
         return;
     }
@@ -430,7 +434,9 @@ conn_parse(struct uhttp_conn *conn, const char *data, size_t len)
         char why[160];
         snprintf(why, sizeof why, "the answer is not valid HTTP/1.1 (%s)",
                  cs == CHUNKED_ERROR ? chunked_error(&conn->dechunk) : http_errno_description(e));
-        fail(conn, conn->req->head_sent ? UPSTREAM_DROPPED : UPSTREAM_OTHER, why);
+        /* Once body bytes went, the caller has seen the head: the
+         * answer it is reading was dropped. */
+        fail(conn, conn->body_begun ? UPSTREAM_DROPPED : UPSTREAM_OTHER, why);
         return;
     }
     if (len == 0) {
@@ -452,27 +458,41 @@ on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     buf->len = sizeof conn->h->readbuf;
 }
 
+static void
+on_retry_closed(uv_handle_t *handle)
+{
+    struct uhttp_conn *conn = handle->data;
+    conn->open_handles--;
+    if (conn->state == CONN_CLOSING) {
+        maybe_free_conn(conn);
+        return;
+    }
+    /* Resolved afresh, as for a new connection. */
+    if (conn->addrs != NULL)
+        uv_freeaddrinfo(conn->addrs);
+    conn->addrs = conn->next_addr = NULL;
+    conn_resolve(conn);
+}
+
 /* A pooled connection the server closed before it answered anything: the
- * request was not seen, so it goes again once on a fresh connection, as
- * curl does. */
+ * request was not seen, so it goes again once on a fresh socket, as curl
+ * does.  The connection object stays the request's: only its socket is
+ * replaced, once libuv has closed the old one. */
 static bool
 retry_elsewhere(struct uhttp_conn *conn)
 {
     if (!conn->reused || conn->answered || conn->retried || conn->h->closing)
         return false;
-    struct uhttp_conn *fresh =
-        conn_new(conn->h, conn->host, conn->port, conn->connect_timeout_ms);
-    struct sbuf request = conn->out;
-    conn->out = fresh->out;
-    fresh->out = request;
-    fresh->retried = true;
-    fresh->parser = conn->parser;
-    fresh->parser.data = fresh;
-    fresh->req = conn->req;
-    fresh->req->conn = fresh;
-    conn->req = NULL;
-    conn_close(conn);
-    conn_resolve(fresh);
+    conn->reused = false;
+    conn->retried = true;
+    /* Not open: a late write completion or read for the old socket is
+     * ignored. */
+    conn->state = CONN_CONNECTING;
+    conn->tcp_open = false;
+    uv_close((uv_handle_t *)&conn->tcp, on_retry_closed);
+    if (conn->connect_timeout_ms > 0)
+        uv_timer_start(&conn->connect_timer, on_connect_timeout,
+                       (uint64_t)conn->connect_timeout_ms, 0);
     return true;
 }
 
@@ -646,7 +666,7 @@ on_connect_timeout(uv_timer_t *t)
 }
 
 /* A new connection to HOST:PORT, its connect_s clock running; the caller
- * goes on with conn_resolve. */
+ * goes on with conn_resolve.  Never NULL. */
 static struct uhttp_conn *
 conn_new(struct uhttp *h, const char *host, unsigned port, long connect_timeout_ms)
 {
@@ -750,16 +770,20 @@ build_request(struct sbuf *out, const struct upstream_opts *opts, const char *au
         sbuf_add(out, opts->body, opts->body_len);
 }
 
-void
-uhttp_start(struct uhttp *h, struct upstream_req *req, const struct upstream_opts *opts)
+/* The transport's start: see struct upstream_transport.  The connection
+ * is the request's state: it stays the same object, a retry included,
+ * until the request ends. */
+static void *
+uhttp_start(void *t, struct upstream_req *req, const struct upstream_opts *opts)
 {
+    struct uhttp *h = t;
     const char *url = opts->url;
     struct http_parser_url u;
     http_parser_url_init(&u);
     if (http_parser_parse_url(url, strlen(url), 0, &u) != 0 || !(u.field_set & (1 << UF_HOST)) ||
         u.field_data[UF_HOST].len == 0 || u.field_data[UF_HOST].len > 255) {
-        upstream_req_done(req, UPSTREAM_OTHER, "the server's URL is not valid");
-        return;
+        h->sink->done(req, UPSTREAM_OTHER, "the server's URL is not valid");
+        return NULL;
     }
     char host[256];
     memcpy(host, url + u.field_data[UF_HOST].off, u.field_data[UF_HOST].len);
@@ -768,10 +792,10 @@ uhttp_start(struct uhttp *h, struct upstream_req *req, const struct upstream_opt
     if (u.field_set & (1 << UF_USERINFO)) {
         /* curl would have sent them as Basic credentials; we would not,
          * and the server's 401 would not say why. */
-        upstream_req_done(req, UPSTREAM_OTHER,
-                          "a user name or password in base_url is not supported; put the "
-                          "server's key in api_key");
-        return;
+        h->sink->done(req, UPSTREAM_OTHER,
+                      "a user name or password in base_url is not supported; put the "
+                      "server's key in api_key");
+        return NULL;
     }
     const char *target = (u.field_set & (1 << UF_PATH)) ? url + u.field_data[UF_PATH].off : "/";
     /* "[" host "]" ":" port: the host is at most 255 bytes. */
@@ -795,7 +819,6 @@ uhttp_start(struct uhttp *h, struct upstream_req *req, const struct upstream_opt
     if (conn == NULL)
         conn = conn_new(h, host, port, opts->connect_timeout_ms);
     conn->req = req;
-    req->conn = conn;
     conn->reused = reused;
     conn->answered = false;
     conn->retried = false;
@@ -814,27 +837,30 @@ uhttp_start(struct uhttp *h, struct upstream_req *req, const struct upstream_opt
         conn_send(conn);
     else
         conn_resolve(conn);
+    /* A failure to connect or send may have ended the request already;
+     * CONN is then closing, but not yet freed. */
+    return conn->req == req ? conn : NULL;
 }
 
-void
-uhttp_abort(struct upstream_req *req)
+static void
+uhttp_abort(void *x)
 {
-    struct uhttp_conn *conn = req->conn;
+    struct uhttp_conn *conn = x;
     conn_unbind(conn);
     conn_close(conn);
 }
 
-void
-uhttp_resume(struct upstream_req *req)
+static void
+uhttp_resume(void *x)
 {
-    struct uhttp_conn *conn = req->conn;
+    struct uhttp_conn *conn = x;
     if (!conn->held_back)
         return;
-    switch (upstream_req_data(req, conn->held.s, conn->held.len)) {
+    switch (conn->h->sink->data(conn->req, conn->held.s, conn->held.len)) {
     case UPSTREAM_TAKEN:
         break;
     case UPSTREAM_PAUSED:
-    case UPSTREAM_DROPPED_BY_CALLER:
+    case UPSTREAM_CANCELLED:
         return;
     }
     sbuf_reset(&conn->held);
@@ -846,11 +872,14 @@ uhttp_resume(struct upstream_req *req)
         conn_finish(conn);
 }
 
-struct uhttp *
-uhttp_new(uv_loop_t *loop)
+/* The transport's new: never fails. */
+static void *
+uhttp_new(uv_loop_t *loop, const struct upstream_sink *sink, struct cerr *err)
 {
     struct uhttp *h = xcalloc(1, sizeof *h);
+    (void)err;
     h->loop = loop;
+    h->sink = sink;
     h->settings.on_message_begin = on_message_begin;
     h->settings.on_header_field = on_header_field;
     h->settings.on_header_value = on_header_value;
@@ -860,9 +889,12 @@ uhttp_new(uv_loop_t *loop)
     return h;
 }
 
-void
-uhttp_close(struct uhttp *h)
+/* The transport's close: idle connections close now; the others were
+ * let go of (abort), and the last to be freed frees H. */
+static void
+uhttp_close(void *t)
 {
+    struct uhttp *h = t;
     h->closing = true;
     while (h->idle != NULL)
         conn_close(h->idle);

@@ -301,6 +301,26 @@ START_TEST(test_retry_once_on_a_pooled_connection)
 }
 END_TEST
 
+/* The retry is once: a second silence fails the request, which is then
+ * not sent a third time. */
+START_TEST(test_retry_only_once)
+{
+    script[0] = ACT_ANSWER;
+    script[1] = ACT_CLOSE;
+    script[2] = ACT_CLOSE;
+    script[3] = ACT_ANSWER;
+    struct caller a = {0}, b = {0};
+    start(&a, NULL);
+    run_until_done(&a);
+    start(&b, NULL);
+    run_until_done(&b);
+    ck_assert_int_eq(b.failure, UPSTREAM_DROPPED);
+    ck_assert_str_eq(b.why, "the server closed the connection without answering");
+    ck_assert_int_eq(n_requests, 3);
+    ck_assert_int_eq(n_accepted, 2);
+}
+END_TEST
+
 /* On a fresh connection the same silence is a failure, not a retry. */
 START_TEST(test_no_retry_on_a_fresh_connection)
 {
@@ -356,16 +376,29 @@ START_TEST(test_pause_then_resume)
 }
 END_TEST
 
+/* One function picks the transport, by the URL's scheme alone. */
+START_TEST(test_transport_by_scheme)
+{
+    ck_assert_ptr_eq(transports[pick_transport("POST", "http://h:1/x")], &upstream_http_transport);
+    ck_assert_ptr_eq(transports[pick_transport("GET", "https://h/x")], &upstream_curl_transport);
+    ck_assert_int_eq(pick_transport("GET", "httpx://h/x"), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_failures_come_from_the_loop)
 {
-    struct caller bad = {0}, refused = {0}, userinfo = {0};
+    struct caller bad = {0}, refused = {0}, userinfo = {0}, scheme = {0};
     start(&bad, "http://[::1/x");
     start(&refused, "http://127.0.0.1:1/x");
     start(&userinfo, "http://me:secret@127.0.0.1:1/x");
-    ck_assert(!bad.done && !refused.done && !userinfo.done);
+    start(&scheme, "ftp://127.0.0.1/x");
+    ck_assert(!bad.done && !refused.done && !userinfo.done && !scheme.done);
     run_until_done(&bad);
     run_until_done(&refused);
     run_until_done(&userinfo);
+    run_until_done(&scheme);
+    ck_assert_int_eq(scheme.failure, UPSTREAM_OTHER);
+    ck_assert_str_eq(scheme.why, "the URL is neither http:// nor https://");
     ck_assert_int_eq(bad.failure, UPSTREAM_OTHER);
     ck_assert_str_eq(bad.why, "the server's URL is not valid");
     ck_assert_int_eq(refused.failure, UPSTREAM_CONNECT_REFUSED);
@@ -510,7 +543,9 @@ main(void)
     tcase_add_test(tc, test_answer_and_reuse);
     tcase_add_test(tc, test_chunked_answer);
     tcase_add_test(tc, test_retry_once_on_a_pooled_connection);
+    tcase_add_test(tc, test_retry_only_once);
     tcase_add_test(tc, test_no_retry_on_a_fresh_connection);
+    tcase_add_test(tc, test_transport_by_scheme);
     tcase_add_test(tc, test_trailing_bytes_spoil_the_connection);
     tcase_add_test(tc, test_pause_then_resume);
     tcase_add_test(tc, test_failures_come_from_the_loop);
