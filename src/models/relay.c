@@ -224,12 +224,12 @@ finish_ok(struct relay *r)
 }
 
 /* Into MSG: a broken stream, ERR from the translator, with the provider
- * and its base URL.  Its code says whose words ERR has: 1 or -EIO for
- * the server's own error (passed on, or to pass on), else ours. */
+ * and its base URL.  Its code says whose words ERR has: -EIO for the
+ * server's own error, else ours. */
 static void
 stream_error_message(const struct relay *r, const struct cerr *err, char *msg, size_t msglen)
 {
-    bool theirs = err->code == 1 || err->code == -EIO;
+    bool theirs = err->code == -EIO;
     snprintf(msg, msglen, "%s (%s)%s: %s", provider_name(r->prov), provider_base(r->prov),
              theirs ? " answered" : "", err->msg);
 }
@@ -265,13 +265,13 @@ on_data(const char *data, size_t len, void *arg)
             r->sink->write(r->sink_arg, r->out.s, r->out.len);
         return;
     }
-    if (st == XLATE_ERROR) {
+    if (st == XLATE_ERROR || st == XLATE_ERROR_PASSED) {
         /* A broken stream: stop reading it; the connection is not reused. */
         upstream_cancel(r->ureq);
         r->ureq = NULL;
         char msg[512];
         stream_error_message(r, &err, msg, sizeof msg);
-        if (err.code == 1 && r->started) {
+        if (st == XLATE_ERROR_PASSED && r->started) {
             /* The provider's own in-band error was passed on as is. */
             r->finished = true;
             record(r, 200, "upstream_error");
@@ -383,7 +383,7 @@ on_done(enum upstream_failure failure, const struct cerr *uerr, void *arg)
     } else {
         /* The server's own error before the client's head went is its
          * one-object answer under 200 (on_head), counted as LM Studio's. */
-        bool theirs = err.code == 1 || err.code == -EIO;
+        bool theirs = err.code == -EIO;
         stream_error_message(r, &err, msg, sizeof msg);
         fail(r, 502, theirs && !r->started ? "upstream_5xx" : theirs ? "bad_stream" : "truncated",
              msg);

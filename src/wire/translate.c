@@ -1573,11 +1573,12 @@ handle_frame(struct xlate *x, const char *payload, size_t plen, const char *raw,
     json_t *e = json_object_get(obj, "error");
     if (e != NULL) {
         const char *msg = json_is_string(e) ? json_string_value(e) : jfield_str(e, "message");
-        cerr_set(err, same && x->p.client_stream ? 1 : -EIO, 502, "%s",
-                 msg ? msg : "the server reported an error");
-        if (same && x->p.client_stream)
-            sbuf_add(out, raw, rawlen);
+        cerr_set(err, -EIO, 502, "%s", msg ? msg : "the server reported an error");
         json_decref(obj);
+        if (same && x->p.client_stream) {
+            sbuf_add(out, raw, rawlen);
+            return XLATE_ERROR_PASSED;
+        }
         return XLATE_ERROR;
     }
     enum xlate_status st = XLATE_MORE;
@@ -1819,8 +1820,8 @@ xlate_end(struct xlate *x, uint64_t now_ns, struct sbuf *out, struct cerr *err)
             enum xlate_status st =
                 handle_frame(x, x->frame.s, plen, x->frame.s, x->frame.len, now_ns, out, err);
             sbuf_reset(&x->frame);
-            if (st == XLATE_ERROR)
-                return st;
+            if (st == XLATE_ERROR || st == XLATE_ERROR_PASSED)
+                return XLATE_ERROR; /* said as the answer's end, whether passed on or not */
             x->ended = st == XLATE_END;
         }
     }

@@ -73,6 +73,9 @@ enum xlate_status {
     XLATE_MORE,  /* keep feeding */
     XLATE_END,   /* the upstream finished its answer properly */
     XLATE_ERROR, /* garbage or an upstream error: ERR says which; stop */
+    /* The upstream's own in-band error, already passed on to OUT as it
+     * came (the dialects match); ERR has its words.  Stop. */
+    XLATE_ERROR_PASSED,
 };
 
 /* A new stream translator; free with xlate_free(). */
@@ -80,9 +83,10 @@ struct xlate *xlate_new(const struct xlate_params *p);
 void xlate_free(struct xlate *x);
 
 /* Feed upstream body bytes received at NOW_NS; client bytes are appended
- * to OUT.  After XLATE_ERROR, the upstream's own in-band error has been
- * passed on when the dialects match (ERR->code == 1); otherwise call
- * xlate_error(). */
+ * to OUT.  On an error, ERR->code is -EIO when ERR holds the upstream's
+ * own words, another negative errno when they are ours; after
+ * XLATE_ERROR call xlate_error(), after XLATE_ERROR_PASSED nothing more
+ * goes out. */
 enum xlate_status xlate_feed(struct xlate *x, const char *data, size_t len, uint64_t now_ns,
                              struct sbuf *out, struct cerr *err);
 
