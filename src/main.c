@@ -108,7 +108,7 @@ main(int argc, char **argv)
         return CARETID_EXIT_OK;
     }
     opts.config_path = config_path;
-    int code = daemon_run(&opts, cfg);
+    int code = daemon_run_take(&opts, cfg);
     free(config_path);
     return code;
 }

@@ -564,7 +564,7 @@ static const struct control_ops control_ops = {
 };
 
 int
-daemon_run(const struct daemon_options *opts, struct config *cfg)
+daemon_run_take(const struct daemon_options *opts, struct config *cfg)
 {
     struct daemon *d = xcalloc(1, sizeof *d);
     struct cerr err = {0};

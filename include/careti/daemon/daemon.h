@@ -26,6 +26,6 @@ struct daemon_options {
 
 /* Run the daemon until SIGTERM/SIGINT.  Takes ownership of CFG (already
  * loaded and validated).  Returns the process exit code. */
-int daemon_run(const struct daemon_options *opts, struct config *cfg);
+int daemon_run_take(const struct daemon_options *opts, struct config *cfg);
 
 #endif
