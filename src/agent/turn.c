@@ -139,6 +139,17 @@ static const struct model_stream_events stream_events = {
 
 /* ---- TURN_STORING_PLACEHOLDER -> TURN_STREAMING ---- */
 
+/* Whether stored message M may go to the model: complete, or cut off
+ * after it had said something. */
+static bool
+reply_usable(const json_t *m)
+{
+    const char *status = jfield_str(m, "status");
+    const char *text = jfield_str(m, "content");
+    return status == NULL || strcmp(status, "complete") == 0 ||
+           (strcmp(status, "interrupted") == 0 && text != NULL && *text != '\0');
+}
+
 /* The request for the model: the history that fits the window, oldest
  * turns left out first.  NULL when even the new message does not fit
  * (WHY says so). */
@@ -187,14 +198,18 @@ plan_request(struct turn *t, char *why, size_t whylen)
         if (!keep[i])
             continue;
         json_t *m = i + 1 < n ? json_array_get(history, i) : t->user_message;
-        const char *status = jfield_str(m, "status");
-        const char *text = jfield_str(m, "content");
         /* A reply that failed, or was cut before it said anything, is not
-         * the model's to build on; a failed turn's question is not asked
-         * again either. */
-        if (status != NULL && strcmp(status, "complete") != 0 &&
-            (strcmp(status, "interrupted") != 0 || text == NULL || *text == '\0'))
+         * the model's to build on; and the question of a turn that got no
+         * such reply is not asked again with the next one. */
+        if (!reply_usable(m))
             continue;
+        const char *role = jfield_str(m, "role");
+        if (i + 1 < n && role != NULL && strcmp(role, "user") == 0) {
+            json_t *next = i + 2 < n ? json_array_get(history, i + 1) : t->user_message;
+            const char *next_role = jfield_str(next, "role");
+            if (next_role == NULL || strcmp(next_role, "assistant") != 0 || !reply_usable(next))
+                continue;
+        }
         json_t *out = json_pack("{s:O, s:O}", "role", json_object_get(m, "role"), "content",
                                 json_object_get(m, "content"));
         jfield_copy(out, "tool_calls", m, "tool_calls");

@@ -60,6 +60,19 @@ for m in o l a; do
     expect_contains "[$m]   with its function's name" "$out" '"function":{"name":"read_file"'
     expect_contains "[$m]   and ends with finish_reason tool_calls" "$out" '"finish_reason":"tool_calls"'
 done
+# A failed turn's question is not asked again with the next message.
+ID=$(sess http://x/careti/v1/sessions -d '{"model":"o"}' | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' | head -n1)
+emu "$O_PORT" /_emu/fault '{"status":500,"error":"model crashed","count":1}' > /dev/null
+out=$(sess "http://x/careti/v1/sessions/$ID/messages" -d '{"content":"the lost question"}')
+expect_contains "a turn the server fails ends in error" "$out" '"status":"error"}'
+emu "$O_PORT" /_emu/reset > /dev/null
+out=$(sess "http://x/careti/v1/sessions/$ID/messages" -d '{"content":"the next question"}')
+expect_contains "the next turn completes" "$out" '"status":"complete"}'
+log=$(emu "$O_PORT" /_emu/log)
+expect_contains "the next turn asks its own question" "$log" 'the next question'
+expect_not_contains "and not the failed turn's again" "$log" 'the lost question'
+out=$(sess "http://x/careti/v1/sessions/$ID")
+expect_contains "which stays in the history" "$out" '"content":"the lost question"'
 check "daemon stops cleanly" stop_daemon "$DPID"
 
 finish
