@@ -14,6 +14,7 @@
 
 #include <uv.h>
 
+#include "careti/api/api_agent.h"
 #include "careti/api/api_control.h"
 #include "careti/api/api_sessions.h"
 #include "careti/api/doctor.h"
@@ -600,6 +601,7 @@ daemon_run_take(const struct daemon_options *opts, struct config *cfg)
     d->doctor = doctor_new(&d->loop, d->srv, d->lookup, d->providers, d->up);
     doctor_set_store(d->doctor, d->store);
     api_control_register(d->router, &control_ops, d, d->srv);
+    api_agent_register(d->router);
     gateway_register(d->gateway, d->router);
     doctor_register(d->doctor, d->router);
     sessions_api_register(d->sessions, d->router);
