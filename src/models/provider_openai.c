@@ -2,8 +2,8 @@
  * provider_openai: any other OpenAI-compatible server (llama.cpp's
  * llama-server, vLLM, ...).  Its catalogue is /v1/models; llama.cpp's
  * adds the window it was started with (meta.n_ctx), which -c sets and
- * -np divides among its slots.  It cannot fetch models by name.
- * Owns no state.
+ * -np divides among its slots.  It cannot fetch or load models by
+ * name: the hints say how to restart it.  Owns no state.
  */
 #include <stdio.h>
 
@@ -58,18 +58,23 @@ normalise_models(const char *provider, const json_t *body)
     return provider_openai_list(provider, body, meta_fields);
 }
 
+/* llama.cpp's server is the common case: name its flags, and that -np
+ * splits the window, since a window cut by it looks like a bug. */
 static void
 fetch_hint(const char *provider, const char *model, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "load %s on %s", model, provider);
+    snprintf(out, outlen,
+             "a restart of %s with `-m` naming %s's file and `-c` the window you want "
+             "(llama.cpp's flags; `-np N` divides -c among N slots)",
+             provider, model);
 }
 
 static void
 load_hint(const char *model, long want, long loaded, char *out, size_t outlen)
 {
-    if (loaded == 0)
-        snprintf(out, outlen, "load it with the context you want: lms load %s --context-length %ld",
-                 model, want);
-    else
-        snprintf(out, outlen, "reload it with `lms load %s --context-length %ld`", model, want);
+    (void)loaded;
+    snprintf(out, outlen,
+             "restart the server with `-m` naming %s's file and `-c %ld` (llama.cpp's flags; "
+             "`-np N` divides -c among N slots, so give N times that)",
+             model, want);
 }
