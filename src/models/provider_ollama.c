@@ -47,7 +47,8 @@ normalise_tags(const char *provider, const json_t *body)
             continue;
         json_t *d = json_object_get(m, "details");
         json_t *e = json_pack("{s:s, s:s}", "name", name, "provider", provider);
-        json_object_set(e, "size", json_object_get(m, "size") ? json_object_get(m, "size") : json_null());
+        json_object_set(e, "size",
+                        json_object_get(m, "size") ? json_object_get(m, "size") : json_null());
         jfield_copy(e, "quantization", d, "quantization_level");
         jfield_copy(e, "parameter_size", d, "parameter_size");
         jfield_copy(e, "family", d, "family");
