@@ -1,9 +1,11 @@
 /*
  * provider: the registry of model servers, each with its request queue
  * and cached catalogue.  Owns the provider objects (refcounted), their
- * catalogue JSON, and the in-flight catalogue fetches.  Never blocks:
- * catalogues come through upstream; a server that does not answer is
- * marked unreachable and skipped, never fatal.
+ * catalogue JSON, and the in-flight catalogue fetches.  What differs
+ * between kinds of server is in provider_<kind>.c behind struct
+ * provider_kind: this file dispatches through it and never tests a kind.
+ * Never blocks: catalogues come through upstream; a server that does not
+ * answer is marked unreachable and skipped, never fatal.
  */
 #include <errno.h>
 #include <stdio.h>
