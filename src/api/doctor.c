@@ -290,7 +290,10 @@ on_default_resolved(int status, const struct resolution *res, const char *error,
     } else {
         r->res = *res;
         struct provider *p = providers_find(r->dr->providers, res->cand[0].provider);
-        if (p != NULL && provider_type(p) == PROVIDER_OLLAMA) {
+        /* A server that takes the window per request: the context check
+         * reads the model's own limits (/api/show) and what is loaded
+         * (/api/ps). */
+        if (p != NULL && provider_takes_num_ctx(p)) {
             json_t *show = json_pack("{s:s}", "model", res->cand[0].model);
             start_collect(r, true, show, "/api/show", false);
             json_decref(show);
@@ -335,14 +338,7 @@ check_providers(struct run *r)
         char name[96], evidence[512];
         snprintf(name, sizeof name, "provider %s", provider_name(p));
         if (!provider_reachable(p)) {
-            add_check(r, name, "fail", provider_last_error(p),
-                      provider_type(p) == PROVIDER_OLLAMA
-                          ? "start Ollama (`ollama serve`; it listens on 11434 by default) or fix "
-                            "base_url"
-                      : provider_type(p) == PROVIDER_LMSTUDIO
-                          ? "start LM Studio's server (Developer tab, or `lms server start`; port "
-                            "1234 by default) or fix base_url"
-                          : "start the server or fix base_url");
+            add_check(r, name, "fail", provider_last_error(p), provider_start_fix(p));
             continue;
         }
         const char *version = jfield_str(r->versions, provider_name(p));
@@ -428,7 +424,7 @@ check_context(struct run *r)
     char evidence[512], fix[512];
     long configured = r->res.context_length;
     struct provider *p = providers_find(r->dr->providers, r->res.cand[0].provider);
-    if (p != NULL && provider_type(p) == PROVIDER_OLLAMA) {
+    if (p != NULL && provider_takes_num_ctx(p)) {
         json_t *info = json_object_get(r->show, "model_info");
         const char *arch = jfield_str(info, "general.architecture");
         char key[128];
@@ -461,21 +457,22 @@ check_context(struct run *r)
         return;
     }
     long loaded = (long)json_number_value(model_entry(r, "context_length"));
+    char how[384];
     if (json_is_false(model_entry(r, "loaded"))) {
         snprintf(evidence, sizeof evidence, "%s is not loaded in %s", r->res.cand[0].model,
                  r->res.cand[0].provider);
-        snprintf(fix, sizeof fix, "load it with the context you want: lms load %s "
-                                  "--context-length %ld", r->res.cand[0].model, configured);
+        provider_load_hint(p, r->res.cand[0].model, configured, 0, fix, sizeof fix);
         add_check(r, "context length", "warn", evidence, fix);
         return;
     }
     snprintf(evidence, sizeof evidence, "configured %ld; the server loaded it with %ld",
              configured, loaded);
     if (loaded > 0 && loaded < configured) {
+        provider_load_hint(p, r->res.cand[0].model, configured, loaded, how, sizeof how);
         snprintf(fix, sizeof fix,
-                 "the server cuts prompts at %ld tokens: reload it with `lms load %s "
-                 "--context-length %ld` (caretid plans turns within %ld meanwhile)",
-                 loaded, r->res.cand[0].model, configured, loaded);
+                 "the server cuts prompts at %ld tokens: %s (caretid plans turns within %ld "
+                 "meanwhile)",
+                 loaded, how, loaded);
         add_check(r, "context length", "warn", evidence, fix);
     } else {
         add_check(r, "context length", "ok", evidence, NULL);
@@ -635,25 +632,19 @@ on_catalogues(void *arg)
     add_check(r, "daemon", "ok", daemon_line, NULL);
     for (size_t i = 0; i < providers_count(dr->providers); i++) {
         struct provider *p = providers_at(dr->providers, i);
-        if (provider_type(p) == PROVIDER_OLLAMA && provider_reachable(p)) {
+        if (provider_version_path(p) != NULL && provider_reachable(p)) {
             struct part *pt = xcalloc(1, sizeof *pt);
             pt->run = r;
             snprintf(pt->provider, sizeof pt->provider, "%s", provider_name(p));
             r->pending++;
-            provider_get_json(p, "/api/version", on_provider_json, pt);
+            provider_get_json(p, provider_version_path(p), on_provider_json, pt);
         }
         /* Disk only matters for a server on this machine. */
         const char *base = provider_base(p);
         bool local = strstr(base, "://127.") != NULL || strstr(base, "://localhost") != NULL ||
                      strstr(base, "://[::1]") != NULL;
-        if (local && provider_type(p) != PROVIDER_OPENAI) {
-            const char *env = getenv("OLLAMA_MODELS");
-            const char *home = getenv("HOME");
-            char *dir = provider_type(p) == PROVIDER_OLLAMA && env && *env
-                            ? xstrdup(env)
-                            : xasprintf("%s/%s", home ? home : "", provider_type(p) == PROVIDER_OLLAMA
-                                                                      ? ".ollama/models"
-                                                                      : ".lmstudio/models");
+        char *dir = local ? provider_models_dir(p) : NULL;
+        if (dir != NULL) {
             json_array_append_new(r->disks,
                                   json_pack("{s:s, s:s}", "provider", provider_name(p), "dir", dir));
             free(dir);

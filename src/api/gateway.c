@@ -316,7 +316,7 @@ list_loaded(struct gateway *g, struct http_request *req)
     ps->waiting = 1; /* held until every request is out */
     for (size_t p = 0; p < providers_count(g->providers); p++) {
         struct provider *prov = providers_at(g->providers, p);
-        if (provider_type(prov) != PROVIDER_OLLAMA || !provider_reachable(prov))
+        if (!provider_has_ps(prov) || !provider_reachable(prov))
             continue;
         struct ps_part *part = xmalloc(sizeof *part);
         *part = (struct ps_part){ps, provider_name(prov)};
@@ -357,12 +357,13 @@ ps_reply(struct ps_gather *ps)
     free(ps);
 }
 
-/* /api/show for a model on an OpenAI-compatible server, from its catalogue. */
+/* /api/show for a model on an OpenAI-compatible server, from its catalogue;
+ * a server speaking Ollama's dialect answers /api/show itself. */
 static bool
 show_from_catalogue(struct gateway *g, struct http_request *req, const struct resolution *res)
 {
     struct provider *p = providers_find(g->providers, res->cand[0].provider);
-    if (p == NULL || provider_type(p) == PROVIDER_OLLAMA)
+    if (p == NULL || provider_wire(p) == WIRE_OLLAMA)
         return false;
     const json_t *e = provider_model_entry(p, res->cand[0].model);
     if (e == NULL)
@@ -407,25 +408,25 @@ on_catalogues(void *arg)
         list_loaded(pd->g, req);
         break;
     case RK_PULL: {
-        /* Pull is Ollama's: send it to the named or the first Ollama provider. */
+        /* Pull is Ollama's: send it to the named or the first provider that can. */
         struct provider *target = NULL;
         const char *at = strrchr(pd->model, '@');
         for (size_t i = 0; i < providers_count(pd->g->providers) && target == NULL; i++) {
             struct provider *p = providers_at(pd->g->providers, i);
-            if (at ? strcmp(provider_name(p), at + 1) == 0 : provider_type(p) == PROVIDER_OLLAMA)
+            if (at ? strcmp(provider_name(p), at + 1) == 0 : provider_can_pull(p))
                 target = p;
         }
-        if (target == NULL || provider_type(target) != PROVIDER_OLLAMA) {
+        if (target == NULL || !provider_can_pull(target)) {
             char hint[300];
             struct provider *any = target ? target : providers_at(pd->g->providers, 0);
-            if (any != NULL && provider_type(any) == PROVIDER_LMSTUDIO) {
+            if (any != NULL && !provider_can_pull(any) && provider_can_fetch(any)) {
                 char bare[256];
                 snprintf(bare, sizeof bare, "%.*s",
                          at ? (int)(at - pd->model) : (int)strlen(pd->model), pd->model);
                 provider_fetch_hint(any, bare, hint, sizeof hint);
                 router_respond_error(req, 400,
-                                     "pull works with Ollama providers only; for LM Studio run %s",
-                                     hint);
+                                     "pull works with Ollama providers only; for %s run %s",
+                                     provider_label(any), hint);
             } else {
                 router_respond_error(req, 400,
                                      "pull works with Ollama providers only, and none is "

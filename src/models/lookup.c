@@ -64,7 +64,7 @@ not_found_message(struct lookup *l, const char *name, const char *suggest, char 
     for (size_t i = 0; i < providers_count(l->providers); i++) {
         struct provider *p = providers_at(l->providers, i);
         bool named = at != NULL && strcmp(provider_name(p), at + 1) == 0;
-        if (named || (at == NULL && provider_reachable(p) && provider_type(p) != PROVIDER_OPENAI)) {
+        if (named || (at == NULL && provider_reachable(p) && provider_can_fetch(p))) {
             provider_fetch_hint(p, bare, hint, sizeof hint);
             break;
         }
@@ -166,11 +166,7 @@ on_resolve_catalogues(void *arg)
 long
 lookup_loaded_context(struct lookup *l, const char *provider, const char *model)
 {
-    struct provider *p = providers_find(l->providers, provider);
-    if (p == NULL || provider_type(p) == PROVIDER_OLLAMA)
-        return 0; /* Ollama takes num_ctx per request */
-    return (long)json_integer_value(
-        json_object_get(provider_model_entry(p, model), "context_length"));
+    return provider_loaded_context(providers_find(l->providers, provider), model);
 }
 
 void

@@ -1,9 +1,11 @@
 /*
  * provider: the registry of model servers, each with its request queue
  * and cached catalogue.  Owns the provider objects (refcounted), their
- * catalogue JSON, and the in-flight catalogue fetches.  Never blocks:
- * catalogues come through upstream; a server that does not answer is
- * marked unreachable and skipped, never fatal.
+ * catalogue JSON, and the in-flight catalogue fetches.  What differs
+ * between kinds of server is in provider_<kind>.c behind struct
+ * provider_kind: this file dispatches through it and never tests a kind.
+ * Never blocks: catalogues come through upstream; a server that does not
+ * answer is marked unreachable and skipped, never fatal.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include "careti/core/sbuf.h"
 #include "careti/core/xmalloc.h"
 #include "careti/models/provider.h"
+#include "provider_int.h"
 
 /* Catalogues are refreshed after this long, and on a miss. */
 #define CATALOGUE_TTL_MS 30000
@@ -31,6 +34,7 @@ struct provider {
     int refs;
     char *name;
     enum provider_type type;
+    const struct provider_kind *kind;
     char *base;
     char *api_key;
     char *ca_file;
@@ -91,6 +95,13 @@ struct providers {
     bool freed;
 };
 
+
+/* The kinds' tables, by the config's type. */
+static const struct provider_kind *const kinds[] = {
+    [PROVIDER_OLLAMA] = &provider_kind_ollama,
+    [PROVIDER_LMSTUDIO] = &provider_kind_lmstudio,
+    [PROVIDER_OPENAI] = &provider_kind_openai,
+};
 
 struct providers *
 providers_new(uv_loop_t *loop, struct upstream *up)
@@ -155,6 +166,7 @@ providers_configure(struct providers *reg, const struct config *cfg)
         p->reg = reg;
         p->name = xstrdup(c->name);
         p->type = c->type;
+        p->kind = kinds[c->type];
         p->base = base;
         p->api_key = xstrdup(c->api_key);
         p->ca_file = xstrdup(c->ca_file);
@@ -298,11 +310,7 @@ provider_describe_failure(const struct provider *p, enum upstream_failure failur
                           const char *detail, const char *config_path, char *out, size_t outlen)
 {
     const char *where = config_path ? config_path : "your caretid.yaml";
-    const char *start = p->type == PROVIDER_OLLAMA
-                            ? "`ollama serve` must be running"
-                        : p->type == PROVIDER_LMSTUDIO
-                            ? "start LM Studio's server (Developer tab, or `lms server start`)"
-                            : "the server must be running";
+    const char *start = p->kind->start;
     switch (failure) {
     case UPSTREAM_CONNECT_REFUSED:
         snprintf(out, outlen,
@@ -352,76 +360,104 @@ provider_describe_failure(const struct provider *p, enum upstream_failure failur
 void
 provider_fetch_hint(const struct provider *p, const char *model, char *out, size_t outlen)
 {
-    if (p->type == PROVIDER_OLLAMA)
-        snprintf(out, outlen, "`ollama pull %s`", model);
-    else if (p->type == PROVIDER_LMSTUDIO)
-        snprintf(out, outlen, "`lms get %s`, then load it", model);
-    else
-        snprintf(out, outlen, "load %s on %s", model, p->name);
+    p->kind->fetch_hint(p->name, model, out, outlen);
+}
+
+/* ---- what the kind of server does ---- */
+
+bool
+provider_type_implies_latest(enum provider_type type)
+{
+    return kinds[type]->implies_latest;
+}
+
+enum wire
+provider_wire(const struct provider *p)
+{
+    return p->kind->wire;
+}
+
+bool
+provider_takes_num_ctx(const struct provider *p)
+{
+    return p->kind->takes_num_ctx;
+}
+
+long
+provider_loaded_context(const struct provider *p, const char *model)
+{
+    if (p == NULL || p->kind->takes_num_ctx)
+        return 0;
+    return (long)json_integer_value(
+        json_object_get(provider_model_entry(p, model), "context_length"));
+}
+
+bool
+provider_can_pull(const struct provider *p)
+{
+    return p->kind->can_pull;
+}
+
+bool
+provider_has_ps(const struct provider *p)
+{
+    return p->kind->has_ps;
+}
+
+bool
+provider_can_fetch(const struct provider *p)
+{
+    return p->kind->can_fetch;
+}
+
+bool
+provider_rejects_json_object(const struct provider *p)
+{
+    return p->kind->rejects_json_object;
+}
+
+const char *
+provider_label(const struct provider *p)
+{
+    return p->kind->label;
+}
+
+const char *
+provider_version_path(const struct provider *p)
+{
+    return p->kind->version_path;
+}
+
+const char *
+provider_start_fix(const struct provider *p)
+{
+    return p->kind->start_fix;
+}
+
+char *
+provider_models_dir(const struct provider *p)
+{
+    const struct provider_kind *k = p->kind;
+    if (k->models_home_dir == NULL)
+        return NULL;
+    const char *env = k->models_env ? getenv(k->models_env) : NULL;
+    if (env != NULL && *env != '\0')
+        return xstrdup(env);
+    const char *home = getenv("HOME");
+    return xasprintf("%s/%s", home ? home : "", k->models_home_dir);
+}
+
+void
+provider_load_hint(const struct provider *p, const char *model, long want, long loaded,
+                   char *out, size_t outlen)
+{
+    if (p->kind->load_hint != NULL)
+        p->kind->load_hint(model, want, loaded, out, outlen);
+    else if (outlen > 0)
+        out[0] = '\0';
 }
 
 /* ---- catalogue ---- */
-
-static json_t *
-normalise_ollama_tags(const struct provider *p, json_t *body)
-{
-    json_t *out = json_array();
-    size_t i;
-    json_t *m;
-    json_array_foreach(json_object_get(body, "models"), i, m)
-    {
-        const char *name = jfield_str(m, "name");
-        if (name == NULL)
-            name = jfield_str(m, "model");
-        if (name == NULL)
-            continue;
-        json_t *d = json_object_get(m, "details");
-        json_t *e = json_pack("{s:s, s:s}", "name", name, "provider", p->name);
-        json_object_set(e, "size", json_object_get(m, "size") ? json_object_get(m, "size") : json_null());
-        jfield_copy(e, "quantization", d, "quantization_level");
-        jfield_copy(e, "parameter_size", d, "parameter_size");
-        jfield_copy(e, "family", d, "family");
-        jfield_copy(e, "modified_at", m, "modified_at");
-        jfield_copy(e, "digest", m, "digest");
-        jfield_copy(e, "details", m, "details");
-        json_array_append_new(out, e);
-    }
-    return out;
-}
-
-static json_t *
-normalise_openai_models(const struct provider *p, json_t *body)
-{
-    json_t *out = json_array();
-    size_t i;
-    json_t *m;
-    json_array_foreach(json_object_get(body, "data"), i, m)
-    {
-        const char *id = jfield_str(m, "id");
-        if (id == NULL)
-            continue;
-        json_t *e = json_pack("{s:s, s:s}", "name", id, "provider", p->name);
-        /* LM Studio's /api/v0 entries */
-        jfield_copy(e, "quantization", m, "quantization");
-        json_t *state = json_object_get(m, "state");
-        if (json_is_string(state))
-            json_object_set_new(e, "loaded",
-                                json_boolean(strcmp(json_string_value(state), "loaded") == 0));
-        json_t *ctx = json_object_get(m, "loaded_context_length");
-        if (!json_is_integer(ctx))
-            ctx = json_object_get(m, "max_context_length");
-        /* llama.cpp's meta */
-        if (!json_is_integer(ctx))
-            ctx = json_object_get(json_object_get(m, "meta"), "n_ctx");
-        if (json_is_integer(ctx))
-            json_object_set(e, "context_length", ctx);
-        jfield_copy(e, "max_context_length", m, "max_context_length");
-        jfield_copy(e, "type", m, "type");
-        jfield_copy(e, "family", m, "arch");
-        json_array_append_new(out, e);
-    }
-    return out;
-}
 
 static void
 fetch_on_head(int status, const char *content_type, void *arg)
@@ -549,15 +585,14 @@ catalogue_done(struct fetch *f, json_t *body, enum upstream_failure failure, con
 {
     struct provider *p = f->p;
     struct providers *reg = f->reg;
-    if (body == NULL && p->type == PROVIDER_LMSTUDIO && strcmp(f->path, "/api/v0/models") == 0 &&
-        failure == UPSTREAM_OK) {
-        /* An older LM Studio without /api/v0: fall back to /v1/models. */
-        fetch_request(f, "/v1/models");
+    if (body == NULL && failure == UPSTREAM_OK && p->kind->catalogue_fallback != NULL &&
+        strcmp(f->path, p->kind->catalogue_path) == 0) {
+        /* e.g. an older LM Studio without /api/v0: the fallback route. */
+        fetch_request(f, p->kind->catalogue_fallback);
         return;
     }
     if (body != NULL) {
-        json_t *models = p->type == PROVIDER_OLLAMA ? normalise_ollama_tags(p, body)
-                                                    : normalise_openai_models(p, body);
+        json_t *models = p->kind->normalise(p->name, body);
         json_decref(p->models);
         p->models = models;
         p->last_error[0] = '\0';
@@ -622,10 +657,7 @@ providers_refresh(struct providers *reg, bool force, providers_refreshed_cb cb, 
         bool stale = !p->ever_fetched || now - p->fetched_ms >= CATALOGUE_TTL_MS;
         if (p->fetching == NULL && (force || stale)) {
             reg->fetches_running++;
-            p->fetching = fetch_start(p, p->type == PROVIDER_OLLAMA     ? "/api/tags"
-                                         : p->type == PROVIDER_LMSTUDIO ? "/api/v0/models"
-                                                                        : "/v1/models",
-                                      catalogue_done);
+            p->fetching = fetch_start(p, p->kind->catalogue_path, catalogue_done);
         }
     }
     notify_waiters_if_idle(reg);

@@ -468,7 +468,7 @@ start_transfer(struct relay *r)
         .upstream_model = c->model,
         .num_ctx = r->upstream_wire == WIRE_OLLAMA ? r->context_length : 0,
         .alias_options = r->alias_options,
-        .upstream_is_lmstudio = provider_type(r->prov) == PROVIDER_LMSTUDIO,
+        .upstream_is_lmstudio = provider_rejects_json_object(r->prov),
     };
     struct sbuf text = {0};
     const char *how = upstream_body(r, &tp, &text, &err);
@@ -542,7 +542,7 @@ try_candidate(struct relay *r)
         return;
     }
     provider_ref(r->prov);
-    r->upstream_wire = provider_type(r->prov) == PROVIDER_OLLAMA ? WIRE_OLLAMA : WIRE_OPENAI;
+    r->upstream_wire = provider_wire(r->prov);
     int got = provider_acquire(r->prov, on_slot, r, &r->wait);
     if (got < 0) {
         char msg[256];

@@ -10,6 +10,7 @@
 #include "careti/core/jfield.h"
 #include "careti/core/strdist.h"
 #include "careti/core/text.h"
+#include "careti/models/provider.h"
 #include "careti/models/resolve.h"
 
 static bool
@@ -17,7 +18,7 @@ catalogue_has(const struct catalogue_view *v, const char *name, char *found, siz
 {
     size_t i;
     json_t *m;
-    bool try_tag = v->type == PROVIDER_OLLAMA && strchr(name, ':') == NULL;
+    bool try_tag = provider_type_implies_latest(v->type) && strchr(name, ':') == NULL;
     size_t name_len = strlen(name);
     json_array_foreach((json_t *)v->models, i, m)
     {

@@ -258,6 +258,9 @@ expect_contains "the upstream saw an unfinished response" "$log" '"finished":fal
 out=$(api_status /v1/chat/completions "{\"model\":\"gemma-3-4b@lmstudio\",$USER_MSG}")
 expect_contains "name@provider 404 names that provider" "$out" "model 'gemma-3-4b' not found on lmstudio"
 expect_contains "and its own fetch command" "$out" '`lms get gemma-3-4b`, then load it'
+out=$(api_status /v1/chat/completions "{\"model\":\"gemma-3-4b@llamacpp\",$USER_MSG}")
+expect_contains "an OpenAI-compatible server's 404 says to restart it with -m and -c" "$out" "a restart of llamacpp with \`-m\` naming gemma-3-4b's file and \`-c\`"
+expect_contains "and that -np divides the window" "$out" '`-np N` divides -c among N slots'
 
 # --- metrics ---
 out=$(curl -s --unix-socket "$S" http://x/metrics)

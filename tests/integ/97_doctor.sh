@@ -5,6 +5,7 @@
 
 start_emu ollama O || exit 1
 start_emu lmstudio L || exit 1
+start_emu openai A || exit 1
 FX="$T/fixtures"
 mkdir -p "$FX"
 export CARETI_DOCTOR_FIXTURES="$FX"
@@ -22,6 +23,7 @@ doctor_daemon() {
 }
 OLLAMA="  - {name: ollama, type: ollama, base_url: \"http://127.0.0.1:$O_PORT\"}"
 LMS="  - {name: lmstudio, type: lmstudio, base_url: \"http://127.0.0.1:$L_PORT\"}"
+LLAMACPP="  - {name: llamacpp, type: openai, base_url: \"http://127.0.0.1:$A_PORT/v1\"}"
 DEAD="  - {name: dead, type: ollama, base_url: \"http://127.0.0.1:9\"}"
 
 memory 64
@@ -80,6 +82,14 @@ expect_contains "128 GiB recommends GLM-4.5-Air" "$out" "GLM-4.5-Air 4-bit fits"
 expect_contains "a model not loaded in LM Studio warns" "$out" "gemma-3-12b is not loaded in lmstudio"
 expect_contains "with the lms command that loads it with the context" "$out" "lms load gemma-3-12b --context-length 262144"
 expect_contains "free disk where LM Studio keeps models" "$out" "where lmstudio keeps models"
+stop_daemon "$DPID"
+
+check "daemon starts" doctor_daemon llamacpp "local-model" "$LLAMACPP"
+out=$("$CARETICTL" --socket "$S" doctor)
+expect_contains "a llama.cpp server started with a smaller window warns" "$out" "the server cuts prompts at 8192 tokens"
+expect_contains "with llama.cpp's -c for the configured window" "$out" '`-c 262144`'
+expect_contains "and says that -np divides it" "$out" '`-np N` divides -c among N slots'
+expect_not_contains "and no LM Studio command" "$out" "lms load"
 stop_daemon "$DPID"
 
 memory 24

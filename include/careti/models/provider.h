@@ -15,6 +15,7 @@
 
 #include "careti/config/config.h"
 #include "careti/upstream/upstream.h"
+#include "careti/wire/translate.h"
 
 struct providers;
 struct provider;
@@ -59,6 +60,45 @@ void provider_describe_failure(const struct provider *p, enum upstream_failure f
                                size_t outlen);
 /* The command that fetches MODEL on P ("ollama pull MODEL", "lms get MODEL"). */
 void provider_fetch_hint(const struct provider *p, const char *model, char *out, size_t outlen);
+
+/* ---- what the kind of server does ----
+ * Each kind's answers live in src/models/provider_<kind>.c; callers ask
+ * these instead of testing provider_type().  P is never NULL unless said. */
+
+/* Whether a model name without a tag means NAME:latest on TYPE's servers. */
+bool provider_type_implies_latest(enum provider_type type);
+/* The dialect P's chat, generate and embed routes speak. */
+enum wire provider_wire(const struct provider *p);
+/* Whether P takes the context window with every request (num_ctx), so
+ * caretid, not the load, sets it. */
+bool provider_takes_num_ctx(const struct provider *p);
+/* The window P's server loaded MODEL with, from the catalogue; 0 when
+ * unknown, when P takes it per request, or when P is NULL. */
+long provider_loaded_context(const struct provider *p, const char *model);
+/* Whether P answers /api/pull. */
+bool provider_can_pull(const struct provider *p);
+/* Whether P answers /api/ps with the models it has loaded. */
+bool provider_has_ps(const struct provider *p);
+/* Whether P's server fetches a model by name with a command of its own
+ * (the one provider_fetch_hint names). */
+bool provider_can_fetch(const struct provider *p);
+/* Whether P refuses response_format {"type":"json_object"}. */
+bool provider_rejects_json_object(const struct provider *p);
+/* P's kind of server for a person ("LM Studio"); static. */
+const char *provider_label(const struct provider *p);
+/* The route answering P's server version, or NULL; static. */
+const char *provider_version_path(const struct provider *p);
+/* What to do when P does not answer ("start Ollama (...) or fix
+ * base_url"); static. */
+const char *provider_start_fix(const struct provider *p);
+/* A new string: where P's server keeps its models on this machine, or
+ * NULL when caretid cannot tell.  Reads the environment. */
+char *provider_models_dir(const struct provider *p);
+/* Write how to load MODEL on P with a window of WANT tokens; LOADED is
+ * the window it has now, 0 when it is not loaded.  "" when P takes the
+ * window per request. */
+void provider_load_hint(const struct provider *p, const char *model, long want, long loaded,
+                        char *out, size_t outlen);
 
 /* ---- catalogue ---- */
 
