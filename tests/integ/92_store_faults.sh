@@ -15,6 +15,18 @@ DB="$T/state/careti.db"
 sess() { curl -s -N --max-time 20 --unix-socket "$S" -w '\n%{http_code}' "$@"; }
 state() { curl -s --max-time 5 --unix-socket "$S" http://x/careti/v1/status |
     node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const t=JSON.parse(s).state;console.log(t.ready+" "+(t.error||""))})'; }
+# wait_ready_state: poll status until the store has opened (it opens on
+# a worker after the socket answers; slower under valgrind), for at most
+# 20 s; prints the last state.
+wait_ready_state() {
+    local st
+    for _ in $(seq 1 400); do
+        st=$(state)
+        [[ "$st" != *"not open yet"* ]] && break
+        sleep 0.05
+    done
+    echo "$st"
+}
 # wait_not_ready: poll status (no request of ours writes meanwhile) until
 # the daemon notices on its own, for at most 10 s; prints the last state.
 wait_not_ready() {
@@ -32,7 +44,7 @@ check "daemon starts" start_daemon "$T/d" "$T/c.yaml"
 out=$(sess http://x/careti/v1/sessions -d '{"title":"before"}')
 expect_contains "a session is created while the database is there (201)" "$out" $'\n201'
 ID=$(echo "$out" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' | head -n1)
-expect_contains "status is ready" "$(state)" "true"
+expect_contains "status is ready" "$(wait_ready_state)" "true"
 rm -rf "$T/state"
 st=$(wait_not_ready)
 expect_contains "status turns ready: false by itself once the database is deleted" "$st" \
@@ -50,7 +62,7 @@ expect_eq "the log says it once, at error level" \
     "$(grep -c "caretid\[error\] agent state: $DB was deleted" "$T/d/log")" 1
 check "daemon stops" stop_daemon "$DPID"
 check "daemon starts again" start_daemon "$T/d" "$T/c.yaml"
-expect_contains "a restart creates a new database and is ready" "$(state)" "true"
+expect_contains "a restart creates a new database and is ready" "$(wait_ready_state)" "true"
 out=$(sess http://x/careti/v1/sessions -d '{"title":"again"}')
 expect_contains "and stores sessions again (201)" "$out" $'\n201'
 ID=$(echo "$out" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' | head -n1)
@@ -90,7 +102,7 @@ check "daemon stops" stop_daemon "$DPID"
 page=$("$CORRUPTDB" "$DB" sessions)
 check "the sessions table is damaged on disk (page $page)" test -n "$page"
 check "daemon starts on a damaged database" start_daemon "$T/d" "$T/c.yaml"
-st=$(state)
+st=$(wait_ready_state)
 expect_contains "status says ready: false, from quick_check" "$st" "false agent state: $DB is damaged"
 expect_contains "with the recovery command" "$st" "sqlite3 $DB .recover | sqlite3"
 out=$(sess http://x/careti/v1/sessions/"$ID")
@@ -117,7 +129,7 @@ if [ "$(id -u)" = 0 ]; then
     WRAPPER="setpriv --inh-caps=-all --bounding-set=-dac_override,-dac_read_search -- $WRAPPER"
 fi
 check "daemon starts on a read-only database" start_daemon "$T/d" "$T/c.yaml"
-st=$(state)
+st=$(wait_ready_state)
 expect_contains "status says ready: false: read-only" "$st" "false agent state: $DB is read-only"
 out=$(sess http://x/careti/v1/sessions -d '{"title":"new"}')
 expect_contains "a write is refused (503)" "$out" $'\n503'
@@ -125,7 +137,7 @@ check "daemon stops" stop_daemon "$DPID"
 chmod 0600 "$DB"
 chmod 0500 "$T/state"
 check "daemon starts in a read-only directory" start_daemon "$T/d" "$T/c.yaml"
-st=$(state)
+st=$(wait_ready_state)
 expect_contains "status says ready: false there too" "$st" "false agent state:"
 expect_contains "naming the directory" "$st" "$T/state"
 check "daemon stops" stop_daemon "$DPID"
