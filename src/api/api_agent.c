@@ -20,7 +20,7 @@ on_prompt(struct http_request *req, void *arg)
         return;
     }
     const char *p = agent_prompt(plan ? AGENT_MODE_PLAN : AGENT_MODE_ACT, native);
-    http_respond_json(req, 200,
+    http_respond_json_take(req, 200,
                       json_pack("{s:s, s:s, s:I, s:s}", "mode", plan ? "plan" : "act", "tools",
                                 native ? "native" : "text", "characters",
                                 (json_int_t)strlen(p), "prompt", p));

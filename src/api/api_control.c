@@ -27,7 +27,7 @@ static void
 on_health(struct http_request *req, void *arg)
 {
     (void)arg;
-    http_respond_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    http_respond_json_take(req, 200, json_pack("{s:s}", "status", "ok"));
 }
 
 static void
@@ -39,7 +39,7 @@ on_status(struct http_request *req, void *arg)
     const char *token = ctl->ops->tcp_token(ctl->self);
     if (!http_request_via_tcp(req) && token != NULL)
         json_object_set_new(status, "tcp_token", json_string(token));
-    http_respond_json(req, 200, status);
+    http_respond_json_take(req, 200, status);
 }
 
 static void
@@ -65,7 +65,7 @@ on_stats(json_t *result, const struct cerr *err, void *arg)
     if (req != NULL && err != NULL)
         router_respond_error(req, err->http_status ? err->http_status : 500, "%s", err->msg);
     else if (req != NULL)
-        http_respond_json(req, 200, json_incref(result));
+        http_respond_json_take(req, 200, json_incref(result));
     json_decref(result);
     free(w);
 }
@@ -114,7 +114,7 @@ on_reloaded(const struct cerr *err, void *arg)
     struct http_request *req = http_server_find_request(w->ctl->srv, w->request_id);
     if (req != NULL) {
         if (err == NULL)
-            http_respond_json(req, 200, json_pack("{s:b}", "reloaded", 1));
+            http_respond_json_take(req, 200, json_pack("{s:b}", "reloaded", 1));
         else
             router_respond_error(req, 422, "reload failed: %s", err->msg);
     }

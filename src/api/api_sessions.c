@@ -376,18 +376,18 @@ on_op_done(json_t *result, const struct cerr *err, void *arg)
         switch (o->kind) {
         case OP_CREATE:
             publish(api, "session.created", json_incref(result));
-            http_respond_json(req, 201, json_incref(result));
+            http_respond_json_take(req, 201, json_incref(result));
             break;
         case OP_PATCH:
             cache_drop(api, session_id_of(result));
             publish(api, "session.updated", json_incref(result));
-            http_respond_json(req, 200, json_incref(result));
+            http_respond_json_take(req, 200, json_incref(result));
             break;
         case OP_DELETE:
             cache_drop(api, jfield_str(result, "deleted"));
             publish(api, "session.deleted",
                     json_pack("{s:O}", "id", json_object_get(result, "deleted")));
-            http_respond_json(req, 200, json_incref(result));
+            http_respond_json_take(req, 200, json_incref(result));
             break;
         case OP_EXPORT:
             if (strcmp(o->format, "md") == 0) {
@@ -395,13 +395,13 @@ on_op_done(json_t *result, const struct cerr *err, void *arg)
                 http_respond(req, 200, "text/markdown; charset=utf-8", NULL, md, strlen(md));
                 free(md);
             } else {
-                http_respond_json(req, 200, json_incref(result));
+                http_respond_json_take(req, 200, json_incref(result));
             }
             break;
         case OP_LIST:
         case OP_GET:
         case OP_MESSAGE:
-            http_respond_json(req, 200, json_incref(result));
+            http_respond_json_take(req, 200, json_incref(result));
             break;
         }
     }
@@ -746,7 +746,7 @@ on_cancel(struct http_request *req, void *arg)
         return;
     }
     turn_cancel(t->turn);
-    http_respond_json(req, 200, json_pack("{s:s, s:s}", "session", t->session_id, "status",
+    http_respond_json_take(req, 200, json_pack("{s:s, s:s}", "session", t->session_id, "status",
                                           "interrupted"));
 }
 

@@ -576,7 +576,7 @@ maybe_finish(struct run *r)
         check_disk(r);
         check_probe(r);
         json_t *out = json_pack("{s:O}", "checks", r->checks);
-        http_respond_json(req, 200, out);
+        http_respond_json_take(req, 200, out);
     }
     json_decref(r->checks);
     json_decref(r->disks);

@@ -219,7 +219,7 @@ list_openai(struct gateway *g, struct http_request *req)
             json_array_append_new(data, entry);
         }
     }
-    http_respond_json(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+    http_respond_json_take(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
 
 static json_t *
@@ -263,7 +263,7 @@ list_ollama(struct gateway *g, struct http_request *req)
             json_array_append_new(models,
                                   ollama_tag_entry(jfield_str(e, "name"), e));
     }
-    http_respond_json(req, 200, json_pack("{s:o}", "models", models));
+    http_respond_json_take(req, 200, json_pack("{s:o}", "models", models));
 }
 
 /* /api/ps gathers every Ollama provider's own /api/ps and adds the models
@@ -350,7 +350,7 @@ ps_reply(struct ps_gather *ps)
         json_t *answer = json_pack("{s:O}", "models", models);
         if (json_array_size(ps->errors) > 0)
             json_object_set(answer, "errors", ps->errors);
-        http_respond_json(req, 200, answer);
+        http_respond_json_take(req, 200, answer);
     }
     json_decref(ps->models);
     json_decref(ps->errors);
@@ -384,7 +384,7 @@ show_from_catalogue(struct gateway *g, struct http_request *req, const struct re
                              json_object_get(t, "details"), "model_info", info, "capabilities",
                              "completion", "provider", provider_name(p));
     json_decref(t);
-    http_respond_json(req, 200, show);
+    http_respond_json_take(req, 200, show);
     return true;
 }
 
@@ -701,7 +701,7 @@ static void
 on_version(struct http_request *req, void *arg)
 {
     (void)arg;
-    http_respond_json(req, 200, json_pack("{s:s, s:s}", "version", GATEWAY_OLLAMA_VERSION,
+    http_respond_json_take(req, 200, json_pack("{s:s, s:s}", "version", GATEWAY_OLLAMA_VERSION,
                                           "caretid", CARETI_VERSION));
 }
 

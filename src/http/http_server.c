@@ -1646,14 +1646,14 @@ http_respond(struct http_request *req, int status, const char *content_type,
 }
 
 void
-http_respond_json(struct http_request *req, int status, json_t *body)
+http_respond_json_take(struct http_request *req, int status, json_t *body)
 {
-    http_respond_json_with(req, status, NULL, body);
+    http_respond_json_with_take(req, status, NULL, body);
 }
 
 void
-http_respond_json_with(struct http_request *req, int status, const char *extra_headers,
-                       json_t *body)
+http_respond_json_with_take(struct http_request *req, int status, const char *extra_headers,
+                            json_t *body)
 {
     struct sbuf text = {0};
     sbuf_add_json(&text, body);

@@ -146,7 +146,7 @@ router_dispatch(struct http_request *req, void *arg)
         char msg[200];
         snprintf(headers, sizeof headers, "Allow: %s\r\n", allow);
         snprintf(msg, sizeof msg, "method %s is not allowed on %s; use %s", method, path, allow);
-        http_respond_json_with(req, 405, headers, router_error_body(path, 405, msg));
+        http_respond_json_with_take(req, 405, headers, router_error_body(path, 405, msg));
         return;
     }
     router_respond_error(req, 404, "no route for %s %s; see docs/API.md for the routes", method,
@@ -212,5 +212,5 @@ router_respond_error(struct http_request *req, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    http_respond_json(req, status, router_error_body(http_request_path(req), status, msg));
+    http_respond_json_take(req, status, router_error_body(http_request_path(req), status, msg));
 }

@@ -70,7 +70,7 @@ handler(struct http_request *req, void *arg)
         http_response_end(req);
         return;
     }
-    http_respond_json(req, 200, json_pack("{s:I}", "len", (json_int_t)len));
+    http_respond_json_take(req, 200, json_pack("{s:I}", "len", (json_int_t)len));
 }
 
 static void

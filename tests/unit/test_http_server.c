@@ -125,7 +125,7 @@ handler(struct http_request *req, void *arg)
     json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s?, s:s}", "method", http_request_method(req),
                           "path", path, "query", http_request_query(req), "body_len",
                           (json_int_t)len, "x_test", x, "body", body);
-    http_respond_json(req, 200, j);
+    http_respond_json_take(req, 200, j);
 }
 
 static void

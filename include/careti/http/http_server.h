@@ -142,10 +142,10 @@ void http_request_on_abort(struct http_request *req, http_abort_cb cb, void *arg
 void http_respond(struct http_request *req, int status, const char *content_type,
                   const char *extra_headers, const void *body, size_t len);
 /* Send BODY (stolen) as application/json and end the request. */
-void http_respond_json(struct http_request *req, int status, json_t *body);
+void http_respond_json_take(struct http_request *req, int status, json_t *body);
 /* The same with EXTRA_HEADERS (complete lines; may be NULL). */
-void http_respond_json_with(struct http_request *req, int status, const char *extra_headers,
-                            json_t *body);
+void http_respond_json_with_take(struct http_request *req, int status,
+                                 const char *extra_headers, json_t *body);
 
 /* Start a chunked response.  Returns 0, or a negative error if the
  * connection is already gone. */
