@@ -293,6 +293,9 @@ turn_on_looked_up(int status, const struct resolution *res, const char *error, v
         return;
     }
     t->res = *res;
+    /* Borrowed from the config, which a reload may free before the model
+     * is asked: the turn keeps its own reference. */
+    t->res.options = json_incref((json_t *)res->options);
     json_t *msg = json_pack("{s:s, s:s, s:s, s:s, s:s}", "role", "assistant", "content", "",
                             "status", "streaming", "model", res->name, "provider",
                             res->cand[0].provider);
@@ -441,6 +444,7 @@ turn_done(struct turn *t, json_t *reply)
     json_decref(t->tool_calls);
     json_decref(t->session);
     json_decref(t->user_message);
+    json_decref((json_t *)t->res.options);
     free(t->model);
     if (t->timer_started) {
         /* The turn is the timer's memory: it goes in the close callback. */

@@ -39,7 +39,7 @@ struct relay {
      * rest of its setup. */
     char name[sizeof ((struct resolution *)0)->name]; /* what the client asked for */
     long context_length;
-    const json_t *alias_options;
+    json_t *alias_options; /* a reference: a reload may free the config meanwhile */
     struct resolve_candidate *cands; /* N_CANDS, tried in order */
     size_t n_cands;
     size_t cand;
@@ -89,6 +89,7 @@ relay_free(struct relay *r)
     free(r->config_path);
     free(r->raw_path);
     free(r->cands);
+    json_decref(r->alias_options);
     free(r);
 }
 
@@ -572,7 +573,7 @@ relay_new(const struct relay_spec *spec, const struct relay_sink *sink, void *si
     const struct resolution *res = spec->res;
     text_copy(r->name, sizeof r->name, res->name);
     r->context_length = res->context_length;
-    r->alias_options = res->options;
+    r->alias_options = json_incref((json_t *)res->options);
     r->n_cands = res->n;
     r->cands = xcalloc(res->n > 0 ? res->n : 1, sizeof r->cands[0]);
     memcpy(r->cands, res->cand, res->n * sizeof r->cands[0]);
