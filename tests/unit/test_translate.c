@@ -2343,6 +2343,31 @@ START_TEST(test_fast_openai_stream_from_the_bytes)
 }
 END_TEST
 
+/* The final Ollama line written by hand is the one jansson would build,
+ * byte for byte, for every shape it takes. */
+START_TEST(test_final_line_matches_jansson)
+{
+    for (int k = 0; k < 16; k++) {
+        struct xlate_params xp =
+            xparams(k & 1 ? EP_GENERATE : EP_CHAT, WIRE_OPENAI, WIRE_OLLAMA, true, false);
+        xp.model = k & 8 ? "m\"\xc3\xa9" : "coder";
+        struct xlate *x = xlate_new(&xp);
+        text_copy(x->finish, sizeof x->finish, k & 2 ? "length" : "stop");
+        x->prompt_tokens = k & 4 ? 29 : -1;
+        x->completion_tokens = k & 4 ? 0 : 5;
+        if (k & 2)
+            note_token(x, T0 + 700);
+        struct sbuf hand = {0}, tree = {0};
+        ollama_final_line(x, T_END + 123, &hand);
+        emit_line(&tree, ollama_final(x, T_END + 123, false));
+        ck_assert_str_eq(hand.s, tree.s);
+        sbuf_free(&hand);
+        sbuf_free(&tree);
+        xlate_free(x);
+    }
+}
+END_TEST
+
 /* The fast path against the full translation, on seeded mutations of real
  * streams, in every direction and both stream modes: same statuses, same
  * error, same usage, same output. */
@@ -2736,6 +2761,7 @@ main(void)
     tcase_add_test(tc, test_fast_path_matches_full_parse);
     tcase_add_test(tc, test_fast_passthrough_reads_first_token_and_counts);
     tcase_add_test(tc, test_fast_openai_stream_from_the_bytes);
+    tcase_add_test(tc, test_final_line_matches_jansson);
     suite_add_tcase(s, tc);
 
     add_fixed_bugs(s);
