@@ -14,8 +14,8 @@
  * i.e. in "hold" runs against a trickling upstream), and at the end.
  *
  * usage: loadgen (-u SOCKET | -t 127.0.0.1:PORT) [-m METHOD] -p PATH [-b BODY]
- *                [-c CONNS] [-d SECONDS | -n REQUESTS_PER_CONN] [-T HARD_TIMEOUT_S]
- *                [-P PID[,PID...]] [-A PID[,PID...]] [-v]
+ *                [-k BEARER_TOKEN] [-c CONNS] [-d SECONDS | -n REQUESTS_PER_CONN]
+ *                [-T HARD_TIMEOUT_S] [-P PID[,PID...]] [-A PID[,PID...]] [-v]
  * Prints one line of key=value results on stdout; diagnostics on stderr.
  */
 #define _GNU_SOURCE
@@ -800,7 +800,7 @@ static void
 usage(void)
 {
     fprintf(stderr, "usage: loadgen (-u SOCKET | -t 127.0.0.1:PORT) [-m METHOD] -p PATH "
-                    "[-b BODY] [-c CONNS] [-d SECONDS | -n REQS_PER_CONN] [-T TIMEOUT_S] "
+                    "[-b BODY] [-k BEARER_TOKEN] [-c CONNS] [-d SECONDS | -n REQS_PER_CONN] [-T TIMEOUT_S] "
                     "[-P PIDS] [-A PIDS] [-v]\n");
     exit(2);
 }
@@ -808,15 +808,16 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-    const char *method = "POST", *path = NULL, *body = "", *hostport = NULL;
+    const char *method = "POST", *path = NULL, *body = "", *hostport = NULL, *token = NULL;
     int c;
-    while ((c = getopt(argc, argv, "u:t:m:p:b:c:d:n:T:P:A:v")) != -1) {
+    while ((c = getopt(argc, argv, "u:t:m:p:b:k:c:d:n:T:P:A:v")) != -1) {
         switch (c) {
         case 'u': opt.unix_path = optarg; break;
         case 't': hostport = optarg; break;
         case 'm': method = optarg; break;
         case 'p': path = optarg; break;
         case 'b': body = optarg; break;
+        case 'k': token = optarg; break;
         case 'c': opt.conns = atoi(optarg); break;
         case 'd': opt.duration = atof(optarg); break;
         case 'n': opt.per_conn = atoi(optarg); break;
@@ -847,7 +848,7 @@ main(int argc, char **argv)
         }
     }
     size_t blen = strlen(body);
-    size_t cap = strlen(path) + strlen(method) + blen + 512;
+    size_t cap = strlen(path) + strlen(method) + blen + (token ? strlen(token) : 0) + 512;
     opt.req = malloc(cap);
     if (opt.req == NULL)
         die("malloc");
@@ -858,8 +859,10 @@ main(int argc, char **argv)
                  "Content-Type: application/json\r\nContent-Length: %zu\r\n", blen);
     int rl = snprintf(opt.req, cap,
                       "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: careti-bench-loadgen\r\n"
-                      "Accept: */*\r\n%s\r\n%s",
-                      method, path, hostport ? hostport : "localhost", lenhdr, body);
+                      "Accept: */*\r\n%s%s%s%s\r\n%s",
+                      method, path, hostport ? hostport : "localhost",
+                      token ? "Authorization: Bearer " : "", token ? token : "", token ? "\r\n" : "",
+                      lenhdr, body);
     opt.req_len = (size_t)rl;
 
     struct rlimit rlim;

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # bench/run.sh — the caretid benchmark (`make bench`; not part of `make check`).
 #
-# Puts one instant fake Ollama server (bench/upstream.c) behind: nothing (direct),
+# Puts one instant fake model server (bench/upstream.c) behind: nothing (direct),
 # caretid over its Unix socket, caretid over loopback TCP, and a private Debian nginx
 # (proxy_pass, proxy_buffering off), all in the same run, and drives each with
 # bench/loadgen.c at 1, 64 and 512 concurrent keep-alive streams.  Measures the time to
 # first body byte, chunks/s, the proxy's CPU time per chunk, and caretid's RSS idle and
 # per open stream, for pass-through (Ollama client -> POST /api/chat -> Ollama provider)
 # and translated streams (OpenAI client -> POST /v1/chat/completions, stream:true).
+# Then the same server as an OpenAI-compatible one (SSE, chunked, as llama.cpp's
+# server and LM Studio send it) at 1 and 64 streams: pass-through (OpenAI client ->
+# "openai" provider) and translated (Ollama client -> "openai" provider).
 # Prints the tables and writes them, with the machine and date, to docs/BENCHMARKS.md.
 #
 # Run from anywhere after `make all`.  Loopback and Unix sockets only; everything it
@@ -21,6 +24,9 @@
 #                   virtual machine a round can land in a slow spell, and
 #                   9 rounds let two such spells decide a median)
 #   BENCH_CHUNKS    NDJSON lines per upstream answer before the done line (default 32)
+#   BENCH_SSE_CHUNKS     content events per OpenAI-compatible answer (default 16)
+#   BENCH_SSE_REPEAT     rounds of the OpenAI-compatible scenarios (default 7)
+#   BENCH_SSE_DURATION   seconds per OpenAI-compatible scenario (default 2)
 #   BENCH_OUT       where to write the report (default docs/BENCHMARKS.md; "-" = don't)
 #   BENCH_NO_NGINX  1 = skip nginx (and don't install it)
 #   BENCH_PERF      1 = also profile caretid with `perf record` during one scenario
@@ -32,6 +38,12 @@ cd "$ROOT"
 DUR=${BENCH_DURATION:-3}
 REPEAT=${BENCH_REPEAT:-15}
 CHUNKS=${BENCH_CHUNKS:-32}
+SSE_CHUNKS=${BENCH_SSE_CHUNKS:-16}
+SSE_REPEAT=${BENCH_SSE_REPEAT:-7}
+SSE_DUR=${BENCH_SSE_DURATION:-2}
+# The targets are judged at 1 and 64 streams: the OpenAI-compatible rows
+# run only those, to keep the whole run near a quarter of an hour.
+SSE_CONCS=(1 64)
 OUT=${BENCH_OUT:-docs/BENCHMARKS.md}
 CONCS=(1 64 512)
 HOLD_STREAMS=512
@@ -148,17 +160,20 @@ up_stats() {  # "CONNECTIONS REQUESTS" the upstream has accepted / served so far
 }
 
 # ---------------------------------------------------------------- upstream
-"$BIN/upstream" -n "$CHUNKS" --port-file "$TMP/upstream.port" 2>"$TMP/upstream.log" &
+"$BIN/upstream" -n "$CHUNKS" -s "$SSE_CHUNKS" --port-file "$TMP/upstream.port" 2>"$TMP/upstream.log" &
 UP_PID=$!
 PIDS+=("$UP_PID")
 wait_for 5 test -s "$TMP/upstream.port" || die "the upstream did not start: $(cat "$TMP/upstream.log")"
 UP_PORT=$(cat "$TMP/upstream.port")
-log "upstream on 127.0.0.1:$UP_PORT (pid $UP_PID), $CHUNKS lines + done per answer"
+log "upstream on 127.0.0.1:$UP_PORT (pid $UP_PID), $CHUNKS lines + done per Ollama answer, $SSE_CHUNKS content events per SSE answer"
 
 # ---------------------------------------------------------------- caretid
+# Clients over TCP send a bearer token, as they must (daemon.auth_token).
+CD_TOKEN=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 cat >"$TMP/caretid.yaml" <<EOF
 daemon:
   listen: ["127.0.0.1:0"]
+  auth_token: "$CD_TOKEN"
   log_level: warn
   max_connections: 4096
   shutdown_grace_s: 1
@@ -166,6 +181,9 @@ daemon:
 providers:
   - name: ollama
     type: ollama
+    base_url: "http://127.0.0.1:$UP_PORT"
+  - name: llamacpp
+    type: openai
     base_url: "http://127.0.0.1:$UP_PORT"
 EOF
 CD_PID=""
@@ -237,6 +255,9 @@ nginx_pids() { local w; w=$(pgrep -P "$NG_PID" | paste -sd, -); echo "$NG_PID${w
 # ---------------------------------------------------------------- scenarios
 BODY_OLLAMA='{"model":"bench:latest","messages":[{"role":"user","content":"hi"}]}'
 BODY_OPENAI='{"model":"bench:latest","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+# The OpenAI-compatible model (the "llamacpp" provider lists it).
+SSE_OPENAI='{"model":"bench-sse","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+SSE_OLLAMA='{"model":"bench-sse","messages":[{"role":"user","content":"hi"}]}'
 HOLD="bench_n=$HOLD_N bench_delay_ms=$HOLD_DELAY_MS"
 HOLD_OLLAMA="{\"model\":\"bench:latest\",\"messages\":[{\"role\":\"user\",\"content\":\"$HOLD\"}]}"
 HOLD_OPENAI="{\"model\":\"bench:latest\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"$HOLD\"}]}"
@@ -315,49 +336,71 @@ ROWS=(direct nginx unix tcp unix-xlat tcp-xlat)
 TARGET[direct]="-t 127.0.0.1:$UP_PORT";  PROC[direct]=""
 TARGET[nginx]="-t $NG_ADDR";             PROC[nginx]="nginx"
 TARGET[unix]="-u $CD_SOCK";              PROC[unix]="$CD_PID"
-TARGET[tcp]="-t $CD_TCP";                PROC[tcp]="$CD_PID"
+TARGET[tcp]="-t $CD_TCP -k $CD_TOKEN";   PROC[tcp]="$CD_PID"
 TARGET[unix-xlat]="-u $CD_SOCK";         PROC[unix-xlat]="$CD_PID"
-TARGET[tcp-xlat]="-t $CD_TCP";           PROC[tcp-xlat]="$CD_PID"
+TARGET[tcp-xlat]="-t $CD_TCP -k $CD_TOKEN"; PROC[tcp-xlat]="$CD_PID"
 for r in direct nginx unix tcp; do PATHOF[$r]=/api/chat; BODYOF[$r]=$BODY_OLLAMA; done
 for r in unix-xlat tcp-xlat; do PATHOF[$r]=/v1/chat/completions; BODYOF[$r]=$BODY_OPENAI; done
 [ -n "$NG_PID" ] || ROWS=(direct unix tcp unix-xlat tcp-xlat)
+# The OpenAI-compatible upstream: the same server, the same proxies, the
+# "llamacpp" provider behind caretid (over its Unix socket: the transport
+# to the client is measured by the rows above).
+SSE_ROWS=(sse-direct sse-nginx sse-unix sse-unix-xlat)
+TARGET[sse-direct]=${TARGET[direct]};    PROC[sse-direct]=""
+TARGET[sse-nginx]=${TARGET[nginx]};      PROC[sse-nginx]="nginx"
+TARGET[sse-unix]=${TARGET[unix]};        PROC[sse-unix]="$CD_PID"
+TARGET[sse-unix-xlat]=${TARGET[unix]};   PROC[sse-unix-xlat]="$CD_PID"
+for r in sse-direct sse-nginx sse-unix; do PATHOF[$r]=/v1/chat/completions; BODYOF[$r]=$SSE_OPENAI; done
+PATHOF[sse-unix-xlat]=/api/chat; BODYOF[sse-unix-xlat]=$SSE_OLLAMA
+[ -n "$NG_PID" ] || SSE_ROWS=(sse-direct sse-unix sse-unix-xlat)
 
 # warm up: the daemon fetches its catalogue on the first request; pools fill
 lg warm-direct "${TARGET[direct]}" /api/chat "$BODY_OLLAMA" -c 64 -d 0.5
 [ -n "$NG_PID" ] && lg warm-nginx "${TARGET[nginx]}" /api/chat "$BODY_OLLAMA" -c 512 -d 1
 lg warm-caretid "${TARGET[unix]}" /api/chat "$BODY_OLLAMA" -c 64 -d 1
 lg warm-caretid-xlat "${TARGET[unix]}" /v1/chat/completions "$BODY_OPENAI" -c 64 -d 0.5
+lg warm-caretid-sse "${TARGET[unix]}" /v1/chat/completions "$SSE_OPENAI" -c 64 -d 0.5
+lg warm-caretid-sse-xlat "${TARGET[unix]}" /api/chat "$SSE_OLLAMA" -c 64 -d 0.5
 CD_RSS_BEFORE=$(rss_kb "$CD_PID")
 
 PERF_TXT=""
 declare -A UPC UPR   # upstream connections accepted / requests served, per row
+# leg ROUND CONC ROW SECONDS: one load-generator run, into $TMP/res/ROW-cCONC-rROUND.
+leg() {
+    local round=$1 c=$2 r=$3 dur=$4 pids args c0 q0 c1 q1 perf_pid
+    pids=${PROC[$r]}
+    [ "$pids" = nginx ] && pids=$(nginx_pids)
+    args=(-c "$c" -d "$dur" -A "$UP_PID")
+    [ -n "$pids" ] && args+=(-P "$pids")
+    read -r c0 q0 < <(up_stats)
+    perf_pid=""
+    if [ "${BENCH_PERF:-0}" = 1 ] && [ "$r" = unix ] && [ "$c" = 64 ] && [ "$round" = 1 ] &&
+        command -v perf >/dev/null; then
+        perf record -q -e cpu-clock -F 999 -p "$CD_PID" -o "$TMP/perf.data" -- sleep "$dur" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
+    lg "$r-c$c-r$round" "${TARGET[$r]}" "${PATHOF[$r]}" "${BODYOF[$r]}" "${args[@]}"
+    if [ -n "$perf_pid" ]; then
+        wait "$perf_pid" 2>/dev/null || true
+        PERF_TXT=$( { perf report -i "$TMP/perf.data" --stdio --sort dso 2>/dev/null | grep -E "^ +[0-9]" | head -12; echo; perf report -i "$TMP/perf.data" --stdio --sort dso,sym --percent-limit 1 2>/dev/null | grep -E "^ +[0-9]" | sed 's/ *- *- *$//' | head -25; } || true)
+    fi
+    read -r c1 q1 < <(up_stats)
+    # the second /bench/stats request is itself one connection and one request
+    UPC[$r]=$(( ${UPC[$r]:-0} + c1 - c0 - 1 ))
+    UPR[$r]=$(( ${UPR[$r]:-0} + q1 - q0 - 1 ))
+}
 # Rounds go through every row in turn, so drift on a shared machine (a
 # neighbour's load, frequency changes) falls on all rows alike.
 for round in $(seq 1 "$REPEAT"); do
-for c in "${CONCS[@]}"; do
-    for r in "${ROWS[@]}"; do
-        pids=${PROC[$r]}
-        [ "$pids" = nginx ] && pids=$(nginx_pids)
-        args=(-c "$c" -d "$DUR" -A "$UP_PID")
-        [ -n "$pids" ] && args+=(-P "$pids")
-        read -r c0 q0 < <(up_stats)
-        perf_pid=""
-        if [ "${BENCH_PERF:-0}" = 1 ] && [ "$r" = unix ] && [ "$c" = 64 ] && [ "$round" = 1 ] &&
-            command -v perf >/dev/null; then
-            perf record -q -e cpu-clock -F 999 -p "$CD_PID" -o "$TMP/perf.data" -- sleep "$DUR" >/dev/null 2>&1 &
-            perf_pid=$!
-        fi
-        lg "$r-c$c-r$round" "${TARGET[$r]}" "${PATHOF[$r]}" "${BODYOF[$r]}" "${args[@]}"
-        if [ -n "$perf_pid" ]; then
-            wait "$perf_pid" 2>/dev/null || true
-            PERF_TXT=$( { perf report -i "$TMP/perf.data" --stdio --sort dso 2>/dev/null | grep -E "^ +[0-9]" | head -12; echo; perf report -i "$TMP/perf.data" --stdio --sort dso,sym --percent-limit 1 2>/dev/null | grep -E "^ +[0-9]" | sed 's/ *- *- *$//' | head -25; } || true)
-        fi
-        read -r c1 q1 < <(up_stats)
-        # the second /bench/stats request is itself one connection and one request
-        UPC[$r]=$(( ${UPC[$r]:-0} + c1 - c0 - 1 ))
-        UPR[$r]=$(( ${UPR[$r]:-0} + q1 - q0 - 1 ))
+    for c in "${CONCS[@]}"; do
+        for r in "${ROWS[@]}"; do leg "$round" "$c" "$r" "$DUR"; done
     done
 done
+log "OpenAI-compatible upstream (SSE): $SSE_REPEAT rounds of ${SSE_DUR} s"
+for round in $(seq 1 "$SSE_REPEAT"); do
+    for c in "${SSE_CONCS[@]}"; do
+        for r in "${SSE_ROWS[@]}"; do leg "$round" "$c" "$r" "$SSE_DUR"; done
+    done
 done
 # One result per row and concurrency: each value is the median of the
 # BENCH_REPEAT rounds, except errors, which add up.
@@ -387,6 +430,11 @@ for c in "${CONCS[@]}"; do
         median_runs "$TMP/res/$r-c$c" "$TMP/res/$r-c$c"-r*[0-9]
     done
 done
+for c in "${SSE_CONCS[@]}"; do
+    for r in "${SSE_ROWS[@]}"; do
+        median_runs "$TMP/res/$r-c$c" "$TMP/res/$r-c$c"-r*[0-9]
+    done
+done
 CD_RSS_AFTER=$(rss_kb "$CD_PID")
 CD_ANON_AFTER=$(anon_kb "$CD_PID")
 T1=$(date +%s)
@@ -407,10 +455,19 @@ label() {
     tcp) echo "caretid, TCP" ;;
     unix-xlat) echo "caretid, Unix socket" ;;
     tcp-xlat) echo "caretid, TCP" ;;
+    sse-*) label "${1#sse-}" ;;
     esac
 }
-mode() { case $1 in *-xlat) echo "translated" ;; *) echo "pass-through" ;; esac; }
-errs() { local t=0 c e; for c in "${CONCS[@]}"; do e=$(kv "$R/$1-c$c" errors); t=$((t + ${e:-0})); done; echo "$t"; }
+mode() {
+    case $1 in
+    sse-*-xlat) echo "translated (Ollama client)" ;;
+    sse-*) echo "pass-through (OpenAI client)" ;;
+    *-xlat) echo "translated" ;;
+    *) echo "pass-through" ;;
+    esac
+}
+concs_of() { case $1 in sse-*) echo "${SSE_CONCS[@]}" ;; *) echo "${CONCS[@]}" ;; esac; }
+errs() { local t=0 c e; for c in $(concs_of "$1"); do e=$(kv "$R/$1-c$c" errors); t=$((t + ${e:-0})); done; echo "$t"; }
 per_answer() { awk -v c="${UPC[$1]:-}" -v q="${UPR[$1]:-}" 'BEGIN { if (c == "" || q + 0 <= 0) print "-"; else printf "%.3f", c / q }'; }
 
 MACHINE_CPU=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
@@ -444,7 +501,9 @@ echo
 echo "- **direct**: no proxy, the floor for every other row;"
 echo "- **nginx**: Debian's nginx, \`worker_processes 1\` (caretid is one event loop), \`proxy_pass\`"
 echo "  to an upstream block with \`keepalive 1024\`, \`proxy_http_version 1.1\`, \`proxy_buffering off\`;"
-echo "- **caretid** over its Unix socket and over a loopback TCP listener, with one \`ollama\` provider."
+echo "- **caretid** over its Unix socket and over a loopback TCP listener, with one \`ollama\` provider"
+echo "  (and one \`openai\` provider on the same server, for the OpenAI-compatible rows below)."
+echo "  Over TCP the load generator sends the bearer token that \`daemon.auth_token\` asks for."
 echo
 echo "*Pass-through* is an Ollama client calling \`POST /api/chat\` (caretid forwards the NDJSON"
 echo "lines).  *Translated* is an OpenAI client calling \`POST /v1/chat/completions\` with"
@@ -470,6 +529,12 @@ echo "per chunk and chunks/s at 64 streams).  A target is met when the median of
 echo "differences is on the target's side, or on it, for all four measures; the report says"
 echo "in how many rounds caretid was on the wrong side."
 echo
+echo "The same server also answers \`POST /v1/chat/completions\` the way llama.cpp's server (and"
+echo "LM Studio) stream: \`text/event-stream\`, chunked, a role event, $SSE_CHUNKS content events, a"
+echo "finish event, a usage event when \`stream_options.include_usage\` is asked (caretid asks on"
+echo "its clients' behalf), then \`data: [DONE]\`, each event its own HTTP chunk, all in one write."
+echo "Those rows run $SSE_REPEAT rounds of ${SSE_DUR} s at 1 and 64 streams, after the rounds above."
+echo
 echo "## Latency and throughput"
 echo
 echo "| path | mode | TTFB p50 / p99 (µs), 1 stream | added p50 / p99 (µs) | chunks/s, 1 | 64 | 512 | proxy CPU µs/chunk (1 / 64 / 512) | upstream connections per answer | errors |"
@@ -493,6 +558,27 @@ for r in "${ROWS[@]}"; do
     a="$(num "$(awk -v x="$(kv "$R/$r-c64" ttfb_p50_us)" 'BEGIN{print x/1000}')" 2) / $(num "$(awk -v x="$(kv "$R/$r-c64" ttfb_p99_us)" 'BEGIN{print x/1000}')" 2)"
     b="$(num "$(awk -v x="$(kv "$R/$r-c512" ttfb_p50_us)" 'BEGIN{print x/1000}')" 1) / $(num "$(awk -v x="$(kv "$R/$r-c512" ttfb_p99_us)" 'BEGIN{print x/1000}')" 1)"
     echo "| $(label "$r") | $(mode "$r") | $a | $b | $(kfmt "$(kv "$R/$r-c512" req_per_s)") |"
+done
+echo
+echo "## OpenAI-compatible upstream (SSE, chunked)"
+echo
+echo "*Pass-through*: an OpenAI client calling \`POST /v1/chat/completions\` (\`\"stream\":true\`)"
+echo "for the \`openai\` provider's model: caretid checks each event and passes it on.  *Translated*:"
+echo "an Ollama client calling \`POST /api/chat\` for that model: caretid turns SSE into NDJSON."
+echo "Median of $SSE_REPEAT rounds of ${SSE_DUR} s; the direct and nginx rows ask for the same SSE answer."
+echo
+echo "| path | mode | TTFB p50 / p99 (µs), 1 stream | added p50 / p99 (µs) | chunks/s, 1 | 64 | proxy CPU µs/chunk (1 / 64) | TTFB p50 / p99 (ms), 64 streams | upstream connections per answer | errors |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+s50=$(kv "$R/sse-direct-c1" ttfb_p50_us); s99=$(kv "$R/sse-direct-c1" ttfb_p99_us)
+for r in "${SSE_ROWS[@]}"; do
+    f="$R/$r-c1"
+    p50=$(kv "$f" ttfb_p50_us); p99=$(kv "$f" ttfb_p99_us)
+    if [ "$r" = sse-direct ]; then added="—"; else added="$(num "$(sub_ "$p50" "$s50")" 0) / $(num "$(sub_ "$p99" "$s99")" 0)"; fi
+    if [ -z "${PROC[$r]}" ]; then cpu="—"; else
+        cpu="$(num "$(kv "$R/$r-c1" cpu_us_per_chunk)" 2) / $(num "$(kv "$R/$r-c64" cpu_us_per_chunk)" 2)"
+    fi
+    load="$(num "$(awk -v x="$(kv "$R/$r-c64" ttfb_p50_us)" 'BEGIN{print x/1000}')" 2) / $(num "$(awk -v x="$(kv "$R/$r-c64" ttfb_p99_us)" 'BEGIN{print x/1000}')" 2)"
+    echo "| $(label "$r") | $(mode "$r") | $(num "$p50" 0) / $(num "$p99" 0) | $added | $(kfmt "$(kv "$R/$r-c1" chunks_per_s)") | $(kfmt "$(kv "$R/$r-c64" chunks_per_s)") | $cpu | $load | $(per_answer "$r") | $(errs "$r") |"
 done
 echo
 echo "## Memory"
@@ -530,18 +616,20 @@ times() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
 #   add50, add99: (ROW - direct) - FACTOR x (nginx - direct), TTFB at 1 stream
 #   cpu:          ROW - FACTOR x nginx, CPU time per chunk at 64 streams
 #   thr:          nginx / FACTOR - ROW, chunks/s at 64 streams
+# PREFIX ("" or "sse-") names the nginx and direct rows to pair with, and
+# ROUNDS how many rounds they ran.
 # Prints "MEDIAN_D ROUNDS_ON_THE_WRONG_SIDE ROUNDS".
 paired() {
-    local kind=$1 row=$2 f=$3 round key conc
+    local kind=$1 row=$2 f=$3 pre=${4:-} rounds=${5:-$REPEAT} round key conc
     case $kind in
     add50) key=ttfb_p50_us; conc=1 ;;
     add99) key=ttfb_p99_us; conc=1 ;;
     cpu) key=cpu_us_per_chunk; conc=64 ;;
     thr) key=chunks_per_s; conc=64 ;;
     esac
-    for round in $(seq 1 "$REPEAT"); do
+    for round in $(seq 1 "$rounds"); do
         awk -v k="$kind" -v f="$f" -v c="$(kv "$R/$row-c$conc-r$round" $key)" \
-            -v n="$(kv "$R/nginx-c$conc-r$round" $key)" -v d="$(kv "$R/direct-c$conc-r$round" $key)" \
+            -v n="$(kv "$R/${pre}nginx-c$conc-r$round" $key)" -v d="$(kv "$R/${pre}direct-c$conc-r$round" $key)" \
             'BEGIN { if (c == "" || n == "") exit
                      if (k == "cpu") print c - f * n; else if (k == "thr") print n / f - c
                      else print (c - d) - f * (n - d) }'
@@ -550,11 +638,12 @@ paired() {
               m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
               printf "%.4f %d %d\n", m, w, NR }'
 }
-# one_measure WHAT KIND ROW FACTOR UNIT DIGITS: appends "WHAT W of N rounds,
-# median D UNIT" to SUMMARY and clears ALL_MET unless the median is at most 0.
+# one_measure WHAT KIND ROW FACTOR UNIT DIGITS [PREFIX ROUNDS]: appends "WHAT
+# W of N rounds, median D UNIT" to SUMMARY and clears ALL_MET unless the
+# median is at most 0.
 one_measure() {
     local med w n
-    read -r med w n < <(paired "$2" "$3" "$4")
+    read -r med w n < <(paired "$2" "$3" "$4" "${7:-}" "${8:-$REPEAT}")
     awk -v m="$med" 'BEGIN { exit !(m != "-" && m + 0 <= 0) }' || ALL_MET=0
     SUMMARY+="${SUMMARY:+; }$1 $w of $n rounds, median $(num "$med" "$6") $5"
 }
@@ -573,6 +662,21 @@ if [ -n "$NG_PID" ]; then
         one_measure "CPU per chunk above in" cpu "$r" $factor µs 2
         one_measure "chunks/s below in" thr "$r" $factor "chunks/s short" 0
         echo "- $what: $(verdict $ALL_MET).  Round by round: $SUMMARY.  Medians of the rounds: added TTFB p50 $(num "$best_add50" 0) µs over the Unix socket ($(num "$tcp_add50" 0) µs over TCP) vs nginx's $(num "$n_add50" 0) µs ($(times "$best_add50" "$n_add50")); p99 $(num "$add99" 0) vs $(num "$n_add99" 0) µs; CPU $(num "$cpu" 2) vs $(num "$n_cpu" 2) µs/chunk ($(times "$cpu" "$n_cpu")); $(kfmt "$thr") vs $(kfmt "$n_thr") chunks/s at 64 streams."
+    done
+    n_add50=$(sub_ "$(kv "$R/sse-nginx-c1" ttfb_p50_us)" "$s50"); n_add99=$(sub_ "$(kv "$R/sse-nginx-c1" ttfb_p99_us)" "$s99")
+    n_cpu=$(kv "$R/sse-nginx-c64" cpu_us_per_chunk); n_thr=$(kv "$R/sse-nginx-c64" chunks_per_s)
+    for r in sse-unix sse-unix-xlat; do
+        if [ $r = sse-unix ]; then factor=1; what="OpenAI-compatible upstream (SSE), pass-through overhead no worse than nginx's"; times_n=""
+        else factor=2; what="OpenAI-compatible upstream (SSE), translated for an Ollama client within 2× nginx's"; times_n="2× "; fi
+        add50=$(sub_ "$(kv "$R/$r-c1" ttfb_p50_us)" "$s50"); add99=$(sub_ "$(kv "$R/$r-c1" ttfb_p99_us)" "$s99")
+        cpu=$(kv "$R/$r-c64" cpu_us_per_chunk); thr=$(kv "$R/$r-c64" chunks_per_s)
+        ALL_MET=1
+        SUMMARY=""
+        one_measure "added TTFB p50 above ${times_n}nginx's in" add50 "$r" $factor µs 0 sse- "$SSE_REPEAT"
+        one_measure "p99 above in" add99 "$r" $factor µs 0 sse- "$SSE_REPEAT"
+        one_measure "CPU per chunk above in" cpu "$r" $factor µs 2 sse- "$SSE_REPEAT"
+        one_measure "chunks/s below in" thr "$r" $factor "chunks/s short" 0 sse- "$SSE_REPEAT"
+        echo "- $what: $(verdict $ALL_MET).  Round by round: $SUMMARY.  Medians of the rounds: added TTFB p50 $(num "$add50" 0) vs nginx's $(num "$n_add50" 0) µs ($(times "$add50" "$n_add50")); p99 $(num "$add99" 0) vs $(num "$n_add99" 0) µs; CPU $(num "$cpu" 2) vs $(num "$n_cpu" 2) µs/chunk ($(times "$cpu" "$n_cpu")); $(kfmt "$thr") vs $(kfmt "$n_thr") chunks/s at 64 streams."
     done
 else
     echo "- Overhead against nginx: not measured (nginx was not available)."

@@ -1,8 +1,9 @@
 /*
- * bench/upstream.c — a fake Ollama server for the benchmark.
+ * bench/upstream.c — a fake model server for the benchmark: Ollama's wire format and
+ * the OpenAI-compatible one of llama.cpp's server and LM Studio, side by side.
  *
- * Single-threaded epoll HTTP/1.1 server on 127.0.0.1 that speaks just enough of
- * Ollama's wire format for caretid (and nginx) to proxy it:
+ * Single-threaded epoll HTTP/1.1 server on 127.0.0.1 that speaks just enough of both
+ * for caretid (and nginx) to proxy it:
  *
  *   GET  /api/tags  -> one model, "bench:latest"
  *   POST /api/chat  -> 200, application/x-ndjson, chunked: N lines
@@ -10,6 +11,13 @@
  *                      then a final "done":true line with counts.  Each line is its own
  *                      HTTP chunk; by default all of them go out in one write (an upstream
  *                      that "answers instantly").
+ *   GET  /v1/models -> one model, "bench-sse"
+ *   POST /v1/chat/completions
+ *                   -> 200, text/event-stream, chunked, as llama-server sends it: a role
+ *                      event, S content events {"delta":{"content":"tok "}}, a finish
+ *                      event, a usage event when the request has "include_usage":true,
+ *                      then data: [DONE].  Each event is its own HTTP chunk, all in one
+ *                      write.
  *
  * The request body may carry directives anywhere in it (normally in the message content):
  *   bench_n=NUM         lines before the final one (default -n)
@@ -20,7 +28,7 @@
  *
  * Keep-alive, pipelining, Content-Length or chunked request bodies, Expect: 100-continue.
  *
- * usage: upstream [-p PORT] [-n CHUNKS] [--port-file FILE]
+ * usage: upstream [-p PORT] [-n CHUNKS] [-s SSE_CHUNKS] [--port-file FILE]
  *        upstream --free-port      print a free loopback TCP port and exit
  */
 #define _GNU_SOURCE
@@ -45,6 +53,7 @@
 #define MAX_HEAD (64 * 1024)
 #define MAX_BODY (16 * 1024 * 1024)
 #define MODEL "bench:latest"
+#define SSE_MODEL "bench-sse"
 #define CREATED "2026-01-01T00:00:00Z"
 
 struct buf {
@@ -67,6 +76,7 @@ struct conn {
 
 static int g_ep;
 static int g_default_n = 32;
+static int g_default_sse = 16;
 static char *g_instant;      /* precomputed body for the default N */
 static size_t g_instant_len;
 static struct conn *g_trickle; /* list of trickling connections */
@@ -183,6 +193,75 @@ build_instant(void)
     g_instant_len = b.len;
 }
 
+/* ---- the OpenAI-compatible stream (llama-server's shape and order) ---- */
+
+#define SSE_EVENT_HEAD                                                                       \
+    "data: {\"id\":\"chatcmpl-bench0000000000000000000000\",\"object\":"                    \
+    "\"chat.completion.chunk\",\"created\":1767225600,\"model\":\"" SSE_MODEL "\","         \
+    "\"system_fingerprint\":\"b0000-bench\",\"choices\":["
+
+static const char SSE_ROLE[] = SSE_EVENT_HEAD
+    "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null},"
+    "\"finish_reason\":null}]}\n\n";
+static const char SSE_TOKEN[] = SSE_EVENT_HEAD
+    "{\"index\":0,\"delta\":{\"content\":\"tok \"},\"finish_reason\":null}]}\n\n";
+static const char SSE_FINISH[] = SSE_EVENT_HEAD
+    "{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
+
+static const char SSE_HEAD[] = "HTTP/1.1 200 OK\r\n"
+                               "Content-Type: text/event-stream\r\n"
+                               "Cache-Control: no-cache\r\n"
+                               "Date: Thu, 01 Jan 2026 00:00:00 GMT\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n";
+
+static char *g_sse[2]; /* precomputed answers for the default count: without, with usage */
+static size_t g_sse_len[2];
+
+/* One SSE event (text ending in a blank line) wrapped as one HTTP chunk. */
+static void
+add_chunk_event(struct buf *b, const char *ev, size_t n)
+{
+    char hdr[32];
+    int h = snprintf(hdr, sizeof hdr, "%zx\r\n", n);
+    buf_add(b, hdr, (size_t)h);
+    buf_add(b, ev, n);
+    buf_add(b, "\r\n", 2);
+}
+
+static void
+add_sse_answer(struct buf *b, long n, bool usage)
+{
+    buf_add(b, SSE_HEAD, sizeof SSE_HEAD - 1);
+    add_chunk_event(b, SSE_ROLE, sizeof SSE_ROLE - 1);
+    for (long i = 0; i < n; i++)
+        add_chunk_event(b, SSE_TOKEN, sizeof SSE_TOKEN - 1);
+    add_chunk_event(b, SSE_FINISH, sizeof SSE_FINISH - 1);
+    if (usage) {
+        char ev[512];
+        int len = snprintf(ev, sizeof ev,
+                           SSE_EVENT_HEAD "],\"usage\":{\"completion_tokens\":%ld,"
+                                          "\"prompt_tokens\":1,\"total_tokens\":%ld},"
+                                          "\"timings\":{\"prompt_n\":1,\"prompt_ms\":0.1,"
+                                          "\"predicted_n\":%ld,\"predicted_ms\":0.1}}\n\n",
+                           n, n + 1, n);
+        add_chunk_event(b, ev, (size_t)len);
+    }
+    static const char done[] = "data: [DONE]\n\n";
+    add_chunk_event(b, done, sizeof done - 1);
+    buf_add(b, "0\r\n\r\n", 5);
+}
+
+static void
+build_sse(void)
+{
+    for (int u = 0; u < 2; u++) {
+        struct buf b = {0};
+        add_sse_answer(&b, g_default_sse, u == 1);
+        g_sse[u] = b.p;
+        g_sse_len[u] = b.len;
+    }
+}
+
 static void
 arm(struct conn *c, bool out)
 {
@@ -256,6 +335,19 @@ directive(const char *body, size_t len, const char *key, long dflt)
     return strtol(p + strlen(key), NULL, 10);
 }
 
+/* Whether an OpenAI request body says "include_usage": true (any spacing). */
+static bool
+wants_usage(const char *body, size_t len)
+{
+    const char *p = memmem(body, len, "\"include_usage\"", 15);
+    if (p == NULL)
+        return false;
+    const char *end = body + len;
+    for (p += 15; p < end && (*p == ' ' || *p == ':' || *p == '\t'); p++)
+        ;
+    return end - p >= 4 && memcmp(p, "true", 4) == 0;
+}
+
 static void
 respond_simple(struct conn *c, int status, const char *reason, const char *ctype,
                const char *body)
@@ -283,6 +375,26 @@ handle(struct conn *c, const char *method, const char *path, const char *body, s
         snprintf(s, sizeof s, "{\"connections\":%llu,\"requests\":%llu,\"lines\":%llu,\"open\":%llu}",
                  g_accepted, g_requests, g_lines, g_open);
         respond_simple(c, 200, "OK", "application/json", s);
+        return;
+    }
+    if (strcmp(path, "/v1/models") == 0 && strcmp(method, "GET") == 0) {
+        respond_simple(c, 200, "OK", "application/json; charset=utf-8",
+                       "{\"object\":\"list\",\"data\":[{\"id\":\"" SSE_MODEL "\","
+                       "\"object\":\"model\",\"created\":1767225600,\"owned_by\":\"bench\"}]}");
+        return;
+    }
+    if (strcmp(path, "/v1/chat/completions") == 0 && strcmp(method, "POST") == 0) {
+        long n = directive(body, blen, "bench_n=", g_default_sse);
+        /* caretid asks for usage on its clients' behalf; llama-server
+         * sends it only then. */
+        bool usage = wants_usage(body, blen);
+        if (n < 0)
+            n = 0;
+        if (n == g_default_sse)
+            buf_add(&c->out, g_sse[usage], g_sse_len[usage]);
+        else
+            add_sse_answer(&c->out, n, usage);
+        g_lines += (unsigned long long)n + 2 + usage;
         return;
     }
     if (strcmp(path, "/api/version") == 0) {
@@ -585,6 +697,8 @@ main(int argc, char **argv)
             port = atoi(argv[++i]);
         else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
             g_default_n = atoi(argv[++i]);
+        else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
+            g_default_sse = atoi(argv[++i]);
         else if (strcmp(argv[i], "--port-file") == 0 && i + 1 < argc)
             port_file = argv[++i];
         else if (strcmp(argv[i], "--free-port") == 0) {
@@ -593,7 +707,7 @@ main(int argc, char **argv)
             close(fd);
             return 0;
         } else {
-            fprintf(stderr, "usage: upstream [-p PORT] [-n CHUNKS] [--port-file FILE] | "
+            fprintf(stderr, "usage: upstream [-p PORT] [-n CHUNKS] [-s SSE_CHUNKS] [--port-file FILE] | "
                             "--free-port\n");
             return 2;
         }
@@ -603,6 +717,7 @@ main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     build_instant();
+    build_sse();
 
     int lfd = listen_on(port);
     port = bound_port(lfd);

@@ -61,6 +61,10 @@ struct xlate {
     /* What every OpenAI stream event of this answer starts with, up to
      * its choices, built once (see openai_event_begin). */
     struct sbuf event_head;
+    /* created_at's date and time to the second, for WHEN_SECS. */
+    char when_base[32];
+    int64_t when_secs;
+    bool when_valid;
 };
 
 /* ---------- small helpers ---------- */
@@ -94,17 +98,30 @@ nonempty(const char *s)
     return s != NULL && *s != '\0';
 }
 
+/* Ollama's created_at for NOW_NS into OUT (at least 32 bytes): RFC 3339
+ * in UTC with nanoseconds.  The date and time to the second are formatted
+ * once a second, not once a frame: gmtime_r and strftime were a tenth of
+ * what translating a frame to Ollama cost. */
 static void
-created_at(const struct xlate *x, uint64_t now_ns, char *out, size_t len)
+created_at(struct xlate *x, uint64_t now_ns, char *out, size_t len)
 {
     uint64_t since = now_ns > x->p.start_ns ? now_ns - x->p.start_ns : 0;
     int64_t secs = x->p.wall_start_s + (int64_t)(since / 1000000000u);
-    time_t t = (time_t)secs;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char base[32];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, len, "%s.%09luZ", base, (unsigned long)(since % 1000000000u));
+    if (!x->when_valid || x->when_secs != secs) {
+        time_t t = (time_t)secs;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(x->when_base, sizeof x->when_base, "%Y-%m-%dT%H:%M:%S", &tm);
+        x->when_secs = secs;
+        x->when_valid = true;
+    }
+    char frac[12] = ".000000000Z";
+    unsigned long ns = (unsigned long)(since % 1000000000u);
+    for (int i = 9; i >= 1; i--, ns /= 10)
+        frac[i] = (char)('0' + ns % 10);
+    size_t used = text_copy(out, len, x->when_base);
+    if (used < len)
+        text_copy(out + used, len - used, frac);
 }
 
 /* ---------- requests ---------- */
@@ -1184,6 +1201,41 @@ ollama_final(struct xlate *x, uint64_t now_ns, bool aggregate)
     return obj;
 }
 
+/* ollama_final(X, NOW_NS, false) as one NDJSON line into OUT, written by
+ * hand: building and writing it through jansson cost a tenth of what
+ * translating a whole answer from an OpenAI server did. */
+static void
+ollama_final_line(struct xlate *x, uint64_t now_ns, struct sbuf *out)
+{
+    char when[48];
+    created_at(x, now_ns, when, sizeof when);
+    uint64_t total = now_ns - x->p.start_ns;
+    uint64_t first = x->first_token_seen ? x->first_token_ns - x->p.start_ns : total;
+    sbuf_adds(out, "{\"model\":");
+    sbuf_add_json_string(out, x->model, strlen(x->model));
+    sbuf_adds(out, ",\"created_at\":\"");
+    sbuf_adds(out, when);
+    sbuf_adds(out, x->p.ep == EP_CHAT ? "\",\"message\":{\"role\":\"assistant\",\"content\":\"\"}"
+                                      : "\",\"response\":\"\"");
+    sbuf_adds(out, strcmp(x->finish, "length") == 0 ? ",\"done\":true,\"done_reason\":\"length\""
+                                                    : ",\"done\":true,\"done_reason\":\"stop\"");
+    sbuf_adds(out, ",\"total_duration\":");
+    sbuf_add_int(out, (int64_t)total);
+    if (x->prompt_tokens > 0) {
+        sbuf_adds(out, ",\"prompt_eval_count\":");
+        sbuf_add_int(out, x->prompt_tokens);
+        sbuf_adds(out, ",\"prompt_eval_duration\":");
+        sbuf_add_int(out, (int64_t)first);
+    }
+    if (x->completion_tokens > 0) {
+        sbuf_adds(out, ",\"eval_count\":");
+        sbuf_add_int(out, x->completion_tokens);
+        sbuf_adds(out, ",\"eval_duration\":");
+        sbuf_add_int(out, (int64_t)(total - first));
+    }
+    sbuf_adds(out, "}\n");
+}
+
 /*
  * Route CONTENT (may be NULL) through the <think> filter: reasoning a
  * server left inline goes to THINK_OUT, the rest to TEXT_OUT.  Tags may
@@ -1358,7 +1410,7 @@ openai_done_to_ollama(struct xlate *x, uint64_t now_ns, struct sbuf *out)
         json_object_set_new(o, "done", json_false());
         emit_line(out, o);
     }
-    emit_line(out, ollama_final(x, now_ns, false));
+    ollama_final_line(x, now_ns, out);
 }
 
 /* The fields whose text, in either dialect, is part of the answer. */
@@ -1496,6 +1548,155 @@ fast_ollama_passthrough(struct xlate *x, const struct jscan_object *o,
     return true;
 }
 
+/* Whether the string member M, which jscan vouched for, has text: not
+ * "" (as nonempty() tells of its decoded value). */
+static bool
+scanned_text(const struct jscan_member *m)
+{
+    return jscan_is_string(m) && !jscan_is_empty_string(m);
+}
+
+/* The usage counts of an OpenAI frame's "usage" member U, when it is an
+ * object jscan vouches for (as openai_event_to_ollama and
+ * note_passthrough_usage read them).  False when it is an object jscan
+ * declines, which the full parse then reads. */
+static bool
+scanned_openai_usage(struct xlate *x, const struct jscan_member *u)
+{
+    if (!jscan_is_object(u))
+        return true; /* none, or not an object: no counts, as in jansson */
+    struct jscan_object uo;
+    if (!jscan_object(u->value, u->value_len, &uo))
+        return false;
+    x->prompt_tokens = (long)jscan_integer(jscan_get(&uo, "prompt_tokens"));
+    x->completion_tokens = (long)jscan_integer(jscan_get(&uo, "completion_tokens"));
+    return true;
+}
+
+/* A plain-text delta of an OpenAI frame for a streaming Ollama client,
+ * from the bytes: TEXT (a string member, or NULL for none) goes out as
+ * the upstream escaped it, in the line openai_event_to_ollama would
+ * build.  False, with nothing done, when the <think> filter has more to
+ * do than pass it on: the full translation then reads it.  Undecided,
+ * the filter settles on plain content at the first text that does not
+ * begin, after white space, with "<"; such a text, without escapes, is
+ * taken here and settles it the same way. */
+static bool
+fast_openai_text_to_ollama(struct xlate *x, const struct jscan_member *text, uint64_t now_ns,
+                           struct sbuf *out)
+{
+    if (!scanned_text(text))
+        return true; /* nothing to say, and nothing for the filter */
+    if (x->think_state == 1)
+        return false; /* inside <think>: the filter splits it */
+    if (x->think_state == 0) {
+        if (x->think_pending.len > 0 || !jscan_is_plain_string(text))
+            return false;
+        const char *t = text->value + 1, *end = text->value + text->value_len - 1;
+        while (t < end && (*t == ' ' || *t == '\t' || *t == '\r' || *t == '\n'))
+            t++;
+        if (t == end || *t == '<')
+            return false;
+        x->think_state = 2;
+    }
+    note_token(x, now_ns);
+    char when[48];
+    created_at(x, now_ns, when, sizeof when);
+    sbuf_adds(out, "{\"model\":");
+    sbuf_add_json_string(out, x->model, strlen(x->model));
+    sbuf_adds(out, ",\"created_at\":\"");
+    sbuf_adds(out, when);
+    sbuf_adds(out, x->p.ep == EP_CHAT ? "\",\"message\":{\"role\":\"assistant\",\"content\":"
+                                      : "\",\"response\":");
+    sbuf_add(out, text->value, text->value_len);
+    sbuf_adds(out, x->p.ep == EP_CHAT ? "},\"done\":false}\n" : ",\"done\":false}\n");
+    return true;
+}
+
+/* An OpenAI frame jscan vouches for, for a streaming client, from its
+ * bytes: passed on to an OpenAI client (its first token's time and its
+ * usage read on the way; a usage-only frame the client did not ask for
+ * left out), or, when it is plain text, finish reasons and usage,
+ * translated for an Ollama client.  False, with nothing done, for every
+ * other frame: errors, reasoning and tool calls to translate, shapes
+ * jscan declines, which the full parse then handles. */
+static bool
+fast_openai_frame(struct xlate *x, const char *payload, size_t plen, const char *raw,
+                  size_t rawlen, uint64_t now_ns, struct sbuf *out)
+{
+    struct jscan_object o;
+    if (!jscan_object(payload, plen, &o) || jscan_get(&o, "error") != NULL)
+        return false;
+    const struct jscan_member *choices = jscan_get(&o, "choices");
+    if (!jscan_is_array(choices))
+        return false;
+    /* The first choice, the one both dialects read; its members are read
+     * in the same pass. */
+    struct jscan_iter it;
+    struct jscan_member first;
+    jscan_array_begin(choices, &it);
+    bool has_choice = jscan_array_next(&it, &first);
+    if (has_choice && !it.members_vouched)
+        return false;
+    const struct jscan_object *choice = has_choice ? &it.members : NULL;
+    /* Where the text is: the delta of a chat choice, a completion's
+     * choice itself; NULL when there is none, or it is not an object. */
+    struct jscan_object delta;
+    const struct jscan_object *m = NULL;
+    if (choice != NULL && x->p.ep != EP_CHAT) {
+        m = choice;
+    } else if (choice != NULL) {
+        const struct jscan_member *d = jscan_get(choice, "delta");
+        if (jscan_is_object(d)) {
+            if (!jscan_object(d->value, d->value_len, &delta))
+                return false;
+            m = &delta;
+        }
+    }
+    const struct jscan_member *calls = m ? jscan_get(m, "tool_calls") : NULL;
+    if (x->p.client == WIRE_OPENAI) {
+        if (!scanned_openai_usage(x, jscan_get(&o, "usage")))
+            return false;
+        if (!x->first_token_seen && m != NULL) {
+            bool token = jscan_is_array(calls) && !jscan_is_empty_array(calls);
+            for (size_t i = 0; !token && i < sizeof token_fields / sizeof token_fields[0]; i++)
+                token = scanned_text(jscan_get(m, token_fields[i]));
+            if (token)
+                note_token(x, now_ns);
+        }
+        /* We ask OpenAI servers for usage; a client that did not gets no
+         * usage-only chunk. */
+        if (x->p.include_usage || !jscan_is_empty_array(choices))
+            sbuf_add(out, raw, rawlen);
+        return true;
+    }
+    /* For an Ollama client: only text, and nothing that needs decoding
+     * to be read. */
+    if (m != NULL) {
+        const struct jscan_member *r1 = jscan_get(m, "reasoning_content");
+        const struct jscan_member *r2 = jscan_get(m, "reasoning");
+        if (scanned_text(r1) || scanned_text(r2) ||
+            (jscan_is_array(calls) && !jscan_is_empty_array(calls)))
+            return false;
+    }
+    const struct jscan_member *finish = choice ? jscan_get(choice, "finish_reason") : NULL;
+    if (jscan_is_string(finish) && !jscan_is_plain_string(finish))
+        return false;
+    /* Read before anything changes, so a decline leaves no trace. */
+    struct jscan_object usage_probe;
+    const struct jscan_member *u = jscan_get(&o, "usage");
+    if (jscan_is_object(u) && !jscan_object(u->value, u->value_len, &usage_probe))
+        return false;
+    const struct jscan_member *text =
+        m ? jscan_get(m, x->p.ep == EP_CHAT ? "content" : "text") : NULL;
+    if (!fast_openai_text_to_ollama(x, text, now_ns, out))
+        return false;
+    scanned_openai_usage(x, u);
+    if (jscan_is_string(finish))
+        text_copyn(x->finish, sizeof x->finish, finish->value + 1, finish->value_len - 2);
+    return true;
+}
+
 /* The bulk of a streamed answer without building a tree: a frame jscan
  * vouches for is passed on, or translated from its bytes, when that is
  * plainly all it needs.  Returns false for every other frame (errors,
@@ -1510,10 +1711,8 @@ fast_frame(struct xlate *x, const char *payload, size_t plen, const char *raw, s
     *st = XLATE_MORE;
     if (x->p.full_parse || !x->p.client_stream)
         return false;
-    /* From an OpenAI server, only the pass-through after the first token
-     * is taken here: OpenAI to Ollama, the <think> filter needs the text. */
-    if (x->p.upstream == WIRE_OPENAI && (x->p.client != WIRE_OPENAI || !x->first_token_seen))
-        return false;
+    if (x->p.upstream == WIRE_OPENAI)
+        return fast_openai_frame(x, payload, plen, raw, rawlen, now_ns, out);
     /* A chat frame's message is read in the same pass when its text
      * matters: translated, or until the first token has been seen. */
     struct jscan_object msg;
@@ -1529,15 +1728,7 @@ fast_frame(struct xlate *x, const char *payload, size_t plen, const char *raw, s
     const struct jscan_object *m = x->p.ep != EP_CHAT ? &o : has_msg ? &msg : NULL;
     if (x->p.upstream == WIRE_OLLAMA && x->p.client == WIRE_OLLAMA)
         return fast_ollama_passthrough(x, &o, m, raw, rawlen, now_ns, out, st);
-    if (x->p.upstream == WIRE_OLLAMA)
-        return fast_ollama_to_openai(x, &o, m, now_ns, out, st);
-    const struct jscan_member *usage = jscan_get(&o, "usage");
-    const struct jscan_member *choices = jscan_get(&o, "choices");
-    if ((usage != NULL && !jscan_is_null(usage)) || !jscan_is_array(choices) ||
-        jscan_is_empty_array(choices))
-        return false;
-    sbuf_add(out, raw, rawlen);
-    return true;
+    return fast_ollama_to_openai(x, &o, m, now_ns, out, st);
 }
 
 /* Handle one complete frame: PAYLOAD is the JSON text (the SSE data),
@@ -1628,6 +1819,30 @@ handle_frame(struct xlate *x, const char *payload, size_t plen, const char *raw,
     return st;
 }
 
+/* Where the SSE event at BASE[0, AVAIL) ends: *EVLEN bytes of it, then a
+ * blank line of *TERMLEN bytes with the newline before it ("\n\n" or
+ * "\r\n\r\n", whichever comes first).  False when it has not come yet.
+ * memchr jumps from newline to newline: a byte-by-byte search was a
+ * sixth of what passing an OpenAI stream on cost. */
+static bool
+sse_event_end(const char *base, size_t avail, size_t *evlen, size_t *termlen)
+{
+    const char *end = base + avail;
+    for (const char *p = base; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++) {
+        if (p + 1 < end && p[1] == '\n') {
+            *evlen = (size_t)(p - base);
+            *termlen = 2;
+            return true;
+        }
+        if (p > base && p[-1] == '\r' && p + 2 < end && p[1] == '\r' && p[2] == '\n') {
+            *evlen = (size_t)(p - 1 - base);
+            *termlen = 4;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Handle the whole frames in BUF[0, LEN): NDJSON lines from Ollama, SSE
  * events (blank-line separated, "data:" lines joined) from OpenAI.
  * Returns how many bytes they took; *ST is the outcome so far. */
@@ -1655,25 +1870,14 @@ drain_frames(struct xlate *x, const char *buf, size_t len, uint64_t now_ns, stru
             continue;
         }
         /* SSE: find the end of the event (a blank line). */
-        const char *end = NULL;
-        size_t termlen = 0;
-        for (size_t i = 0; i + 1 < avail; i++) {
-            if (base[i] == '\n' && base[i + 1] == '\n') {
-                end = base + i;
-                termlen = 2;
-                break;
-            }
-            if (i + 3 < avail && memcmp(base + i, "\r\n\r\n", 4) == 0) {
-                end = base + i;
-                termlen = 4;
-                break;
-            }
-        }
-        if (end == NULL)
+        size_t evlen, termlen;
+        if (!sse_event_end(base, avail, &evlen, &termlen))
             break;
-        size_t evlen = (size_t)(end - base);
-        struct sbuf data = {0};
-        bool has_data = false;
+        /* Its data lines joined; one line, the usual event, is read where
+         * it is, and only several are copied together. */
+        struct sbuf joined = {0};
+        const char *data = NULL;
+        size_t dlen = 0;
         for (size_t pos = 0; pos < evlen;) {
             const char *eol = memchr(base + pos, '\n', evlen - pos);
             size_t ll = eol ? (size_t)(eol - (base + pos)) : evlen - pos;
@@ -1686,16 +1890,23 @@ drain_frames(struct xlate *x, const char *buf, size_t len, uint64_t now_ns, stru
                 size_t vl = l - 5;
                 if (vl > 0 && *v == ' ')
                     v++, vl--;
-                if (has_data)
-                    sbuf_add(&data, "\n", 1);
-                sbuf_add(&data, v, vl);
-                has_data = true;
+                if (data == NULL) {
+                    data = v;
+                    dlen = vl;
+                } else {
+                    if (joined.len == 0)
+                        sbuf_add(&joined, data, dlen);
+                    sbuf_add(&joined, "\n", 1);
+                    sbuf_add(&joined, v, vl);
+                    data = joined.s;
+                    dlen = joined.len;
+                }
             }
             pos += ll + 1;
         }
-        if (has_data)
-            *st = handle_frame(x, data.s, data.len, base, evlen + termlen, now_ns, out, err);
-        sbuf_free(&data);
+        if (data != NULL)
+            *st = handle_frame(x, data, dlen, base, evlen + termlen, now_ns, out, err);
+        sbuf_free(&joined);
         start += evlen + termlen;
     }
     return start;

@@ -2235,6 +2235,139 @@ START_TEST(test_fast_passthrough_reads_first_token_and_counts)
 }
 END_TEST
 
+/* Feed IN to a new translator one frame (up to and including SEP) at a
+ * time, the Nth at T0 + TIMES[N], into OUT; returns the last status.  The
+ * translator's counts and first token go to PT, CT and FIRST. */
+static enum xlate_status
+feed_frames(const struct xlate_params *xp, const char *in, const char *sep,
+            const uint64_t *times, struct sbuf *out, long *pt, long *ct, uint64_t *first)
+{
+    struct xlate *x = xlate_new(xp);
+    struct cerr err = {0};
+    enum xlate_status st = XLATE_MORE;
+    for (size_t i = 0; *in != '\0'; i++) {
+        const char *end = strstr(in, sep);
+        size_t n = end ? (size_t)(end - in) + strlen(sep) : strlen(in);
+        st = xlate_feed(x, in, n, T0 + times[i], out, &err);
+        in += n;
+    }
+    xlate_usage(x, pt, ct);
+    *first = xlate_first_token_ns(x);
+    xlate_free(x);
+    sbuf_add(out, "", 0);
+    return st;
+}
+
+/* An OpenAI-compatible stream (llama-server's, LM Studio's) is read by
+ * jscan, not built into trees: passed on byte for byte with its first
+ * token's time and its usage, and translated for an Ollama client from
+ * the bytes once the <think> filter has settled, keeping the server's
+ * escapes; created_at follows each frame's time across a second. */
+START_TEST(test_fast_openai_stream_from_the_bytes)
+{
+    static const char role[] = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":"
+                               "{\"role\":\"assistant\",\"content\":null},\"finish_reason\":null}]}\n\n";
+    static const char text[] = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":"
+                               "{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n"
+                               "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":"
+                               "{\"content\":\"caf\\u00e9\"},\"finish_reason\":null}]}\n\n"
+                               "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},"
+                               "\"finish_reason\":\"length\"}]}\n\n";
+    static const char usage[] = "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":"
+                                "29,\"completion_tokens\":5,\"total_tokens\":34}}\n\n";
+    static const char done[] = "data: [DONE]\n\n";
+    static const uint64_t times[] = {999999999, 1000000001, 1000000002, 1000000003, 1000000004,
+                                     1000000005};
+    struct sbuf in = {0}, out = {0};
+    sbuf_adds(&in, role);
+    sbuf_adds(&in, text);
+    sbuf_adds(&in, usage);
+    sbuf_adds(&in, done);
+    long pt, ct;
+    uint64_t first;
+
+    /* Passed on: the role event is no token; the usage event goes only
+     * to a client that asked for it. */
+    for (int asked = 0; asked < 2; asked++) {
+        struct xlate_params xp = xparams(EP_CHAT, WIRE_OPENAI, WIRE_OPENAI, true, asked);
+        ck_assert_int_eq(feed_frames(&xp, in.s, "\n\n", times, &out, &pt, &ct, &first),
+                         XLATE_END);
+        ck_assert_uint_eq(first, T0 + times[1]);
+        ck_assert_int_eq(pt, 29);
+        ck_assert_int_eq(ct, 5);
+        struct sbuf want = {0};
+        sbuf_adds(&want, role);
+        sbuf_adds(&want, text);
+        if (asked)
+            sbuf_adds(&want, usage);
+        sbuf_adds(&want, done);
+        ck_assert_str_eq(out.s, want.s);
+        sbuf_free(&want);
+        sbuf_free(&out);
+    }
+
+    /* Translated: the first text settles the filter; the escaped one
+     * goes out as the server wrote it (the full translation decodes it),
+     * each line with its own frame's time. */
+    struct xlate_params xp = xparams(EP_CHAT, WIRE_OPENAI, WIRE_OLLAMA, true, false);
+    ck_assert_int_eq(feed_frames(&xp, in.s, "\n\n", times, &out, &pt, &ct, &first), XLATE_END);
+    ck_assert_uint_eq(first, T0 + times[1]);
+    ck_assert_int_eq(pt, 29);
+    ck_assert_int_eq(ct, 5);
+    const char *want_lines =
+        "{\"model\":\"coder\",\"created_at\":\"2026-01-01T00:00:01.000000001Z\",\"message\":"
+        "{\"role\":\"assistant\",\"content\":\"Hi\"},\"done\":false}\n"
+        "{\"model\":\"coder\",\"created_at\":\"2026-01-01T00:00:01.000000002Z\",\"message\":"
+        "{\"role\":\"assistant\",\"content\":\"caf\\u00e9\"},\"done\":false}\n";
+    ck_assert_msg(strncmp(out.s, want_lines, strlen(want_lines)) == 0, "got %s", out.s);
+    json_t *last = parse(out.s + strlen(want_lines)); /* the final object, alone */
+    EXPECT_JSON(last, "done", "true");
+    EXPECT_STR(last, "done_reason", "length");
+    EXPECT_JSON(last, "eval_count", "5");
+    json_decref(last);
+    sbuf_free(&out);
+
+    /* A first text that begins with "<" is left to the filter, which
+     * tells "<b" from "<think>"; the text after it is read from the
+     * bytes. */
+    sbuf_reset(&in);
+    sbuf_adds(&in, role);
+    sbuf_adds(&in, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"<b\"}}]}\n\n"
+                   "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\">x\"}}]}\n\n");
+    sbuf_adds(&in, done);
+    ck_assert_int_eq(feed_frames(&xp, in.s, "\n\n", times, &out, &pt, &ct, &first), XLATE_END);
+    ck_assert_ptr_nonnull(strstr(out.s, "\"content\":\"<b\"}"));
+    ck_assert_ptr_nonnull(strstr(out.s, "\"content\":\">x\"}"));
+    sbuf_free(&out);
+    sbuf_free(&in);
+}
+END_TEST
+
+/* The final Ollama line written by hand is the one jansson would build,
+ * byte for byte, for every shape it takes. */
+START_TEST(test_final_line_matches_jansson)
+{
+    for (int k = 0; k < 16; k++) {
+        struct xlate_params xp =
+            xparams(k & 1 ? EP_GENERATE : EP_CHAT, WIRE_OPENAI, WIRE_OLLAMA, true, false);
+        xp.model = k & 8 ? "m\"\xc3\xa9" : "coder";
+        struct xlate *x = xlate_new(&xp);
+        text_copy(x->finish, sizeof x->finish, k & 2 ? "length" : "stop");
+        x->prompt_tokens = k & 4 ? 29 : -1;
+        x->completion_tokens = k & 4 ? 0 : 5;
+        if (k & 2)
+            note_token(x, T0 + 700);
+        struct sbuf hand = {0}, tree = {0};
+        ollama_final_line(x, T_END + 123, &hand);
+        emit_line(&tree, ollama_final(x, T_END + 123, false));
+        ck_assert_str_eq(hand.s, tree.s);
+        sbuf_free(&hand);
+        sbuf_free(&tree);
+        xlate_free(x);
+    }
+}
+END_TEST
+
 /* The fast path against the full translation, on seeded mutations of real
  * streams, in every direction and both stream modes: same statuses, same
  * error, same usage, same output. */
@@ -2259,6 +2392,41 @@ START_TEST(test_fast_path_matches_full_parse)
          "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"c\"},\"done\":true,"
          "\"done_reason\":\"stop\",\"prompt_eval_count\":5,\"eval_count\":3}\n",
          EP_CHAT, WIRE_OLLAMA},
+        /* llama-server's plain answer: a null first content, text that
+         * settles the <think> filter, escapes, an event in two data
+         * lines, CRLF framing, the usage event. */
+        {NULL,
+         "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+         "\"content\":null},\"finish_reason\":null}]}\n\n"
+         "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" Hel\"},"
+         "\"finish_reason\":null}]}\r\n\r\n"
+         "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo \\u00e9\\n\"},"
+         "\"finish_reason\":null}]}\n\n"
+         "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\n"
+         "data: \"delta\":{\"content\":\"<b>\"},\"finish_reason\":null}]}\n\n"
+         "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n"
+         "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":3,"
+         "\"total_tokens\":7}}\n\n"
+         "data: [DONE]\n\n",
+         EP_CHAT, WIRE_OPENAI},
+        /* <think> inline, its tags split across events. */
+        {NULL,
+         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" \"},\"finish_reason\":null}]}\n\n"
+         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"<thi\"},\"finish_reason\":null}]}\n\n"
+         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"nk>hm\"},\"finish_reason\":null}]}\n\n"
+         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"m</thi\"},\"finish_reason\":null}]}\n\n"
+         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"nk>ok\"},\"finish_reason\":null}]}\n\n"
+         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"!\"},\"finish_reason\":\"stop\"}]}\n\n"
+         "data: [DONE]\n\n",
+         EP_CHAT, WIRE_OPENAI},
+        {NULL,
+         "data: {\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"choices\":[{\"index\":0,"
+         "\"text\":\"Hel\",\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+         "data: {\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"choices\":[{\"index\":0,"
+         "\"text\":\"lo\\t\",\"logprobs\":null,\"finish_reason\":\"stop\"}],"
+         "\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":2}}\n\n"
+         "data: [DONE]\n\n",
+         EP_GENERATE, WIRE_OPENAI},
     };
     static const unsigned char interesting[] = {'"', '\\', '{', '}', '[', ']', ',', ':', 'e',
                                                 'u', '0', '\n', 't', 0x00, 0x1f, 0x80, 0xc3};
@@ -2314,7 +2482,7 @@ START_TEST(test_fast_path_matches_full_parse)
         }
         free(base);
     }
-    ck_assert_uint_eq(compared, 4 * 600 * 4);
+    ck_assert_uint_eq(compared, sizeof bases / sizeof bases[0] * 600 * 4);
 }
 END_TEST
 
@@ -2592,6 +2760,8 @@ main(void)
     tcase_add_test(tc, test_fast_path_keeps_text_and_order);
     tcase_add_test(tc, test_fast_path_matches_full_parse);
     tcase_add_test(tc, test_fast_passthrough_reads_first_token_and_counts);
+    tcase_add_test(tc, test_fast_openai_stream_from_the_bytes);
+    tcase_add_test(tc, test_final_line_matches_jansson);
     suite_add_tcase(s, tc);
 
     add_fixed_bugs(s);
