@@ -150,6 +150,32 @@ reply_usable(const json_t *m)
            (strcmp(status, "interrupted") == 0 && text != NULL && *text != '\0');
 }
 
+/* STORED tool calls ({id, name, arguments}) in the shape a chat request
+ * carries them, {id, type, function: {name, arguments}}, with the
+ * arguments an object as Ollama requires: text that was not JSON goes
+ * as {"input": text}.  A new reference, or NULL when there are none. */
+static json_t *
+request_tool_calls(const json_t *stored)
+{
+    if (json_array_size(stored) == 0)
+        return NULL;
+    json_t *calls = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach((json_t *)stored, i, c)
+    {
+        json_t *args = json_object_get(c, "arguments");
+        json_t *obj = json_is_object(args) ? json_incref(args)
+                                           : json_pack("{s:O?}", "input", args);
+        json_t *call = json_pack("{s:s, s:{s:s, s:o}}", "type", "function", "function", "name",
+                                 jfield_str(c, "name") ? jfield_str(c, "name") : "", "arguments",
+                                 obj);
+        jfield_copy(call, "id", c, "id");
+        json_array_append_new(calls, call);
+    }
+    return calls;
+}
+
 /* The request for the model: the history that fits the window, oldest
  * turns left out first.  NULL when even the new message does not fit
  * (WHY says so). */
@@ -212,7 +238,9 @@ plan_request(struct turn *t, char *why, size_t whylen)
         }
         json_t *out = json_pack("{s:O, s:O}", "role", json_object_get(m, "role"), "content",
                                 json_object_get(m, "content"));
-        jfield_copy(out, "tool_calls", m, "tool_calls");
+        json_t *calls = request_tool_calls(json_object_get(m, "tool_calls"));
+        if (calls != NULL)
+            json_object_set_new(out, "tool_calls", calls);
         jfield_copy(out, "tool_call_id", m, "tool_call_id");
         json_array_append_new(messages, out);
     }

@@ -37,6 +37,15 @@ for m in o l a; do
     expect_contains "[$m] the Markdown export shows it" "$out" 'Tool call: `read_file` `{"path":"a.c"}`'
     out=$(sess "http://x/careti/v1/sessions/$ID/export?format=json")
     expect_contains "[$m] the JSON export carries it" "$out" '"name":"read_file","arguments":{"path":"a.c"}}]'
+    emu "${PORT[$m]}" /_emu/reset > /dev/null
+    sess "http://x/careti/v1/sessions/$ID/messages" -d '{"content":"go on"}' > /dev/null
+    call=$(emu "${PORT[$m]}" /_emu/log | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s).find(e=>/chat/.test(e.path));const m=r.body.messages.find(x=>x.tool_calls);console.log(JSON.stringify(m&&m.tool_calls[0].function))})')
+    expect_contains "[$m] the next turn sends the stored call back in the request's shape" "$call" '"name":"read_file"'
+    if [ "$m" = o ]; then
+        expect_contains "[$m]   arguments as an object for Ollama" "$call" '"arguments":{"path":"a.c"}'
+    else
+        expect_contains "[$m]   arguments as JSON text for an OpenAI-compatible server" "$call" '"arguments":"{\"path\":\"a.c\"}"'
+    fi
 
     emu "${PORT[$m]}" /_emu/fault '{"tool":true,"count":1}' > /dev/null
     out=$("$CARETICTL" --socket "$S" ask -m "$m" "read a.c" 2>&1)
