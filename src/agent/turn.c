@@ -52,18 +52,26 @@ struct turn {
     uint64_t start_ns, first_token_ns;
     int64_t others_tokens; /* what the rest of the prompt was counted as */
     json_t *final;         /* the reply's last fields, while they are written */
+    struct lookup_ticket *ticket; /* while the model is looked up */
+};
+
+/* What a model lookup calls back with.  Lookups cannot be stopped, so a
+ * turn cancelled meanwhile lets go of its ticket and ends at once; the
+ * late answer then finds no turn and only frees the ticket. */
+struct lookup_ticket {
+    struct turn *t;
 };
 
 static void turn_end(struct turn *t, const char *status, const char *error);
 static void turn_done(struct turn *t, json_t *reply);
 
 /* Checkpoints and token counts have nobody waiting; a failure (disk
- * full, read-only) must still be seen. */
+ * full, read-only) must still be seen, once: a store that has become
+ * unusable has said so itself (ARG is the store). */
 static void
 on_write_logged(json_t *result, const struct cerr *err, void *arg)
 {
-    (void)arg;
-    if (err != NULL)
+    if (err != NULL && !store_failed(arg))
         log_error("%s", err->msg);
     json_decref(result);
 }
@@ -85,7 +93,7 @@ on_checkpoint(uv_timer_t *timer)
                           "streaming");
     if (t->thinking.len > 0)
         json_object_set_new(f, "thinking", json_string(t->thinking.s));
-    store_update_message(t->env->store, t->reply_id, f, on_write_logged, NULL);
+    store_update_message(t->env->store, t->reply_id, f, on_write_logged, t->env->store);
     json_decref(f);
 }
 
@@ -310,14 +318,15 @@ turn_on_placeholder_stored(json_t *msg, const struct cerr *err, void *arg)
 static void
 turn_on_looked_up(int status, const struct resolution *res, const char *error, void *arg)
 {
-    struct turn *t = arg;
+    struct lookup_ticket *ticket = arg;
+    struct turn *t = ticket->t;
+    free(ticket);
     (void)status;
+    if (t == NULL)
+        return; /* cancelled, and ended, meanwhile */
+    t->ticket = NULL;
     if (error != NULL && *error != '\0') {
         turn_end(t, "error", error);
-        return;
-    }
-    if (t->cancelled) {
-        turn_end(t, "interrupted", NULL);
         return;
     }
     t->res = *res;
@@ -350,7 +359,9 @@ turn_on_user_stored(json_t *msg, const struct cerr *err, void *arg)
         return;
     }
     t->state = TURN_LOOKING_UP;
-    lookup_model(t->env->lookup, t->model, turn_on_looked_up, t);
+    t->ticket = xcalloc(1, sizeof *t->ticket);
+    t->ticket->t = t;
+    lookup_model(t->env->lookup, t->model, turn_on_looked_up, t->ticket);
 }
 
 struct turn *
@@ -447,7 +458,7 @@ turn_end(struct turn *t, const char *status, const char *error)
         t->user_message != NULL) {
         json_int_t user_id = json_integer_value(json_object_get(t->user_message, "id"));
         json_t *uf = json_pack("{s:I}", "tokens", user_tokens);
-        store_update_message(t->env->store, user_id, uf, on_write_logged, NULL);
+        store_update_message(t->env->store, user_id, uf, on_write_logged, t->env->store);
         json_decref(uf);
         json_object_set_new(t->user_message, "tokens", json_integer(user_tokens));
     }
@@ -482,6 +493,12 @@ turn_done(struct turn *t, json_t *reply)
     free(t);
 }
 
+static void
+on_cancelled_lookup(uv_timer_t *timer)
+{
+    turn_end(timer->data, "interrupted", NULL);
+}
+
 void
 turn_cancel(struct turn *t)
 {
@@ -493,8 +510,20 @@ turn_cancel(struct turn *t)
             turn_end(t, "interrupted", NULL);
         }
         return;
-    case TURN_STORING_USER:
     case TURN_LOOKING_UP:
+        if (t->ticket != NULL && !t->timer_started) {
+            /* The lookup may take a catalogue's timeout: do not wait for
+             * it.  The end goes through the loop, as every event does. */
+            t->ticket->t = NULL;
+            t->ticket = NULL;
+            t->cancelled = true;
+            uv_timer_init(t->env->loop, &t->checkpoint);
+            t->checkpoint.data = t;
+            t->timer_started = true;
+            uv_timer_start(&t->checkpoint, on_cancelled_lookup, 0, 0);
+        }
+        return;
+    case TURN_STORING_USER:
     case TURN_STORING_PLACEHOLDER:
         t->cancelled = true; /* acted on when the pending operation returns */
         return;

@@ -82,9 +82,12 @@ parse_duration(const char *s)
         char unit;
         long long seconds;
     } units[] = {{'\0', 1}, {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+    /* Past a century the answer is "all of it": bound it before the
+     * multiplication can overflow. */
+    const long long century = 100LL * 366 * 86400;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (end[0] == units[i].unit && (end[0] == '\0' || end[1] == '\0'))
-            return n * units[i].seconds;
+            return n > century / units[i].seconds ? century : n * units[i].seconds;
     return -1;
 }
 

@@ -43,6 +43,8 @@ struct sessions_api {
     struct turn_env env;
     const struct config *cfg;
     struct session_turn *turns;
+    void (*idle_cb)(void *arg); /* waits for the last turn to end */
+    void *idle_arg;
     bool stopping;
 };
 
@@ -531,6 +533,11 @@ on_turn_done(void *arg, const json_t *reply)
     }
     turn_unlink(st);
     free(st);
+    if (api->turns == NULL && api->idle_cb != NULL) {
+        void (*cb)(void *) = api->idle_cb;
+        api->idle_cb = NULL;
+        cb(api->idle_arg);
+    }
 }
 
 static const struct turn_observer turn_events = {
@@ -826,6 +833,17 @@ sessions_api_abort_turns(struct sessions_api *api)
         next = t->next;
         turn_cancel(t->turn);
     }
+}
+
+void
+sessions_api_when_idle(struct sessions_api *api, void (*cb)(void *arg), void *arg)
+{
+    if (api->turns == NULL) {
+        cb(arg);
+        return;
+    }
+    api->idle_cb = cb;
+    api->idle_arg = arg;
 }
 
 void

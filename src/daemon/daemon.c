@@ -70,6 +70,7 @@ struct daemon {
     struct request_log *requests;
     uv_signal_t sig_hup, sig_term, sig_int;
     uv_timer_t grace_timer;
+    bool server_closed; /* every connection is gone (shutdown) */
     bool stopping;
     int exit_code;
     time_t started_wall;
@@ -433,21 +434,18 @@ on_store_opened(json_t *result, const struct cerr *err, void *arg)
     json_decref(result);
 }
 
+/* Everything has ended: the last handles close, the catalogue fetches
+ * stop, the upstream connections close, then the store closes once its
+ * queued writes (the last request records among them) are done. */
 static void
-on_server_closed(struct http_server *srv, void *arg)
+finish_shutdown(void *arg)
 {
     struct daemon *d = arg;
-    (void)srv;
     uv_timer_stop(&d->grace_timer);
     uv_close((uv_handle_t *)&d->grace_timer, NULL);
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
-    /* Turns past the grace period are stored as interrupted; then the
-     * catalogue fetches stop, then the upstream connections close, then
-     * the store closes once its queued writes (the last request records
-     * among them) are done. */
-    sessions_api_abort_turns(d->sessions);
     providers_free(d->providers);
     d->providers = NULL;
     upstream_close(d->up);
@@ -457,14 +455,38 @@ on_server_closed(struct http_server *srv, void *arg)
     d->store = NULL;
 }
 
+/* No connection is left.  A turn whose client has gone is the daemon's
+ * and gets the rest of the grace period too. */
+static void
+on_server_closed(struct http_server *srv, void *arg)
+{
+    struct daemon *d = arg;
+    (void)srv;
+    d->server_closed = true;
+    sessions_api_when_idle(d->sessions, finish_shutdown, d);
+}
+
+/* The turns cancelled at the end of the grace period have ended and told
+ * their clients so: now the connections may close. */
+static void
+on_turns_aborted(void *arg)
+{
+    struct daemon *d = arg;
+    if (d->server_closed)
+        finish_shutdown(d); /* it replaced on_server_closed's wait */
+    else
+        http_server_close_all(d->srv);
+}
+
 static void
 on_grace_expired(uv_timer_t *t)
 {
     struct daemon *d = t->data;
-    log_warn("shutdown grace of %ld s is over; closing the remaining connections",
+    log_warn("shutdown grace of %ld s is over; interrupting the replies still running and "
+             "closing the remaining connections",
              d->cfg->daemon.shutdown_grace_s);
     sessions_api_abort_turns(d->sessions);
-    http_server_close_all(d->srv);
+    sessions_api_when_idle(d->sessions, on_turns_aborted, d);
 }
 
 static void

@@ -1315,6 +1315,23 @@ on_work_done(uv_work_t *w, int status)
     j->unusable = NULL;
     if (j->kind == JOB_CLOSE) {
         free(j);
+        /* Jobs queued behind the close are answered, not dropped: their
+         * callers wait for them (a turn for its reply's row). */
+        while (st->head != NULL) {
+            struct job *late = st->head;
+            st->head = late->next;
+            if (st->head == NULL)
+                st->tail = NULL;
+            cerr_set(&late->err, -ECANCELED, 503,
+                     "agent state: the daemon is stopping; the write was not made");
+            if (late->cb != NULL)
+                late->cb(NULL, &late->err, late->arg);
+            json_decref(late->in);
+            if (late->recs != NULL)
+                store_requests_free(late->recs, (size_t)late->num);
+            free(late->text);
+            free(late);
+        }
         close_step(st);
         return;
     }

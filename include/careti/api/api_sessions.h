@@ -28,8 +28,12 @@ void sessions_api_set_config(struct sessions_api *api, const struct config *cfg)
 void sessions_api_register(struct sessions_api *api, struct router *r);
 /* Shutdown begins: refuse new turns, end event streams; turns running go on. */
 void sessions_api_stop(struct sessions_api *api);
-/* Cancel the turns still running, storing their replies as interrupted. */
+/* Cancel the turns still running, storing their replies as interrupted;
+ * each ends (done goes to its client) from the loop, soon after. */
 void sessions_api_abort_turns(struct sessions_api *api);
+/* Call CB(ARG) once no turn is running: at once if none is, else when
+ * the last one has ended.  One waiter at a time. */
+void sessions_api_when_idle(struct sessions_api *api, void (*cb)(void *arg), void *arg);
 /* Free API once its turns are gone; NULL is allowed. */
 void sessions_api_free(struct sessions_api *api);
 
