@@ -315,6 +315,26 @@ landlock_ruleset(const char *workspace, int abi)
     return rs;
 }
 
+/*
+ * The daemon's environment less what speaks for the daemon to systemd: a
+ * command must not send the service's readiness or watchdog messages.
+ * The array is the caller's to free; the strings stay environ's.
+ */
+static char **
+command_env(void)
+{
+    size_t n = 0;
+    while (environ[n] != NULL)
+        n++;
+    char **env = xcalloc(n + 1, sizeof *env);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0 &&
+            strncmp(environ[i], "WATCHDOG_", 9) != 0)
+            env[k++] = environ[i];
+    return env;
+}
+
 static void
 close_fds(int *fds, size_t n)
 {
@@ -378,9 +398,10 @@ command_start(uv_loop_t *loop, const struct command_opts *opts, struct command *
         goto fail;
     }
     char *command = xstrdup(opts->command), *workspace = xstrdup(opts->workspace);
+    char **env = command_env();
     struct plan plan = {
         .argv = {"/bin/sh", "-c", command, NULL},
-        .envp = environ,
+        .envp = env,
         .workspace = workspace,
         .src = {fds[6], fds[1], fds[1], fds[2], fds[5], fds[7]},
         .grace_ms = (int64_t)c->grace_ms,
@@ -391,6 +412,7 @@ command_start(uv_loop_t *loop, const struct command_opts *opts, struct command *
     r = pid < 0 ? -errno : 0;
     free(command);
     free(workspace);
+    free(env);
     if (r < 0)
         goto fail;
     c->sup_pid = pid;

@@ -248,6 +248,17 @@ START_TEST(test_stdin_is_dev_null)
 }
 END_TEST
 
+START_TEST(test_environment_without_systemd_notify)
+{
+    setenv("NOTIFY_SOCKET", "/run/caretid-test-notify", 1);
+    setenv("CARETI_TEST_VAR", "kept", 1);
+    struct run r = {0};
+    run_cmd("echo \"${NOTIFY_SOCKET:-none} $CARETI_TEST_VAR\"", &r);
+    ck_assert_str_eq(r.output, "none kept\n");
+    free(r.output);
+}
+END_TEST
+
 START_TEST(test_cwd_is_the_workspace)
 {
     char real[PATH_MAX], want[PATH_MAX + 2];
@@ -652,6 +663,7 @@ main(void)
     tcase_add_test(tc, test_exit_status_and_signal);
     tcase_add_test(tc, test_stdin_is_dev_null);
     tcase_add_test(tc, test_cwd_is_the_workspace);
+    tcase_add_test(tc, test_environment_without_systemd_notify);
     tcase_add_test(tc, test_timeout_kills_the_whole_group);
     tcase_add_test(tc, test_what_the_shell_leaves_running_is_stopped);
     tcase_add_test(tc, test_cancel_mid_run);
