@@ -742,7 +742,7 @@ kids_next(struct kids *k, pid_t *pid)
 /*
  * Reap the supervisor's dead children other than the shell C, signal the
  * living ones with SIG (0: none; SIGTERM once each, remembered in TERMED),
- * and return how many live.  The supervisor is a subreaper, so every
+ * and return how many live (1 when the list cannot be read).  The supervisor is a subreaper, so every
  * orphaned descendant, even one that left the group with setsid, becomes
  * its child and is found here.
  */
@@ -750,6 +750,8 @@ static int
 sweep(pid_t c, int sig, pid_t *termed, int *n_termed, int max_termed)
 {
     struct kids k = {.fd = open("/proc/thread-self/children", O_RDONLY | O_CLOEXEC)};
+    if (k.fd < 0)
+        return 1; /* cannot look now: assume someone lives, look again */
     int alive = 0;
     pid_t pid;
     while (kids_next(&k, &pid)) {
@@ -771,8 +773,7 @@ sweep(pid_t c, int sig, pid_t *termed, int *n_termed, int max_termed)
             kill(-pid, sig); /* its own group, if it made one */
         }
     }
-    if (k.fd >= 0)
-        close(k.fd);
+    close(k.fd);
     return alive;
 }
 

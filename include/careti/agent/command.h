@@ -79,7 +79,8 @@ struct command_opts {
  * the loop, never from inside this call (unless command_abandon() comes
  * first).  Returns 0, or a negative errno when nothing was started
  * (-EINVAL for a missing command or callback, -ENOENT/-ENOTDIR for the
- * workspace, or what pipe/fork failed with); then no callback follows.
+ * workspace, or what pipe, fork or the Landlock ruleset failed with); then
+ * no callback follows.
  * Must be called on the loop's thread.
  */
 int command_start(uv_loop_t *loop, const struct command_opts *opts, struct command **out);
