@@ -10,9 +10,10 @@ PKG_CONFIG ?= pkg-config
 SAN ?=
 
 # libcurl is compiled against (its header) but not linked: upstream_curl.c
-# opens it with dlopen at the first https:// request.
-PKGS := libuv libcurl jansson yaml-0.1 sqlite3
-LINK_PKGS := libuv jansson yaml-0.1 sqlite3
+# opens it with dlopen at the first https:// request.  PCRE2 is the agent's
+# search_files.
+PKGS := libuv libcurl jansson yaml-0.1 sqlite3 libpcre2-8
+LINK_PKGS := libuv jansson yaml-0.1 sqlite3 libpcre2-8
 WARN := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
         -Wmissing-prototypes
 ifeq ($(SAN),1)
@@ -45,8 +46,8 @@ CTL_OBJS := $(CTL_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_OBJS := $(filter-out $(BUILD)/obj/src/main.o,$(DAEMON_OBJS))
 
 DEBIAN_PKGS := build-essential pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev \
-               libyaml-dev libhttp-parser-dev libsqlite3-dev libedit-dev check mandoc curl openssl \
-               systemd
+               libyaml-dev libhttp-parser-dev libsqlite3-dev libedit-dev libpcre2-dev check mandoc \
+               curl openssl systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all run check check-build check-valgrind deps node-deps install uninstall clean bench fuzz
