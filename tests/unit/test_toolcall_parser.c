@@ -322,6 +322,8 @@ START_TEST(test_content_holding_tags)
     /* A plain parameter ends at its own closing tag only. */
     expect("<read_file><path>a</read_file>b</path></read_file>", "",
            "read_file {\"path\":\"a</read_file>b\"}\n");
+    /* A '<' right before the closing tag is the value's. */
+    expect("<read_file><path>a<</path></read_file>", "", "read_file {\"path\":\"a<\"}\n");
 }
 END_TEST
 
