@@ -80,8 +80,8 @@ static void reset_call(struct toolcall_parser *p);
 static bool
 name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 static bool
@@ -109,8 +109,8 @@ toolcall_parser_new(const struct toolcall_tool *tools, size_t n, unsigned flags,
         const struct toolcall_tool *t = &tools[i];
         size_t len = t->name ? strlen(t->name) : 0;
         if (len > TOOLCALL_NAME_MAX || !is_name(t->name ? t->name : "", len)) {
-            cerr_set(err, -EINVAL, 500, "tool %zu: its name must be 1 to %d of [A-Za-z0-9_-]",
-                     i, TOOLCALL_NAME_MAX);
+            cerr_set(err, -EINVAL, 500, "tool %zu: its name must be 1 to %d of [A-Za-z0-9_-]", i,
+                     TOOLCALL_NAME_MAX);
             return NULL;
         }
         if (t->n_params > TOOLCALL_PARAMS_MAX) {
@@ -168,8 +168,7 @@ toolcall_parser_consumed(const struct toolcall_parser *p)
 bool
 toolcall_parser_in_call(const struct toolcall_parser *p)
 {
-    return p->state == S_OPEN || p->state == S_JSON || p->state == S_BODY ||
-           p->state == S_VALUE;
+    return p->state == S_OPEN || p->state == S_JSON || p->state == S_BODY || p->state == S_VALUE;
 }
 
 size_t
@@ -232,8 +231,8 @@ call_error(struct toolcall_parser *p, const char *fmt, ...)
 
 /* Append ", name" for each of the N names to ERR, as far as it fits. */
 static void
-list_names(struct toolcall_parser *p, const char *(*name_at)(const void *, size_t),
-           const void *set, size_t n)
+list_names(struct toolcall_parser *p, const char *(*name_at)(const void *, size_t), const void *set,
+           size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         size_t used = strlen(p->err);
@@ -507,7 +506,8 @@ json_call(struct toolcall_parser *p)
     if (p->err[0] == '\0') {
         const char *key;
         json_t *v;
-        json_object_foreach(args, key, v) {
+        json_object_foreach(args, key, v)
+        {
             if (find_param(p->tool, key, strlen(key)) < 0)
                 unknown_param(p, key, strlen(key));
         }

@@ -29,11 +29,12 @@ static const struct toolcall_param P_REPLACE[] = {{"path", REQ}, {"diff", REQ | 
 static const struct toolcall_param P_LIST[] = {{"path", REQ}, {"recursive", 0}};
 static const struct toolcall_param P_EXEC[] = {{"command", REQ}, {"requires_approval", REQ}};
 static const struct toolcall_param P_DONE[] = {{"result", REQ | VERB}};
+/* clang-format off */
 #define TOOL(n, ps) {n, ps, sizeof ps / sizeof ps[0]}
+/* clang-format on */
 static const struct toolcall_tool TOOLS[] = {
-    TOOL("read_file", P_READ),         TOOL("write_to_file", P_WRITE),
-    TOOL("replace_in_file", P_REPLACE), TOOL("list_files", P_LIST),
-    TOOL("execute_command", P_EXEC),   TOOL("attempt_completion", P_DONE),
+    TOOL("read_file", P_READ),  TOOL("write_to_file", P_WRITE),  TOOL("replace_in_file", P_REPLACE),
+    TOOL("list_files", P_LIST), TOOL("execute_command", P_EXEC), TOOL("attempt_completion", P_DONE),
 };
 
 /* Everything reported, in order; text and thinking runs are merged so
@@ -94,8 +95,8 @@ static void
 run(struct transcript *t, const char *in, size_t len, unsigned seed, unsigned flags)
 {
     memset(t, 0, sizeof *t);
-    struct toolcall_parser *p = toolcall_parser_new(TOOLS, sizeof TOOLS / sizeof TOOLS[0], flags,
-                                                    on_event, t, NULL);
+    struct toolcall_parser *p =
+        toolcall_parser_new(TOOLS, sizeof TOOLS / sizeof TOOLS[0], flags, on_event, t, NULL);
     if (p == NULL)
         abort();
     size_t off = 0;

@@ -16,12 +16,15 @@ static const struct toolcall_param P_READ[] = {{"path", REQ}};
 static const struct toolcall_param P_WRITE[] = {{"path", REQ}, {"content", REQ | VERB}};
 static const struct toolcall_param P_REPLACE[] = {{"path", REQ}, {"diff", REQ | VERB}};
 static const struct toolcall_param P_LIST[] = {{"path", REQ}, {"recursive", 0}};
-static const struct toolcall_param P_SEARCH[] = {{"path", REQ}, {"regex", REQ}, {"file_pattern", 0}};
+static const struct toolcall_param P_SEARCH[] = {
+    {"path", REQ}, {"regex", REQ}, {"file_pattern", 0}};
 static const struct toolcall_param P_EXEC[] = {{"command", REQ}, {"requires_approval", REQ}};
 static const struct toolcall_param P_ASK[] = {{"question", REQ}, {"options", 0}};
 static const struct toolcall_param P_DONE[] = {{"result", REQ | VERB}};
 static const struct toolcall_param P_PLAN[] = {{"response", REQ | VERB}};
+/* clang-format off */
 #define TOOL(n, ps) {n, ps, sizeof ps / sizeof ps[0]}
+/* clang-format on */
 static const struct toolcall_tool TOOLS[] = {
     TOOL("read_file", P_READ),
     TOOL("write_to_file", P_WRITE),
@@ -138,8 +141,8 @@ assert_same(const struct run *a, const struct run *b, size_t cut)
 {
     ck_assert_msg(strcmp(str(&a->text), str(&b->text)) == 0, "text differs when cut at %zu", cut);
     ck_assert_msg(strcmp(str(&a->think), str(&b->think)) == 0, "thinking differs at %zu", cut);
-    ck_assert_msg(strcmp(str(&a->calls), str(&b->calls)) == 0, "calls differ at %zu: %s vs %s",
-                  cut, str(&a->calls), str(&b->calls));
+    ck_assert_msg(strcmp(str(&a->calls), str(&b->calls)) == 0, "calls differ at %zu: %s vs %s", cut,
+                  str(&a->calls), str(&b->calls));
     ck_assert_msg(strcmp(str(&a->raw), str(&b->raw)) == 0, "raw differs at %zu", cut);
     ck_assert_msg(a->stop == b->stop, "stop differs at %zu", cut);
 }
@@ -187,7 +190,8 @@ START_TEST(test_xml_form)
 
     expect("<execute_command>\n<command>  make -j2 check\n</command>\n"
            "<requires_approval>false</requires_approval>\n</execute_command>",
-           "", "execute_command {\"command\":\"make -j2 check\",\"requires_approval\":\"false\"}\n");
+           "",
+           "execute_command {\"command\":\"make -j2 check\",\"requires_approval\":\"false\"}\n");
     /* Text between parameters is not part of any value. */
     expect("<list_files>x<path>.</path> y <recursive>true</recursive></list_files>", "",
            "list_files {\"path\":\".\",\"recursive\":\"true\"}\n");
@@ -217,6 +221,9 @@ START_TEST(test_qwen_form)
     /* The 30B model sometimes leaves out <tool_call>. */
     expect("<function=read_file>\n<parameter=path>\nsrc/a.c\n</parameter>\n</function>", "",
            "read_file {\"path\":\"src/a.c\"}\n");
+    /* A missing </function> is forgiven when </tool_call> ends the call. */
+    expect("<tool_call><function=read_file><parameter=path>a</parameter></tool_call>", "",
+           "read_file {\"path\":\"a\"}\n");
     /* Exactly one newline is trimmed at each end of a verbatim value. */
     expect("<tool_call><function=attempt_completion><parameter=result>\n\nDone.\n\n</parameter>"
            "</function></tool_call>",
@@ -242,6 +249,8 @@ START_TEST(test_json_form)
     expect("<tool_call>{\"name\":\"write_to_file\",\"arguments\":{\"path\":\"a\",\"content\":"
            "\"}</tool_call>{\\\"\\\\\"}}</tool_call>",
            "", "write_to_file {\"content\":\"}</tool_call>{\\\"\\\\\",\"path\":\"a\"}\n");
+    expect("<tool_call>{\"name\":\"read_file\",\"parameters\":{\"path\":\"p\"}}", "",
+           "read_file {\"path\":\"p\"}\n");
     /* Arrays stay arrays. */
     expect("<tool_call>{\"name\":\"ask_followup_question\",\"arguments\":{\"question\":\"Which?\","
            "\"options\":[\"a\",\"b\"]}}</tool_call>",
@@ -344,8 +353,7 @@ START_TEST(test_unclosed_at_end)
          "!read_file: the read_file call is not closed: </parameter> is missing\n"},
         {"<tool_call>\n<function=read_file>\n<parameter=path>\na\n</parameter>",
          "!read_file: the read_file call is not closed: </function> is missing\n"},
-        {"<tool_call>\n",
-         "!-: <tool_call> is not closed: the answer ended before its call did\n"},
+        {"<tool_call>\n", "!-: <tool_call> is not closed: the answer ended before its call did\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct run r;
@@ -450,8 +458,9 @@ START_TEST(test_malformed_calls)
            "(or a string holding one)\n");
     expect("<tool_call>{\"name\":\"read_file\"</tool_call>", "",
            "!-: the JSON object in <tool_call> is not closed before </tool_call>\n");
-    expect("<tool_call>hello", "", "!-: <tool_call> must hold a JSON object "
-                                   "{\"name\": ..., \"arguments\": {...}} or <function=NAME>\n");
+    expect("<tool_call>hello", "",
+           "!-: <tool_call> must hold a JSON object "
+           "{\"name\": ..., \"arguments\": {...}} or <function=NAME>\n");
     /* The error stops the feed like a call, right where it was found. */
     struct run r;
     parse_every_way(&r, "<tool_call>hello", 0, false);
@@ -472,7 +481,8 @@ START_TEST(test_call_size_is_bounded)
     memset(fill, 'a', big);
     size_t used = toolcall_parser_feed(p, fill, big);
     ck_assert_uint_lt(used, big);
-    ck_assert_str_eq(str(&r.calls), "!write_to_file: the write_to_file call is larger than 16 MiB\n");
+    ck_assert_str_eq(str(&r.calls),
+                     "!write_to_file: the write_to_file call is larger than 16 MiB\n");
     /* The call's buffers are given back once it is reported. */
     ck_assert_uint_lt(toolcall_parser_memory(p), 16384);
     free(fill);
@@ -485,8 +495,8 @@ START_TEST(test_reset_and_bad_tables)
 {
     struct run r;
     memset(&r, 0, sizeof r);
-    struct toolcall_parser *p = toolcall_parser_new(TOOLS, N_TOOLS, TOOLCALL_START_IN_THINK,
-                                                    on_event, &r, NULL);
+    struct toolcall_parser *p =
+        toolcall_parser_new(TOOLS, N_TOOLS, TOOLCALL_START_IN_THINK, on_event, &r, NULL);
     toolcall_parser_feed(p, "a</think><read_file><path>", 26);
     toolcall_parser_reset(p);
     ck_assert_uint_eq(toolcall_parser_consumed(p), 0);

@@ -28,6 +28,10 @@
  * form's </tool>, the Qwen form's </function> (its </tool_call> adds
  * nothing), the JSON object's closing brace.  The feed then returns, so
  * the caller knows how many bytes were used and may stop the model.
+ * Also accepted: <function=...> without the <tool_call> around it (the
+ * 30B model does that, llama.cpp #16755), a Qwen call ended by
+ * </tool_call> with no </function>, the XML form inside <tool_call>, and
+ * "parameters" for "arguments" in the JSON form.
  */
 #ifndef CARETI_TOOLCALL_PARSER_H
 #define CARETI_TOOLCALL_PARSER_H
