@@ -104,7 +104,9 @@ fuzz: deps
 	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_upstream_http tests/fuzz/fuzz_upstream_http.c \
 	    src/upstream/upstream_http.c src/upstream/upstream_head.c src/wire/chunked.c \
 	    $(FUZZ_COMMON) $(shell $(PKG_CONFIG) --cflags --libs jansson libuv) -lhttp_parser
-	for t in translate jscan chunked http config upstream_http; do \
+	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_toolcall_parser tests/fuzz/fuzz_toolcall_parser.c \
+	    src/agent/toolcall_parser.c $(FUZZ_COMMON) $(shell $(PKG_CONFIG) --cflags --libs jansson)
+	for t in translate jscan chunked http config upstream_http toolcall_parser; do \
 	    mkdir -p build/fuzz/corpus-$$t && cp tests/fuzz/corpus/$$t/* build/fuzz/corpus-$$t/ && \
 	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	        $$( [ -f tests/fuzz/$$t.dict ] && echo -dict=tests/fuzz/$$t.dict ) \
