@@ -15,17 +15,10 @@ DB="$T/state/careti.db"
 sess() { curl -s -N --max-time 20 --unix-socket "$S" -w '\n%{http_code}' "$@"; }
 state() { curl -s --max-time 5 --unix-socket "$S" http://x/careti/v1/status |
     node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const t=JSON.parse(s).state;console.log(t.ready+" "+(t.error||""))})'; }
-# wait_ready_state: poll status until the store has opened (it opens on
-# a worker after the socket answers; slower under valgrind), for at most
-# 20 s; prints the last state.
+# wait_ready_state: the store's state once it has opened; prints it.
 wait_ready_state() {
-    local st
-    for _ in $(seq 1 400); do
-        st=$(state)
-        [[ "$st" != *"not open yet"* ]] && break
-        sleep 0.05
-    done
-    echo "$st"
+    wait_store_open "$S"
+    state
 }
 # wait_not_ready: poll status (no request of ours writes meanwhile) until
 # the daemon notices on its own, for at most 10 s; prints the last state.

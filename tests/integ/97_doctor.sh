@@ -20,12 +20,8 @@ doctor_daemon() {
         "defaults:" "  model: \"$model\""
     start_daemon "$T/$dir" "$T/$dir.yaml" || return 1
     S="$T/$dir/caretid.sock"
-    # The session database opens on a worker after the socket answers
-    # (slower under valgrind): the doctor would rightly say so.
-    for _ in $(seq 1 400); do
-        [[ "$(curl -s --unix-socket "$S" http://x/careti/v1/status)" != *"not open yet"* ]] && return 0
-        sleep 0.05
-    done
+    # Else the doctor would rightly say the database is still opening.
+    wait_store_open "$S"
 }
 OLLAMA="  - {name: ollama, type: ollama, base_url: \"http://127.0.0.1:$O_PORT\"}"
 LMS="  - {name: lmstudio, type: lmstudio, base_url: \"http://127.0.0.1:$L_PORT\"}"

@@ -100,6 +100,17 @@ tcp_token() {
     "$CARETICTL" --socket "$1" status --json | sed -n 's/.*"tcp_token": "\([0-9a-f]*\)".*/\1/p'
 }
 
+# wait_store_open SOCKET: poll status until the session database has
+# opened (on a worker, after the socket answers; slower under valgrind),
+# for at most 20 s.
+wait_store_open() {
+    for _ in $(seq 1 400); do
+        [[ "$(curl -s --max-time 5 --unix-socket "$1" http://x/careti/v1/status)" != *"not open yet"* ]] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 finish() {
