@@ -285,25 +285,39 @@ out:
 
 /* ------------------------------------------------------------------ edits */
 
-int
-file_tools_prepare_write(const struct workspace *ws, const char *path, const char *content,
-                         size_t len, struct file_tools_edit **edit, struct sbuf *out)
+/* The start of every edit: PATH's place in the workspace (*REL, the
+ * caller frees it) and what the file holds now (*BEFORE).  Returns 0, or
+ * a negative errno with the reason for the model in OUT (and *REL NULL). */
+static int
+edit_begin(const struct workspace *ws, const char *path, char **rel,
+           struct workspace_file *before, struct sbuf *out)
 {
     struct cerr err = {0};
-    struct workspace_file before = {0};
-    *edit = NULL;
-    char *rel = workspace_relpath(ws, path, &err);
-    if (rel == NULL) {
+    *rel = workspace_relpath(ws, path, &err);
+    if (*rel == NULL) {
         sbuf_adds(out, err.msg);
         return err.code;
     }
     /* PATH, not REL: messages name the path as the model wrote it. */
-    int rc = workspace_read(ws, path, WORKSPACE_MAX_FILE, &before, &err);
+    int rc = workspace_read(ws, path, WORKSPACE_MAX_FILE, before, &err);
     if (rc < 0) {
         sbuf_adds(out, err.msg);
-        free(rel);
-        return rc;
+        free(*rel);
+        *rel = NULL;
     }
+    return rc;
+}
+
+int
+file_tools_prepare_write(const struct workspace *ws, const char *path, const char *content,
+                         size_t len, struct file_tools_edit **edit, struct sbuf *out)
+{
+    struct workspace_file before = {0};
+    char *rel;
+    *edit = NULL;
+    int rc = edit_begin(ws, path, &rel, &before, out);
+    if (rc < 0)
+        return rc;
     *edit = edit_new(rel, &before, xstrndup(content, len), len);
     free(rel);
     return 0;
@@ -313,23 +327,16 @@ int
 file_tools_prepare_replace(const struct workspace *ws, const char *path, const char *diff,
                            struct file_tools_edit **edit, struct sbuf *out)
 {
-    struct cerr err = {0};
     struct workspace_file before = {0};
     struct block *blocks = NULL;
     size_t nblocks = 0;
     struct lines cur = {0};
     struct sbuf after = {0};
+    char *rel;
     *edit = NULL;
-    char *rel = workspace_relpath(ws, path, &err);
-    if (rel == NULL) {
-        sbuf_adds(out, err.msg);
-        return err.code;
-    }
-    int rc = workspace_read(ws, path, WORKSPACE_MAX_FILE, &before, &err);
-    if (rc < 0) {
-        sbuf_adds(out, err.msg);
-        goto out;
-    }
+    int rc = edit_begin(ws, path, &rel, &before, out);
+    if (rc < 0)
+        return rc;
     if (!before.exists) {
         rc = -ENOENT;
         sbuf_adds(out, path);
