@@ -302,6 +302,7 @@ edit_begin(const struct workspace *ws, const char *path, char **rel,
     int rc = workspace_read(ws, path, WORKSPACE_MAX_FILE, before, &err);
     if (rc < 0) {
         sbuf_adds(out, err.msg);
+        workspace_file_clear(before);
         free(*rel);
         *rel = NULL;
     }
