@@ -40,8 +40,7 @@ struct sessions_api {
     struct http_server *srv;
     struct store *store;
     struct events *events;
-    struct turn_env env;
-    const struct config *cfg;
+    struct turn_env env; /* what turns run on, the config in force among it */
     struct session_turn *turns;
     void (*idle_cb)(void *arg); /* waits for the last turn to end */
     void *idle_arg;
@@ -791,7 +790,6 @@ sessions_api_new(uv_loop_t *loop, struct http_server *srv, struct store *store,
 void
 sessions_api_set_config(struct sessions_api *api, const struct config *cfg)
 {
-    api->cfg = cfg;
     api->env.cfg = cfg;
 }
 
