@@ -18,7 +18,7 @@ fake() {
     node "$FAKE" "$T/f$N/sock" "$T/f$N/script.json" > "$T/f$N/out" 2>&1 &
     DAEMON_PIDS+=("$!")
     FS="$T/f$N/sock"
-    for _ in $(seq 1 200); do grep -q ready "$T/f$N/out" && return 0; sleep 0.05; done
+    for _ in $(seq 1 200); do grep -qs ready "$T/f$N/out" && return 0; sleep 0.05; done
     echo "fake did not start: $(cat "$T/f$N/out")" >&2
     return 1
 }
