@@ -29,7 +29,13 @@
 enum agent_cat { AGENT_CAT_READ = 1, AGENT_CAT_EDIT = 2, AGENT_CAT_COMMAND = 4 };
 
 /* What a line typed at an approval prompt means. */
-enum agent_answer { AGENT_ANS_NONE, AGENT_ANS_YES, AGENT_ANS_NO, AGENT_ANS_ALWAYS, AGENT_ANS_FEEDBACK };
+enum agent_answer {
+    AGENT_ANS_NONE,
+    AGENT_ANS_YES,
+    AGENT_ANS_NO,
+    AGENT_ANS_ALWAYS,
+    AGENT_ANS_FEEDBACK
+};
 
 struct agent {
     const struct ctl_ctx *ctx;
@@ -83,10 +89,9 @@ agent_parse_answer(const char *line, const char **feedback)
         const char *word;
         enum agent_answer ans;
     } words[] = {
-        {"y", AGENT_ANS_YES},        {"yes", AGENT_ANS_YES},
-        {"n", AGENT_ANS_NO},         {"no", AGENT_ANS_NO},
-        {"a", AGENT_ANS_ALWAYS},     {"always", AGENT_ANS_ALWAYS},
-        {"f", AGENT_ANS_FEEDBACK},   {"feedback", AGENT_ANS_FEEDBACK},
+        {"y", AGENT_ANS_YES},      {"yes", AGENT_ANS_YES},           {"n", AGENT_ANS_NO},
+        {"no", AGENT_ANS_NO},      {"a", AGENT_ANS_ALWAYS},          {"always", AGENT_ANS_ALWAYS},
+        {"f", AGENT_ANS_FEEDBACK}, {"feedback", AGENT_ANS_FEEDBACK},
     };
     *feedback = NULL;
     while (*line == ' ' || *line == '\t')
@@ -501,8 +506,8 @@ print_event(struct run *r, const char *event, const json_t *j)
                 show_edit(r, j);
             end_line(r);
             printf("  %s%s%s\n", ctl_red(ctx),
-                   d == NULL              ? "not allowed"
-                   : strcmp(d, "deny") == 0 ? "denied by the session's approval policy"
+                   d == NULL                   ? "not allowed"
+                   : strcmp(d, "deny") == 0    ? "denied by the session's approval policy"
                    : strcmp(d, "timeout") == 0 ? "not answered in time"
                                                : "rejected",
                    ctl_reset(ctx));
@@ -593,8 +598,8 @@ print_summary(const struct run *r)
     double model_time = elapsed - r->waited;
     fflush(stdout);
     fprintf(stderr, "%lld step%s, %lld file%s changed, %lld tokens, %.1f s, %.1f tokens/s\n",
-            r->steps, r->steps == 1 ? "" : "s", r->files_changed,
-            r->files_changed == 1 ? "" : "s", r->prompt_tokens + r->completion_tokens, elapsed,
+            r->steps, r->steps == 1 ? "" : "s", r->files_changed, r->files_changed == 1 ? "" : "s",
+            r->prompt_tokens + r->completion_tokens, elapsed,
             model_time > 0 ? (double)r->completion_tokens / model_time : 0.0);
 }
 
@@ -727,8 +732,9 @@ open_session(struct agent *ag, const char *id, bool plan_given)
     const char *mode = jstr(ans, "mode");
     snprintf(ag->session, sizeof ag->session, "%s", jstr(ans, "id") ? jstr(ans, "id") : id);
     if (mode == NULL || (strcmp(mode, "act") != 0 && strcmp(mode, "plan") != 0)) {
-        fprintf(stderr, "caretictl: session %s is not an agent session (mode %s); continue it "
-                        "with `caretictl chat %s`\n",
+        fprintf(stderr,
+                "caretictl: session %s is not an agent session (mode %s); continue it "
+                "with `caretictl chat %s`\n",
                 ag->session, mode ? mode : "chat", ag->session);
         code = CTL_EXIT_ERROR;
         goto out;
@@ -828,8 +834,9 @@ ctl_agent_undo(const struct ctl_ctx *ctx, const char *session, const char *step)
         return post_undo(ctx, session, "{}");
     long long seq = parse_seq(step);
     if (seq < 0) {
-        fprintf(stderr, "caretictl: STEP must be a step number as `sessions diff` shows it, "
-                        "not \"%s\"\n",
+        fprintf(stderr,
+                "caretictl: STEP must be a step number as `sessions diff` shows it, "
+                "not \"%s\"\n",
                 step);
         return CTL_EXIT_USAGE;
     }
@@ -1157,6 +1164,6 @@ out:
 }
 
 const struct ctl_cmd ctl_agent_entry = {
-    "agent", NULL, agent_usage,
-    "run the coding agent on a task in a workspace, or a REPL of tasks", 0, 256, run_agent,
+    "agent", NULL, agent_usage, "run the coding agent on a task in a workspace, or a REPL of tasks",
+    0,       256,  run_agent,
 };
