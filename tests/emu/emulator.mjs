@@ -28,6 +28,11 @@
 // {"error":"..."} NDJSON line from Ollama, a data: {"error":{...}} event
 // from the others, then the end with no done:true / [DONE]; after
 // error_after chunks, or after all of them).
+// What a server says a model can do (each model's caps): tags_caps (Ollama
+// lists capabilities in /api/tags, as recent versions do), props (the
+// openai kind's GET /props: 'none' answers 404 as a server without it,
+// 'notools' says its template cannot call tools), show_ms (before Ollama's
+// /api/show answers).
 import http from 'node:http';
 import https from 'node:https';
 import fs from 'node:fs';
@@ -40,14 +45,14 @@ const models = {
   ollama: [
     { name: 'qwen3-coder:30b', size: 18556700000, quant: 'Q4_K_M', family: 'qwen3moe', params: '30.5B' },
     { name: 'llama3.2:latest', size: 2019393189, quant: 'Q4_K_M', family: 'llama', params: '3.2B' },
-    { name: 'nomic-embed-text:latest', size: 274302450, quant: 'F16', family: 'nomic-bert', params: '137M' },
+    { name: 'nomic-embed-text:latest', size: 274302450, quant: 'F16', family: 'nomic-bert', params: '137M', caps: ['embedding'] },
     { name: 'deepthink:8b', size: 5200000000, quant: 'Q4_K_M', family: 'qwen3', params: '8.2B' },
     { name: 'smallctx:7b', size: 4100000000, quant: 'Q4_0', family: 'llama', params: '7B', ctx: 8192 },
     { name: 'huge:70b', size: 42000000000, quant: 'Q4_K_M', family: 'llama', params: '70B' },
   ],
   lmstudio: [
-    { name: 'qwen3-coder-30b-a3b-instruct', quant: 'Q4_K_M', family: 'qwen3moe', state: 'loaded', max: 262144, loaded: 32768 },
-    { name: 'gemma-3-12b', quant: 'Q8_0', family: 'gemma3', state: 'not-loaded', max: 131072 },
+    { name: 'qwen3-coder-30b-a3b-instruct', quant: 'Q4_K_M', family: 'qwen3moe', state: 'loaded', max: 262144, loaded: 32768, caps: ['tool_use'] },
+    { name: 'gemma-3-12b', quant: 'Q8_0', family: 'gemma3', state: 'not-loaded', max: 131072, caps: [] },
     { name: 'text-embedding-nomic-embed-text-v1.5', quant: 'Q8_0', family: 'nomic-bert', state: 'loaded', max: 2048, loaded: 2048, type: 'embeddings' },
   ],
   openai: [{ name: 'local-model', family: 'llama', n_ctx: 8192 }],
@@ -339,7 +344,8 @@ async function route(req, res, path, body) {
     if (path === '/api/version') return json(res, 200, { version: '0.33.0' });
     if (path === '/api/tags') {
       return json(res, 200, { models: models.map((m) => ({ name: m.name, model: m.name, modified_at: '2026-05-01T09:00:00Z', size: m.size, digest: 'a'.repeat(64),
-        details: { parent_model: '', format: 'gguf', family: m.family, families: [m.family], parameter_size: m.params, quantization_level: m.quant } })) });
+        details: { parent_model: '', format: 'gguf', family: m.family, families: [m.family], parameter_size: m.params, quantization_level: m.quant },
+        ...(take('tags_caps') ? { capabilities: m.caps || ['completion', 'tools'] } : {}) })) });
     }
     if (path === '/api/ps') {
       const m = models[0];
@@ -347,10 +353,11 @@ async function route(req, res, path, body) {
         details: { format: 'gguf', family: m.family, quantization_level: m.quant }, expires_at: '2026-05-01T09:35:00.1+02:00', context_length: 32768 }] });
     }
     if (path === '/api/show') {
+      if (take('show_ms')) await sleep(take('show_ms'));
       const m = findModel(body.model || body.name);
       if (!m) return json(res, 404, { error: `model '${body.model || body.name}' not found` });
       return json(res, 200, { modelfile: '', parameters: 'num_ctx                        8192', template: '', details: { format: 'gguf', family: m.family, quantization_level: m.quant },
-        model_info: { 'general.architecture': m.family, [`${m.family}.context_length`]: m.ctx || 262144 }, capabilities: ['completion', 'tools'] });
+        model_info: { 'general.architecture': m.family, [`${m.family}.context_length`]: m.ctx || 262144 }, capabilities: m.caps || ['completion', 'tools'] });
     }
     if (path === '/api/chat') return ollamaChatOrGenerate(req, res, body, true);
     if (path === '/api/generate') return ollamaChatOrGenerate(req, res, body, false);
@@ -379,7 +386,13 @@ async function route(req, res, path, body) {
   }
   if (kind === 'lmstudio' && path === '/api/v0/models') {
     return json(res, 200, { object: 'list', data: models.map((m) => ({ id: m.name, object: 'model', type: m.type || 'llm', publisher: 'lmstudio-community', arch: m.family,
-      compatibility_type: 'gguf', quantization: m.quant, state: m.state, max_context_length: m.max, ...(m.state === 'loaded' ? { loaded_context_length: m.loaded } : {}) })) });
+      compatibility_type: 'gguf', quantization: m.quant, state: m.state, max_context_length: m.max, ...(m.state === 'loaded' ? { loaded_context_length: m.loaded } : {}),
+      ...(m.caps ? { capabilities: m.caps } : {}) })) });
+  }
+  if (kind === 'openai' && path === '/props' && take('props') !== 'none') {
+    const tools = take('props') !== 'notools';
+    return json(res, 200, { default_generation_settings: { n_ctx: models[0].n_ctx }, total_slots: 1, model_alias: models[0].name,
+      chat_template_caps: { supports_tools: tools, supports_tool_calls: tools } });
   }
   if (path === '/v1/chat/completions') return openaiChatOrCompletion(req, res, body, true);
   if (path === '/v1/completions') return openaiChatOrCompletion(req, res, body, false);
