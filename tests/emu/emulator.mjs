@@ -28,6 +28,9 @@
 // {"error":"..."} NDJSON line from Ollama, a data: {"error":{...}} event
 // from the others, then the end with no done:true / [DONE]; after
 // error_after chunks, or after all of them).
+//
+// GET /props (KIND openai) answers as llama-server does, with
+// chat_template_caps and default_generation_settings.
 import http from 'node:http';
 import https from 'node:https';
 import fs from 'node:fs';
@@ -44,9 +47,11 @@ const models = {
     { name: 'deepthink:8b', size: 5200000000, quant: 'Q4_K_M', family: 'qwen3', params: '8.2B' },
     { name: 'smallctx:7b', size: 4100000000, quant: 'Q4_0', family: 'llama', params: '7B', ctx: 8192 },
     { name: 'huge:70b', size: 42000000000, quant: 'Q4_K_M', family: 'llama', params: '70B' },
+    // A model whose template has no tools: /api/show says so (capabilities).
+    { name: 'plaincoder:7b', size: 4400000000, quant: 'Q4_K_M', family: 'qwen2', params: '7.6B', caps: ['completion'] },
   ],
   lmstudio: [
-    { name: 'qwen3-coder-30b-a3b-instruct', quant: 'Q4_K_M', family: 'qwen3moe', state: 'loaded', max: 262144, loaded: 32768 },
+    { name: 'qwen3-coder-30b-a3b-instruct', quant: 'Q4_K_M', family: 'qwen3moe', state: 'loaded', max: 262144, loaded: 32768, caps: ['tool_use'] },
     { name: 'gemma-3-12b', quant: 'Q8_0', family: 'gemma3', state: 'not-loaded', max: 131072 },
     { name: 'text-embedding-nomic-embed-text-v1.5', quant: 'Q8_0', family: 'nomic-bert', state: 'loaded', max: 2048, loaded: 2048, type: 'embeddings' },
   ],
@@ -284,6 +289,38 @@ function embedding(n) {
   return v.map((x) => x / norm);
 }
 
+// What each server says a model can do (tool calling, here), in its own
+// place: Ollama's /api/show capabilities, LM Studio's /api/v0/models
+// capabilities, llama-server's /props chat_template_caps.
+function ollamaCapabilities(m) {
+  return m.caps || ['completion', 'tools'];
+}
+
+function lmstudioCapabilities(m) {
+  return m.caps ? { capabilities: m.caps } : {};
+}
+
+// GET /props as llama-server answers it (tools/server, handle_props): the
+// slot's settings, the model, and what its chat template supports.
+function llamacppProps() {
+  const m = models[0];
+  return {
+    default_generation_settings: { id: 0, id_task: -1, n_ctx: m.n_ctx, speculative: false, is_processing: false,
+      params: { n_predict: -1, temperature: 0.8, top_k: 40, top_p: 0.95, min_p: 0.05, stream: true } },
+    total_slots: 1,
+    model_alias: m.name,
+    model_path: `/models/${m.name}.gguf`,
+    modalities: { vision: false, audio: false },
+    chat_template: '{%- for message in messages %}{{ message.content }}{%- endfor %}',
+    chat_template_caps: { supports_tools: true, supports_tool_calls: true, supports_system_role: true, supports_parallel_tool_calls: true,
+      supports_preserve_reasoning: false, requires_typed_content: false, requires_non_null_content: false },
+    bos_token: '<s>',
+    eos_token: '</s>',
+    build_info: 'b6000-emu',
+    is_sleeping: false,
+  };
+}
+
 async function handle(req, res) {
   const url = new URL(req.url, 'http://x');
   const path = url.pathname;
@@ -350,7 +387,7 @@ async function route(req, res, path, body) {
       const m = findModel(body.model || body.name);
       if (!m) return json(res, 404, { error: `model '${body.model || body.name}' not found` });
       return json(res, 200, { modelfile: '', parameters: 'num_ctx                        8192', template: '', details: { format: 'gguf', family: m.family, quantization_level: m.quant },
-        model_info: { 'general.architecture': m.family, [`${m.family}.context_length`]: m.ctx || 262144 }, capabilities: ['completion', 'tools'] });
+        model_info: { 'general.architecture': m.family, [`${m.family}.context_length`]: m.ctx || 262144 }, capabilities: ollamaCapabilities(m) });
     }
     if (path === '/api/chat') return ollamaChatOrGenerate(req, res, body, true);
     if (path === '/api/generate') return ollamaChatOrGenerate(req, res, body, false);
@@ -379,8 +416,9 @@ async function route(req, res, path, body) {
   }
   if (kind === 'lmstudio' && path === '/api/v0/models') {
     return json(res, 200, { object: 'list', data: models.map((m) => ({ id: m.name, object: 'model', type: m.type || 'llm', publisher: 'lmstudio-community', arch: m.family,
-      compatibility_type: 'gguf', quantization: m.quant, state: m.state, max_context_length: m.max, ...(m.state === 'loaded' ? { loaded_context_length: m.loaded } : {}) })) });
+      compatibility_type: 'gguf', quantization: m.quant, state: m.state, max_context_length: m.max, ...(m.state === 'loaded' ? { loaded_context_length: m.loaded } : {}), ...lmstudioCapabilities(m) })) });
   }
+  if (kind === 'openai' && req.method === 'GET' && path === '/props') return json(res, 200, llamacppProps());
   if (path === '/v1/chat/completions') return openaiChatOrCompletion(req, res, body, true);
   if (path === '/v1/completions') return openaiChatOrCompletion(req, res, body, false);
   if (path === '/v1/embeddings') {
