@@ -831,11 +831,16 @@ on_workspace_realpath(uv_fs_t *fs)
         workspace_refuse(c, "cannot be checked");
 }
 
-/* Go on with O (its body checked) once its workspace, if any, is real. */
+/* Go on with O (its body checked) once its workspace, for a body that
+ * makes the session an agent's, is a real directory. */
 static void
 check_workspace_then(struct op *o, const char *id)
 {
     const char *ws = jfield_str(o->body, "workspace");
+    const char *mode = jfield_str(o->body, "mode");
+    /* A chat session's workspace is only kept for clients. */
+    if (mode == NULL || strcmp(mode, "chat") == 0)
+        ws = NULL;
     struct workspace_check *c = xcalloc(1, sizeof *c);
     c->o = o;
     c->id = id ? xstrdup(id) : NULL;
