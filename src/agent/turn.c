@@ -379,6 +379,7 @@ turn_on_placeholder_stored(json_t *msg, const struct cerr *err, void *arg)
         turn_end(t, "error", store_error_text(t->env->store, err));
         return;
     }
+    t->reply_open = t->agent;
     if (t->cancelled) {
         turn_end(t, "interrupted", NULL);
         return;
@@ -391,7 +392,6 @@ turn_on_placeholder_stored(json_t *msg, const struct cerr *err, void *arg)
     json_t *body;
     if (t->agent) {
         t->step++;
-        t->reply_open = true;
         json_t *ev = json_pack("{s:i, s:I}", "n", t->step, "message_id", (json_int_t)t->reply_id);
         TELL(t, agent_event, "step", ev);
         json_decref(ev);
@@ -575,6 +575,14 @@ turn_on_reply_stored(json_t *result, const struct cerr *err, void *arg)
 static void
 turn_end(struct turn *t, const char *status, const char *error)
 {
+    if (t->agent) {
+        agent_finish(t,
+                     strcmp(status, "interrupted") == 0 ? "cancelled"
+                     : strcmp(status, "error") == 0     ? "error"
+                                                        : "completed",
+                     error);
+        return;
+    }
     if (t->timer_started)
         uv_timer_stop(&t->checkpoint);
     json_t *reply = reply_fields(t, status, error);
