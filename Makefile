@@ -118,6 +118,7 @@ bench: deps node-deps
 	$(MAKE) all $(BUILD)/bench/bench_sessions
 	bench/run.sh
 	bench/sessions.sh
+	bench/agent.sh
 
 check-build: all $(UNIT_TESTS:%=$(BUILD)/tests/%) $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 

@@ -150,9 +150,9 @@ decide_tools(struct lookup *l, struct lookup_wait *w, struct resolution *res)
     w->probing = 1; /* held while asking, so no answer finishes the wait early */
     for (size_t i = 0; i < res->n; i++) {
         struct provider *p = providers_find(l->providers, res->cand[i].provider);
-        int says = p ? provider_native_tools(p, res->cand[i].model,
-                                             w->asked ? NULL : on_tools_answer, w)
-                     : 0;
+        int says =
+            p ? provider_native_tools(p, res->cand[i].model, w->asked ? NULL : on_tools_answer, w)
+              : 0;
         if (says < 0 && !w->asked)
             w->probing++;
         native &= says == 1;
