@@ -1032,9 +1032,9 @@ agent_on_tool_done(struct tool_job *job)
     const char *out = job->out.s ? job->out.s : "";
     char summary[200];
     if (job->rc != 0) {
-        tool_job_free(job);
         json_t *extra = NULL;
-        agent_fail_call(t, out, extra);
+        agent_fail_call(t, out, extra); /* OUT is the job's: free it after */
+        tool_job_free(job);
         return;
     }
     t->mistakes = 0;
