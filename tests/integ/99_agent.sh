@@ -141,12 +141,13 @@ emu "$E_PORT" /_emu/reset > /dev/null
 # Six different calls that succeed (the daemon stops a model that repeats
 # one call, or whose calls keep failing).
 reads=()
-for n in "1 1" "1 2" "2 2" "2 1"; do
+for n in "1 1" "1 2" "2 2"; do
     set -- $n
     reads+=("\"<read_file>\\n<path>a.c</path>\\n<start_line>$1</start_line>\\n<end_line>$2</end_line>\\n</read_file>\"")
 done
 script "${reads[@]}" '"<list_files>\n<path>.</path>\n</list_files>"' \
-    '"<search_files>\n<path>.</path>\n<regex>int</regex>\n</search_files>"'
+    '"<search_files>\n<path>.</path>\n<regex>int</regex>\n</search_files>"' \
+    '"<list_files>\n<path>.</path>\n<recursive>true</recursive>\n</list_files>"'
 agent -w "$T/ws" --yes "read forever"
 expect_eq "a turn stopped at agent.max_steps exits 1" "$RC" 1
 expect_contains "saying so" "$(cat "$T/err")" "agent.max_steps"
@@ -183,5 +184,13 @@ agent --session "${IDR:0:6}" --yes "and now?"
 expect_eq "--session continues that session (exit 0)" "$RC" 0
 expect_eq "in its mode, with the new messages in it" \
     "$(session "$IDR" | jq -r '[.mode, (.messages | map(select(.role == "user" and .agent.correction != true)) | length)] | @csv')" '"plan",2'
+
+# A tool that fails: its line, then why.  Last, as a daemon that dies
+# here would fail the checks after it.
+script '"<read_file>\n<path>missing.c</path>\n</read_file>"' "$DONE"
+agent -w "$T/ws" --yes "read missing.c"
+expect_eq "a task with a failed read still completes (exit 0)" "$RC" 0
+expect_contains "the failed call is followed by why" "$(cat "$T/out")" $'read missing.c\n  failed: '
+check "the daemon is still running" kill -0 "$DPID"
 
 finish
