@@ -53,6 +53,7 @@ struct run {
     struct agent *ag;
     char event[32];
     bool mid_line; /* text was printed without its newline */
+    bool in_thinking; /* the last text printed was reasoning */
     int forced;    /* an exit code decided here (4, 130), or 0 */
     bool done;
     char stop_reason[32];
@@ -474,6 +475,9 @@ print_event(struct run *r, const char *event, const json_t *j)
         bool thinking = event[0] == 't';
         if (text == NULL || *text == '\0' || (thinking && !ctx->color))
             return; /* reasoning is for a watching person only */
+        if (thinking != r->in_thinking)
+            end_line(r); /* reasoning and answer each start their own line */
+        r->in_thinking = thinking;
         printf("%s%s%s", thinking ? "\033[2m" : "", text, thinking ? "\033[0m" : "");
         r->mid_line = text[strlen(text) - 1] != '\n';
     } else if (strcmp(event, "tool_call") == 0) {
@@ -1018,6 +1022,8 @@ agent_repl(struct agent *ag)
         read_history(hist);
     int code = CTL_EXIT_OK;
     struct sigaction sa = {.sa_handler = on_prompt_sigint}, old;
+    if (ag->ctx->json)
+        rl_outstream = stderr; /* stdout is the events' NDJSON */
     for (;;) {
         char *line;
         fflush(stdout);

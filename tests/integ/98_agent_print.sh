@@ -157,6 +157,16 @@ expect_not_contains "NO_COLOR: no colour on a terminal either" "$out" $'\033[32m
 expect_eq "a is allow_always, n is reject" \
     "$(flog | jq -c '[.[] | select(.url | test("approvals")) | .body.decision]')" '["allow_always","reject"]'
 
+# Reasoning: dimmed on its own line on a terminal, left out elsewhere.
+THINK='[[["message",{"id":1}],["thinking",{"content":"Hmm, a.c."}],["delta",{"content":"Answer."}],
+    ["done",{"message_id":2,"status":"complete","stop_reason":"completed","steps":1,"files_changed":0}]]]'
+fake '{"turns":'"$THINK"'}'
+out=$("$PTY" 30 "never" -- "$CARETICTL" --socket "$FS" agent -w "$T/ws" think < /dev/null)
+expect_contains "reasoning is dimmed, and the answer starts a line" "$out" $'\033[2mHmm, a.c.\033[0m\r\nAnswer.'
+fake '{"turns":'"$THINK"'}'
+agent -w "$T/ws" think
+expect_eq "off a terminal only the answer is printed" "$(cat "$T/out")" "Answer."
+
 # Piped standard input still works: the tasks come from the pipe, the
 # approval's answer from the terminal.
 fake '{"turns":['"$TURN"']}'
