@@ -52,9 +52,9 @@ struct agent {
 struct run {
     struct agent *ag;
     char event[32];
-    bool mid_line; /* text was printed without its newline */
+    bool mid_line;    /* text was printed without its newline */
     bool in_thinking; /* the last text printed was reasoning */
-    int forced;    /* an exit code decided here (4, 130), or 0 */
+    int forced;       /* an exit code decided here (4, 130), or 0 */
     bool done;
     char stop_reason[32];
     char reason[256];
