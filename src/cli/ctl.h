@@ -126,5 +126,6 @@ extern const struct ctl_cmd ctl_pull_entry;
 extern const struct ctl_cmd ctl_stats_entry;
 extern const struct ctl_cmd ctl_bench_entry;
 extern const struct ctl_cmd ctl_doctor_entry;
+extern const struct ctl_cmd ctl_acp_entry;
 
 #endif
