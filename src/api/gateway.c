@@ -199,6 +199,10 @@ list_openai(struct gateway *g, struct http_request *req)
                                               (json_int_t)(m->context_length
                                                                ? m->context_length
                                                                : g->cfg->defaults.context_length)));
+        const char *tools = lookup_alias_tools(g->lookup, m);
+        if (tools != NULL)
+            json_object_set_new(json_array_get(data, json_array_size(data) - 1), "tools",
+                                json_string(tools));
         free(of);
     }
     for (size_t p = 0; p < providers_count(g->providers); p++) {
