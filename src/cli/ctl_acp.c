@@ -47,7 +47,9 @@ struct acp_prompt {
     size_t err_len;
     char event[32];
     bool done, cancelled, failed_write;
-    bool mid_line;   /* the agent's message so far does not end its line */
+    bool said;       /* some of the agent's message was sent */
+    int trail;       /* newlines ending it (0, 1, or 2 for more) */
+    bool asked;      /* a question event was shown as the agent's message */
     char *stop_reason, *turn_status, *error;
     json_t *calls;   /* call id -> tool name, for results */
     json_t *outputs; /* call id -> command output so far */
@@ -637,19 +639,32 @@ drop_pending(struct acp_bridge *b, const char *session, const char *call)
     }
 }
 
-/* Separate a new paragraph of the agent's message from text that did
- * not end its line. */
+/* Note the end of TEXT, sent as the agent's message. */
+static void
+note_text(struct acp_prompt *p, const char *text)
+{
+    size_t n = text ? strlen(text) : 0;
+    if (n == 0)
+        return;
+    p->said = true;
+    if (text[n - 1] != '\n')
+        p->trail = 0;
+    else if (n >= 2 && text[n - 2] == '\n')
+        p->trail = 2;
+    else
+        p->trail = p->trail >= 1 && n == 1 ? 2 : 1;
+}
+
+/* Send TEXT as a paragraph of its own in the agent's message. */
 static void
 message_text(struct acp_prompt *p, const char *text)
 {
     if (text == NULL || *text == '\0')
         return;
-    if (p->mid_line) {
-        send_chunk(p->b, p->session, "agent_message_chunk", "\n\n");
-        p->mid_line = false;
-    }
+    if (p->said && p->trail < 2)
+        send_chunk(p->b, p->session, "agent_message_chunk", p->trail == 1 ? "\n" : "\n\n");
     send_chunk(p->b, p->session, "agent_message_chunk", text);
-    p->mid_line = text[strlen(text) - 1] != '\n';
+    note_text(p, text);
 }
 
 static void
@@ -788,8 +803,7 @@ on_event(struct acp_prompt *p, const char *event, const json_t *d)
     if (strcmp(event, "delta") == 0) {
         const char *t = json_string_value(json_object_get(d, "content"));
         send_chunk(b, p->session, "agent_message_chunk", t);
-        if (t != NULL && *t != '\0')
-            p->mid_line = t[strlen(t) - 1] != '\n';
+        note_text(p, t);
     } else if (strcmp(event, "thinking") == 0) {
         send_chunk(b, p->session, "agent_thought_chunk",
                    json_string_value(json_object_get(d, "content")));
@@ -814,6 +828,7 @@ on_event(struct acp_prompt *p, const char *event, const json_t *d)
     } else if (strcmp(event, "question") == 0) {
         const char *q = json_string_value(json_object_get(d, "question"));
         message_text(p, q);
+        p->asked = true;
         json_t *opts = json_object_get(d, "options");
         if (json_array_size(opts) > 0) {
             size_t i;
@@ -826,7 +841,7 @@ on_event(struct acp_prompt *p, const char *event, const json_t *d)
                          json_string_value(o) ? json_string_value(o) : "");
                 send_chunk(b, p->session, "agent_message_chunk", line);
             }
-            p->mid_line = true;
+            p->trail = 0;
         }
     } else if (strcmp(event, "completion") == 0) {
         const char *text = json_string_value(json_object_get(d, "result"));
@@ -842,7 +857,13 @@ on_event(struct acp_prompt *p, const char *event, const json_t *d)
     } else if (strcmp(event, "done") == 0) {
         const char *sr = json_string_value(json_object_get(d, "stop_reason"));
         const char *st = json_string_value(json_object_get(d, "status"));
+        const char *reason = json_string_value(json_object_get(d, "reason"));
         p->done = true;
+        /* Why the turn stopped for the user (an approval not answered, the
+         * step limit) is said as the agent's message, unless it asked. */
+        if (reason != NULL && !p->asked && sr != NULL &&
+            (strcmp(sr, "needs_user") == 0 || strcmp(sr, "max_steps") == 0))
+            message_text(p, reason);
         free(p->stop_reason);
         free(p->turn_status);
         p->stop_reason = sr ? xstrdup(sr) : NULL;

@@ -172,6 +172,7 @@ function startBridge(handlers = {}, args = []) {
     async sessionUpdate(n) { b.updates.push(n); },
     async requestPermission(p) {
       b.permissionRequests = (b.permissionRequests || 0) + 1;
+      if (b.onPermission) return b.onPermission(p);
       if (handlers.requestPermission) return handlers.requestPermission(p);
       return { outcome: { outcome: 'selected', optionId: 'allow_once' } };
     },
@@ -189,12 +190,10 @@ function startBridge(handlers = {}, args = []) {
 const texts = (updates, kind) => updates.filter((u) => u.update.sessionUpdate === kind).map((u) => u.update.content.text).join('');
 const cwd = fs.realpathSync(WORK);
 
-// Whether this daemon has agent sessions (docs/api/agent.md); the agent's
-// checks run only when it has.
+// The daemon's agent sessions (docs/api/agent.md) are what the bridge serves.
 const probe = await api('POST', '/careti/v1/sessions', { mode: 'act', workspace: cwd });
-const agent = probe.status === 201;
-if (agent) await api('DELETE', `/careti/v1/sessions/${probe.json.id}`);
-console.log(`# agent sessions: ${agent ? 'yes' : `not in this daemon yet (${probe.status})`}`);
+if (probe.status === 201) await api('DELETE', `/careti/v1/sessions/${probe.json.id}`);
+else notOk('the daemon has agent sessions', `POST /careti/v1/sessions with mode act: ${probe.status} ${probe.text}`);
 
 const b = startBridge();
 let init;
@@ -281,19 +280,149 @@ await check('a turn cancelled by another client ends the prompt with an error th
   assert(err && /stopped outside this editor/.test(err.message), `prompt answer: ${err?.message}`);
 });
 await check('session/new: an act session on cwd, with modes act and plan', async () => {
-  if (!agent) {
-    // Until the daemon has agent sessions, the daemon's refusal is passed on.
-    try { await b.conn.newSession({ cwd, mcpServers: [] }); throw new Error('created'); } catch (e) {
-      assert(/mode/.test(e.message), `the daemon's reason: ${e.message}`);
-    }
-    return;
-  }
   const r = await b.conn.newSession({ cwd, mcpServers: [] });
   eq(r.modes.currentModeId, 'act', 'current mode');
   eq(r.modes.availableModes.map((m) => m.id), ['act', 'plan'], 'modes');
   const s = (await api('GET', `/careti/v1/sessions/${r.sessionId}`)).json;
   eq([s.mode, s.workspace], ['act', cwd], 'stored mode and workspace');
 });
+
+// ---- the agent: tool calls, permissions, cancel, load, modes ------------
+
+const script = (replies) => emu('/_emu/script', { replace: true, replies });
+const mineOf = (sid) => b.updates.filter((u) => u.sessionId === sid).map((u) => u.update);
+// The last status a call was given, through its tool_call and updates.
+const finalStatus = (ups, id) => ups.filter((u) => u.toolCallId === id && u.status).map((u) => u.status).pop();
+const READ = '<read_file>\n<path>src/main.c</path>\n</read_file>';
+const EDIT = '<replace_in_file>\n<path>src/main.c</path>\n<diff>\n------- SEARCH\n    return 1;\n=======\n    return 0;\n+++++++ REPLACE\n</diff>\n</replace_in_file>';
+const DONE = '<attempt_completion>\n<result>main now returns 0.</result>\n</attempt_completion>';
+fs.mkdirSync(path.join(cwd, 'src'), { recursive: true });
+fs.writeFileSync(path.join(cwd, 'src/main.c'), 'int main(void)\n{\n    return 1;\n}\n');
+const SID = (await b.conn.newSession({ cwd, mcpServers: [] })).sessionId;
+const mainC = path.join(cwd, 'src/main.c');
+
+await check('a prompt reads, edits (allowed once) and runs a command (rejected once), then ends end_turn', async () => {
+  await script([{ content: `I will read it.\n${READ}`, chunk_bytes: 7 }, { content: EDIT }, { content: '<execute_command>\n<command>echo ran > ran.txt</command>\n</execute_command>' }, { content: DONE }]);
+  const asked = [];
+  b.onPermission = (p) => { asked.push(p); return { outcome: { outcome: 'selected', optionId: p.toolCall.kind === 'edit' ? 'allow_once' : 'reject_once' } }; };
+  b.updates.length = 0;
+  const r = await b.conn.prompt({ sessionId: SID, prompt: [{ type: 'text', text: 'make main return 0' }] });
+  eq(r.stopReason, 'end_turn', 'stopReason');
+  const ups = mineOf(SID);
+  const calls = ups.filter((u) => u.sessionUpdate === 'tool_call');
+  eq(calls.map((c) => c.kind), ['read', 'edit', 'execute'], 'kinds');
+  eq([calls[0].title, calls[0].locations[0].path], ['Read src/main.c', mainC], 'the read\'s title and location');
+  eq(calls.map((c) => finalStatus(ups, c.toolCallId)), ['completed', 'completed', 'failed'], 'final statuses');
+  const diff = ups.filter((u) => u.toolCallId === calls[1].toolCallId && u.content).flatMap((u) => u.content).find((c) => c.type === 'diff');
+  assert(diff, 'the edit\'s result has a diff block');
+  eq([diff.path, diff.oldText, diff.newText], [mainC, 'int main(void)\n{\n    return 1;\n}\n', 'int main(void)\n{\n    return 0;\n}\n'], 'the diff block');
+  eq(asked.map((p) => p.toolCall.kind), ['edit', 'execute'], 'permission asked for');
+  eq(asked[0].options.map((o) => o.kind), ['allow_once', 'allow_always', 'reject_once', 'reject_always'], 'options');
+  eq(asked[0].toolCall.content?.[0]?.type, 'diff', 'the request shows the edit');
+  assert(fs.readFileSync(mainC, 'utf8').includes('return 0;'), 'the file was edited');
+  assert(!fs.existsSync(path.join(cwd, 'ran.txt')), 'the rejected command did not run');
+  eq(texts(b.updates.filter((u) => u.sessionId === SID), 'agent_message_chunk'), 'I will read it.\n\nmain now returns 0.', 'the agent\'s message');
+});
+
+await check('allow_always is remembered by the daemon, reject_always sets the category to deny', async () => {
+  const WRITE = (f) => `<write_to_file>\n<path>${f}</path>\n<content>\nhello\n</content>\n</write_to_file>`;
+  const RUN = '<execute_command>\n<command>echo ran > ran.txt</command>\n</execute_command>';
+  let asked = 0;
+  b.onPermission = (p) => { asked++; return { outcome: { outcome: 'selected', optionId: p.toolCall.kind === 'edit' ? 'allow_always' : 'reject_always' } }; };
+  await script([{ content: WRITE('b.txt') }, { content: RUN }, { content: DONE }]);
+  eq((await b.conn.prompt({ sessionId: SID, prompt: [{ type: 'text', text: 'write b' }] })).stopReason, 'end_turn', 'stopReason');
+  eq(asked, 2, 'asked twice');
+  const s = (await api('GET', `/careti/v1/sessions/${SID}`)).json;
+  eq([s.settings.approvals.edit, s.settings.approvals.command], ['auto', 'deny'], 'the session\'s policy');
+  // The next turn asks nothing: the edit runs, the command is denied.
+  await script([{ content: WRITE('c.txt') }, { content: RUN }, { content: DONE }]);
+  b.updates.length = 0;
+  eq((await b.conn.prompt({ sessionId: SID, prompt: [{ type: 'text', text: 'write c' }] })).stopReason, 'end_turn', 'stopReason');
+  eq(asked, 2, 'nothing more asked');
+  const ups = mineOf(SID);
+  const calls = ups.filter((u) => u.sessionUpdate === 'tool_call');
+  eq(calls.map((c) => [c.kind, finalStatus(ups, c.toolCallId)]), [['edit', 'completed'], ['execute', 'failed']], 'edit allowed, command denied');
+  assert(fs.existsSync(path.join(cwd, 'c.txt')) && !fs.existsSync(path.join(cwd, 'ran.txt')), 'what ran on disk');
+});
+
+let SID2;
+await check('session/cancel during a command ends the prompt cancelled', async () => {
+  SID2 = (await b.conn.newSession({ cwd, mcpServers: [] })).sessionId;
+  b.onPermission = () => ({ outcome: { outcome: 'selected', optionId: 'allow_once' } });
+  await script([{ content: '<execute_command>\n<command>echo started; sleep 30</command>\n</execute_command>' }]);
+  b.updates.length = 0;
+  const t0 = Date.now();
+  const running = b.conn.prompt({ sessionId: SID2, prompt: [{ type: 'text', text: 'run long' }] });
+  await until(() => mineOf(SID2).some((u) => u.sessionUpdate === 'tool_call_update' && (u.content || []).some((c) => c.content?.text?.includes('started'))), 15000, 'the command\'s output');
+  await b.conn.cancel({ sessionId: SID2 });
+  eq((await running).stopReason, 'cancelled', 'stopReason');
+  assert(Date.now() - t0 < 20000, 'the command was stopped, not waited for');
+});
+
+await check('a permission request answered "cancelled" cancels the turn', async () => {
+  b.onPermission = () => ({ outcome: { outcome: 'cancelled' } });
+  await script([{ content: '<execute_command>\n<command>echo ran > ran2.txt</command>\n</execute_command>' }]);
+  eq((await b.conn.prompt({ sessionId: SID2, prompt: [{ type: 'text', text: 'run' }] })).stopReason, 'cancelled', 'stopReason');
+  assert(!fs.existsSync(path.join(cwd, 'ran2.txt')), 'the command did not run');
+});
+
+await check('a question ends end_turn with the question as the agent\'s message', async () => {
+  await script([{ content: '<ask_followup_question><question>Which file?</question><options>["a.c","b.c"]</options></ask_followup_question>' }]);
+  b.updates.length = 0;
+  eq((await b.conn.prompt({ sessionId: SID2, prompt: [{ type: 'text', text: 'fix the bug' }] })).stopReason, 'end_turn', 'stopReason');
+  eq(texts(b.updates, 'agent_message_chunk'), 'Which file?\n\n- a.c\n- b.c', 'the message');
+});
+
+await check('max_steps ends max_turn_requests, saying why', async () => {
+  const L = (p) => ({ content: `<list_files><path>${p}</path></list_files>` });
+  await script([L('.'), L('src'), { content: READ }, L('.'), L('src'), { content: READ }, L('.')]);
+  b.updates.length = 0;
+  eq((await b.conn.prompt({ sessionId: SID2, prompt: [{ type: 'text', text: 'wander' }] })).stopReason, 'max_turn_requests', 'stopReason');
+  assert(texts(b.updates, 'agent_message_chunk').length > 0, 'the reason is said');
+});
+
+await check('a missing model is a JSON-RPC error naming the pull command', async () => {
+  await b.conn.setSessionConfigOption({ sessionId: SID2, configId: 'model', value: 'qwen3-codr' });
+  try {
+    await b.conn.prompt({ sessionId: SID2, prompt: [{ type: 'text', text: 'hi' }] });
+    throw new Error('the prompt ran');
+  } catch (e) {
+    assert(/not found/.test(e.message) && /pull/.test(e.message), e.message);
+  }
+  await b.conn.setSessionConfigOption({ sessionId: SID2, configId: 'model', value: 'default' });
+});
+
+await check('session/set_mode plan: the daemon\'s session is in plan mode, and a plan is a plan update', async () => {
+  await b.conn.setSessionMode({ sessionId: SID2, modeId: 'plan' });
+  eq((await api('GET', `/careti/v1/sessions/${SID2}`)).json.mode, 'plan', 'stored mode');
+  await script([{ content: '<plan_mode_respond><response>1. read main.c\n2. change main</response></plan_mode_respond>' }]);
+  b.updates.length = 0;
+  eq((await b.conn.prompt({ sessionId: SID2, prompt: [{ type: 'text', text: 'plan it' }] })).stopReason, 'end_turn', 'stopReason');
+  const plan = b.updates.find((u) => u.update.sessionUpdate === 'plan');
+  eq(plan?.update.entries.map((e) => e.content), ['read main.c', 'change main'], 'plan entries');
+  try { await b.conn.setSessionMode({ sessionId: SID2, modeId: 'yolo' }); throw new Error('set'); } catch (e) { eq(e.code, -32602, 'an unknown mode'); }
+});
+
+await check('session/load replays the agent session as it was stored', async () => {
+  const stored = (await api('GET', `/careti/v1/sessions/${SID}`)).json;
+  const r = startBridge();
+  await r.conn.initialize({ protocolVersion: 1, clientCapabilities: {} });
+  const loaded = await r.conn.loadSession({ sessionId: SID, cwd, mcpServers: [] });
+  eq(loaded.modes.currentModeId, 'act', 'mode');
+  const ups = r.updates.filter((u) => u.sessionId === SID).map((u) => u.update);
+  // Every stored call is a tool call (or, for the completion, the message), in order.
+  const storedCalls = stored.messages.flatMap((m) => m.tool_calls || []).filter((c) => c.name !== 'attempt_completion');
+  const shown = ups.filter((u) => u.sessionUpdate === 'tool_call');
+  eq(shown.map((c) => c.toolCallId), storedCalls.map((c) => c.id), 'the calls');
+  const results = Object.fromEntries(stored.messages.filter((m) => m.role === 'tool').map((m) => [m.tool_call_id, m.agent.ok ? 'completed' : 'failed']));
+  eq(shown.map((c) => finalStatus(ups, c.toolCallId)), storedCalls.map((c) => results[c.id]), 'their statuses');
+  eq(texts(r.updates, 'user_message_chunk'), stored.messages.filter((m) => m.role === 'user' && !m.agent?.correction).map((m) => m.content).join(''), 'the user\'s messages');
+  const edit = ups.filter((u) => u.toolCallId === storedCalls[1].id && u.content).flatMap((u) => u.content).find((c) => c.type === 'diff');
+  eq(edit && [edit.oldText.includes('return 1;'), edit.newText.includes('return 0;')], [true, true], 'the edit\'s diff, from the stored change');
+  assert(r.problems.length === 0, r.problems.join(' || '));
+  await r.stop();
+});
+
 await check('every message the bridge sent passes the SDK schema, fields and all', async () => {
   assert(b.lines.length > 10, `only ${b.lines.length} lines`);
   assert(b.problems.length === 0, b.problems.join(' || '));
@@ -411,15 +540,16 @@ await check('malformed and out-of-order JSON-RPC: an error for each, and it keep
 
 // ---- acpx, the headless ACP client ---------------------------------------
 
-await check('acpx runs a one-shot prompt through caretictl acp', async () => {
-  if (!agent) return; // needs session/new
+await check('acpx runs a one-shot task through caretictl acp', async () => {
   const home = path.join(WORK, 'acpx-home');
   fs.mkdirSync(home, { recursive: true });
+  await script([{ content: READ }, { content: '<attempt_completion>\n<result>It returns 0.</result>\n</attempt_completion>' }]);
   const r = spawnSync(process.execPath, [new URL('./node_modules/acpx/dist/cli.js', import.meta.url).pathname,
-    '--agent', `${CARETICTL} --socket ${SOCK} acp`, '--cwd', cwd, '--approve-all', '--format', 'json', '--timeout', '60', 'exec', 'say hello'],
+    '--agent', `${CARETICTL} --socket ${SOCK} acp`, '--cwd', cwd, '--approve-all', '--format', 'json', '--timeout', '60', 'exec', 'what does main return?'],
   { env: { ...process.env, HOME: home }, encoding: 'utf8', timeout: 90000 });
   assert(r.status === 0, `exit ${r.status}: ${r.stderr.slice(-400)} ${r.stdout.slice(-400)}`);
-  assert(/end_turn|Hi!/.test(r.stdout), `output: ${r.stdout.slice(-400)}`);
+  assert(r.stdout.includes('It returns 0.'), `output: ${r.stdout.slice(-600)}`);
+  eq((await emu('/_emu/script')).remaining, 0, 'both scripted replies were used');
 });
 
 process.exit(failed ? 1 : 0);

@@ -12,8 +12,10 @@ fi
 start_emu ollama O || exit 1
 write_config "$T/c.yaml" \
     "daemon:" "  state_dir: $T/state" \
-    "defaults: {model: llama3.2}" \
-    "providers:" "  - {name: ollama, type: ollama, base_url: \"http://127.0.0.1:$O_PORT\"}"
+    "defaults: {model: coder}" \
+    "providers:" "  - {name: ollama, type: ollama, base_url: \"http://127.0.0.1:$O_PORT\"}" \
+    "models:" "  coder: {provider: ollama, model: \"qwen3-coder:30b\", tools: text}" \
+    "agent: {max_steps: 6}"
 check "daemon starts" start_daemon "$T/d" "$T/c.yaml"
 S="$T/d/caretid.sock"
 wait_store_open "$S"
