@@ -334,6 +334,9 @@ on_session_new(struct acp_bridge *b, const json_t *id, const json_t *params)
         send_error(b, id, ACP_INVALID_PARAMS, "session/new needs cwd, an absolute path");
         return;
     }
+    if (json_array_size(json_object_get(params, "mcpServers")) > 0)
+        fprintf(stderr, "caretictl acp: MCP servers are not supported; the agent has its own "
+                        "tools, and those given are ignored\n");
     json_t *req = json_pack("{s:s, s:s}", "mode", "act", "workspace", cwd);
     if (b->model != NULL)
         json_object_set_new(req, "model", json_string(b->model));
@@ -1280,7 +1283,12 @@ dispatch(struct acp_bridge *b, const char *line, size_t len)
         for (size_t i = 0; i < sizeof acp_methods / sizeof acp_methods[0]; i++)
             if (strcmp(acp_methods[i].name, m.method) == 0)
                 found = &acp_methods[i];
-        if (found == NULL) {
+        if (strcmp(m.method, "session/cancel") == 0) {
+            /* A notification in ACP; a client that sends it as a request
+             * gets it done, and an answer. */
+            on_cancel(b, m.params);
+            send_take(b, acp_result_take(m.id, NULL));
+        } else if (found == NULL) {
             char why[200];
             snprintf(why, sizeof why, "method not found: %.120s", m.method);
             send_error(b, m.id, ACP_METHOD_NOT_FOUND, why);

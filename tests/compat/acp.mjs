@@ -74,6 +74,8 @@ const responseSchemas = {
   'session/prompt': v.zPromptResponse,
   'session/set_mode': v.zSetSessionModeResponse,
   'session/set_config_option': v.zSetSessionConfigOptionResponse,
+  // A notification in ACP; sent as a request, it is answered with null.
+  'session/cancel': { safeParse: (x) => (x === null ? { success: true, data: x } : { success: false, error: { message: 'not null' } }) },
 };
 const requestSchemas = { 'session/request_permission': v.zRequestPermissionRequest };
 const notificationSchemas = { 'session/update': v.zSessionNotification };
@@ -490,6 +492,7 @@ function randomCase(n) {
     () => [j({ jsonrpc: '2.0', id: 424242 + n, result: { outcome: { outcome: 'cancelled' } } }), 'none'], // answers nothing we asked
     () => [j({ jsonrpc: '2.0', id, result: 1, error: { code: 1, message: 'x' } }), { id }],
     () => [j({ jsonrpc: '2.0', method: 'session/cancel', params: { sessionId: 'ffffffff' } }), 'none'],
+    () => [j({ jsonrpc: '2.0', id: `cancel${n}`, method: 'session/cancel', params: { sessionId: 'ffffffff' } }), { id: `cancel${n}`, ok: true }],
     () => [j({ jsonrpc: '2.0', method: 'unknown/notification' }), 'none'],
     () => ['{"jsonrpc":"2.0","id":' + j(id) + ',"id":7,"method":"initialize","params":{"protocolVersion":1}}', 'null'], // duplicate key
     () => [Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]).toString('latin1'), 'null'], // not UTF-8
@@ -530,7 +533,7 @@ await check('malformed and out-of-order JSON-RPC: an error for each, and it keep
   eq(got.length, expected.length, `answers (seed ${startSeed})`);
   got.forEach((m, i) => {
     const want = expected[i];
-    const p = validate(m, new Map([['init', 'initialize'], ['last', 'initialize']]));
+    const p = validate(m, new Map([['init', 'initialize'], ['last', 'initialize'], [m.id, String(m.id).startsWith('cancel') ? 'session/cancel' : 'initialize']]));
     assert(p === null, `answer ${i}: ${p}`);
     eq(m.id ?? null, want.id, `answer ${i}'s id (seed ${startSeed})`);
     assert(want.ok ? 'result' in m : 'error' in m, `answer ${i}: ${JSON.stringify(m).slice(0, 200)} (seed ${startSeed})`);
