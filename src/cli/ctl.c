@@ -37,6 +37,7 @@ static const struct ctl_cmd *const ctl_table[] = {
     &ctl_stats_entry,
     &ctl_bench_entry,
     &ctl_doctor_entry,
+    &ctl_acp_entry,
     &ctl_help_entry,
 };
 

@@ -136,5 +136,6 @@ int ctl_agent_undo(const struct ctl_ctx *ctx, const char *session, const char *s
 /* sessions diff ID: print the file changes the agent made in SESSION,
  * as coloured unified diffs.  Returns an exit code (ctl_agent.c). */
 int ctl_agent_diff(const struct ctl_ctx *ctx, const char *session);
+extern const struct ctl_cmd ctl_acp_entry;
 
 #endif
