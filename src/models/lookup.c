@@ -46,7 +46,7 @@ build_views(struct lookup *l, struct catalogue_view *views, size_t max)
     for (size_t i = 0; i < n; i++) {
         struct provider *p = providers_at(l->providers, i);
         views[i] = (struct catalogue_view){provider_name(p), provider_type(p), provider_models(p),
-                                           provider_reachable(p)};
+                                           provider_reachable(p), provider_can_fetch(p)};
     }
     return n;
 }
@@ -73,6 +73,30 @@ not_found_message(struct lookup *l, const char *name, const char *suggest, char 
              at ? at + 1 : "any provider",
              suggest[0] ? "; closest: " : "", suggest, hint[0] ? "; get it with " : "", hint,
              "; `caretictl models` lists what is installed");
+}
+
+/* An alias (the default model, often) whose model no server has: say
+ * which it is, where it is set, how to fetch it and how to pick another. */
+static void
+alias_missing_message(struct lookup *l, const struct resolution *res, const char *suggest,
+                      char *out, size_t outlen)
+{
+    char hint[320] = "";
+    const char *file = l->cfg->path ? l->cfg->path : "the built-in defaults";
+    provider_fetch_hint(providers_find(l->providers, res->cand[0].provider), res->cand[0].model,
+                        hint, sizeof hint);
+    int w;
+    if (res->is_default)
+        w = snprintf(out, outlen, "the default model '%s' (defaults.model in %s)", res->name,
+                     file);
+    else
+        w = snprintf(out, outlen, "model '%s' (models.%s in %s)", res->name, res->name, file);
+    size_t used = w < 0 ? 0 : (size_t)w < outlen ? (size_t)w : outlen - 1;
+    snprintf(out + used, outlen - used,
+             " is %s on %s, which is not installed there%s%s; get it with %s, or name an "
+             "installed model (caretictl -m MODEL; `caretictl models` lists them)",
+             res->cand[0].model, res->cand[0].provider, suggest[0] ? "; closest: " : "", suggest,
+             hint);
 }
 
 /* The providers that could serve the model are down: say why for each. */
@@ -147,7 +171,10 @@ on_resolve_catalogues(void *arg)
         break;
     case RESOLVE_NOT_FOUND:
         status = 404;
-        not_found_message(l, res.name, suggest, msg, sizeof msg);
+        if (res.alias)
+            alias_missing_message(l, &res, suggest, msg, sizeof msg);
+        else
+            not_found_message(l, res.name, suggest, msg, sizeof msg);
         break;
     case RESOLVE_UNREACHABLE:
         status = 502;

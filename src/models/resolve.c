@@ -102,6 +102,25 @@ suggest_names(const char *name, const struct catalogue_view *views, size_t n_vie
     }
 }
 
+/* Whether no target of the alias in OUT can be served: each is on a
+ * reachable server whose complete catalogue lacks it.  A server that is
+ * down or lists only what it loaded gets the request, and its answer. */
+static bool
+alias_missing(const struct resolution *out, const struct catalogue_view *views, size_t n_views)
+{
+    for (size_t c = 0; c < out->n; c++) {
+        const struct catalogue_view *v = NULL;
+        for (size_t i = 0; i < n_views && v == NULL; i++)
+            if (strcmp(views[i].provider, out->cand[c].provider) == 0)
+                v = &views[i];
+        char found[256];
+        if (v == NULL || !v->reachable || !v->complete ||
+            catalogue_has(v, out->cand[c].model, found, sizeof found))
+            return false;
+    }
+    return out->n > 0;
+}
+
 enum resolve_result
 resolve_model(const struct config *cfg, const char *name, const struct catalogue_view *views,
               size_t n_views, struct resolution *out, char *suggest, size_t suggest_len)
@@ -111,6 +130,7 @@ resolve_model(const struct config *cfg, const char *name, const struct catalogue
     if (name == NULL || *name == '\0')
         name = cfg->defaults.model;
     text_copy(out->name, sizeof out->name, name);
+    out->is_default = strcmp(name, cfg->defaults.model) == 0;
     out->context_length = cfg->defaults.context_length;
 
     for (size_t i = 0; i < cfg->n_models; i++) {
@@ -122,6 +142,11 @@ resolve_model(const struct config *cfg, const char *name, const struct catalogue
         if (m->context_length > 0)
             out->context_length = m->context_length;
         out->options = m->options;
+        out->alias = true;
+        if (alias_missing(out, views, n_views)) {
+            suggest_names(m->model, views, n_views, suggest, suggest_len);
+            return RESOLVE_NOT_FOUND;
+        }
         return RESOLVE_OK;
     }
 

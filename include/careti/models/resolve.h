@@ -22,6 +22,10 @@ struct catalogue_view {
     enum provider_type type;
     const json_t *models; /* entries with a "name" */
     bool reachable;
+    /* The catalogue lists every model the server can serve (Ollama, LM
+     * Studio), so a name missing from it is missing; false for servers
+     * that answer any name with what they loaded (llama.cpp). */
+    bool complete;
 };
 
 struct resolve_candidate {
@@ -35,6 +39,8 @@ struct resolution {
     long context_length;
     const json_t *options; /* the alias's options, borrowed from the config */
     char name[256];        /* the name the client sees */
+    bool alias;            /* NAME is a config alias; cand[] are its targets, also on NOT_FOUND */
+    bool is_default;       /* NAME is defaults.model, named or implied */
 };
 
 enum resolve_result {
@@ -47,9 +53,10 @@ enum resolve_result {
 /*
  * Resolve NAME (NULL or "" means defaults.model): a config alias first,
  * then NAME@PROVIDER, then the first provider whose catalogue has it
- * (":latest" implied for Ollama names without a tag).  On NOT_FOUND,
- * SUGGEST gets up to three closest names, comma-separated, each as
- * "name (provider)".
+ * (":latest" implied for Ollama names without a tag).  An alias is
+ * NOT_FOUND when every server it names is reachable, has a complete
+ * catalogue and lacks its model.  On NOT_FOUND, SUGGEST gets up to three
+ * closest names, comma-separated, each as "name (provider)".
  */
 enum resolve_result resolve_model(const struct config *cfg, const char *name,
                                   const struct catalogue_view *views, size_t n_views,
