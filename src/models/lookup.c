@@ -51,9 +51,11 @@ build_views(struct lookup *l, struct catalogue_view *views, size_t max)
     return n;
 }
 
+/* NEAR_MISS: NAME is a typo of a name in SUGGEST, so fetching NAME is not
+ * the fix. */
 static void
-not_found_message(struct lookup *l, const char *name, const char *suggest, char *out,
-                  size_t outlen)
+not_found_message(struct lookup *l, const char *name, const char *suggest, bool near_miss,
+                  char *out, size_t outlen)
 {
     char hint[320] = "";
     char bare[256];
@@ -61,7 +63,7 @@ not_found_message(struct lookup *l, const char *name, const char *suggest, char 
     snprintf(bare, sizeof bare, "%.*s", at ? (int)(at - name) : (int)strlen(name), name);
     /* name@provider: the hint is for that provider; else the first that
      * can fetch models. */
-    for (size_t i = 0; i < providers_count(l->providers); i++) {
+    for (size_t i = 0; i < providers_count(l->providers) && !near_miss; i++) {
         struct provider *p = providers_at(l->providers, i);
         bool named = at != NULL && strcmp(provider_name(p), at + 1) == 0;
         if (named || (at == NULL && provider_reachable(p) && provider_can_fetch(p))) {
@@ -174,7 +176,7 @@ on_resolve_catalogues(void *arg)
         if (res.alias)
             alias_missing_message(l, &res, suggest, msg, sizeof msg);
         else
-            not_found_message(l, res.name, suggest, msg, sizeof msg);
+            not_found_message(l, res.name, suggest, res.near_miss, msg, sizeof msg);
         break;
     case RESOLVE_UNREACHABLE:
         status = 502;

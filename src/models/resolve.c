@@ -45,50 +45,84 @@ add_candidate(struct resolution *out, const char *provider, const char *model)
     out->n++;
 }
 
-static void
-suggest_names(const char *name, const struct catalogue_view *views, size_t n_views,
-              char *suggest, size_t suggest_len)
+/* How far NAME is from the installed name N, for ranking suggestions. */
+static size_t
+name_distance(const char *name, const char *n)
 {
-    struct {
-        size_t d;
-        const char *name, *provider;
-    } best[3] = {{SIZE_MAX, NULL, NULL}, {SIZE_MAX, NULL, NULL}, {SIZE_MAX, NULL, NULL}};
+    size_t d = strdist(name, n);
+    /* "llama3.3" is one edit from "llama3.2:latest" as users see it. */
+    const char *colon = strchr(n, ':');
+    if (colon != NULL && strchr(name, ':') == NULL) {
+        char bare[256];
+        snprintf(bare, sizeof bare, "%.*s", (int)(colon - n), n);
+        size_t db = strdist(name, bare);
+        if (db < d)
+            d = db;
+    }
+    return d;
+}
+
+/* Whether NAME looks like a typo of N: at most two edits away, and not
+ * merely another tag of the same model ("qwen3-coder:480b" for
+ * "qwen3-coder:30b" is a model one may well fetch). */
+static bool
+near_miss(const char *name, const char *n)
+{
+    size_t base = strcspn(name, ":");
+    bool same_base = strncmp(name, n, base) == 0 && (n[base] == ':' || n[base] == '\0');
+    return !same_base && name_distance(name, n) <= 2;
+}
+
+struct suggestion {
+    size_t d;
+    const char *name, *provider;
+};
+
+/* Keep N (from PROVIDER) among the three closest to NAME in BEST.  An
+ * alias is a short word of one's own: only a typo's distance counts. */
+static void
+consider(struct suggestion *best, const char *name, const char *n, const char *provider,
+         bool alias, bool *near)
+{
+    size_t d = name_distance(name, n);
+    *near |= near_miss(name, n);
+    /* A shared prefix ("qwen3" for "qwen3:8b") is a strong hint. */
+    if (strncmp(name, n, strcspn(name, ":")) == 0)
+        d = d > 2 ? d - 2 : 0;
+    /* Far-off names are noise, not suggestions. */
+    size_t limit = alias ? 2 : strlen(name) / 2 > 3 ? strlen(name) / 2 : 3;
+    if (d > limit)
+        return;
+    for (size_t k = 0; k < 3; k++) {
+        if (d < best[k].d) {
+            memmove(&best[k + 1], &best[k], (2 - k) * sizeof best[0]);
+            best[k] = (struct suggestion){d, n, provider};
+            break;
+        }
+    }
+}
+
+/* Up to three names close to NAME, installed ones and then the config's
+ * aliases ("name (alias)"), into SUGGEST; *NEAR when one of them is a
+ * typo's distance away. */
+static void
+suggest_names(const struct config *cfg, const char *name, const struct catalogue_view *views,
+              size_t n_views, char *suggest, size_t suggest_len, bool *near)
+{
+    struct suggestion best[3] = {{SIZE_MAX, NULL, NULL}, {SIZE_MAX, NULL, NULL},
+                                 {SIZE_MAX, NULL, NULL}};
     for (size_t v = 0; v < n_views; v++) {
         size_t i;
         json_t *m;
         json_array_foreach((json_t *)views[v].models, i, m)
         {
             const char *n = jfield_str(m, "name");
-            if (n == NULL)
-                continue;
-            size_t d = strdist(name, n);
-            /* "llama3.3" is one edit from "llama3.2:latest" as users see it. */
-            const char *colon = strchr(n, ':');
-            if (colon != NULL && strchr(name, ':') == NULL) {
-                char bare[256];
-                snprintf(bare, sizeof bare, "%.*s", (int)(colon - n), n);
-                size_t db = strdist(name, bare);
-                if (db < d)
-                    d = db;
-            }
-            /* A shared prefix ("qwen3" for "qwen3:8b") is a strong hint. */
-            if (strncmp(name, n, strcspn(name, ":")) == 0)
-                d = d > 2 ? d - 2 : 0;
-            /* Far-off names are noise, not suggestions. */
-            size_t limit = strlen(name) / 2 > 3 ? strlen(name) / 2 : 3;
-            if (d > limit)
-                continue;
-            for (size_t k = 0; k < 3; k++) {
-                if (d < best[k].d) {
-                    memmove(&best[k + 1], &best[k], (2 - k) * sizeof best[0]);
-                    best[k].d = d;
-                    best[k].name = n;
-                    best[k].provider = views[v].provider;
-                    break;
-                }
-            }
+            if (n != NULL)
+                consider(best, name, n, views[v].provider, false, near);
         }
     }
+    for (size_t i = 0; cfg != NULL && i < cfg->n_models; i++)
+        consider(best, name, cfg->models[i].alias, "alias", true, near);
     suggest[0] = '\0';
     size_t used = 0;
     for (size_t k = 0; k < 3 && best[k].name != NULL; k++) {
@@ -144,7 +178,8 @@ resolve_model(const struct config *cfg, const char *name, const struct catalogue
         out->options = m->options;
         out->alias = true;
         if (alias_missing(out, views, n_views)) {
-            suggest_names(m->model, views, n_views, suggest, suggest_len);
+            suggest_names(NULL, m->model, views, n_views, suggest, suggest_len,
+                          &out->near_miss);
             return RESOLVE_NOT_FOUND;
         }
         return RESOLVE_OK;
@@ -159,7 +194,7 @@ resolve_model(const struct config *cfg, const char *name, const struct catalogue
                 continue;
             char found[256];
             if (views[v].reachable && !catalogue_has(&views[v], model, found, sizeof found)) {
-                suggest_names(model, &views[v], 1, suggest, suggest_len);
+                suggest_names(NULL, model, &views[v], 1, suggest, suggest_len, &out->near_miss);
                 return RESOLVE_NOT_FOUND;
             }
             add_candidate(out, views[v].provider, views[v].reachable ? found : model);
@@ -185,6 +220,6 @@ resolve_model(const struct config *cfg, const char *name, const struct catalogue
         if (!views[v].reachable && catalogue_has(&views[v], name, found, sizeof found))
             return RESOLVE_UNREACHABLE;
     }
-    suggest_names(name, views, n_views, suggest, suggest_len);
+    suggest_names(cfg, name, views, n_views, suggest, suggest_len, &out->near_miss);
     return RESOLVE_NOT_FOUND;
 }

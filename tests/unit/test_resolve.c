@@ -423,6 +423,25 @@ START_TEST(test_suggestions_close_names)
 }
 END_TEST
 
+/* Aliases are suggested too; a typo of any suggested name is a near miss
+ * (no point fetching it), another tag of an installed model is not. */
+START_TEST(test_suggestions_aliases_and_near_misses)
+{
+    ck_assert_int_eq(resolve("codr"), RESOLVE_NOT_FOUND);
+    ck_assert_msg(strstr(suggest, "coder (alias)") != NULL, "suggest \"%s\"", suggest);
+    ck_assert(res.near_miss);
+    ck_assert_int_eq(resolve("smal"), RESOLVE_NOT_FOUND);
+    ck_assert_msg(strstr(suggest, "small (alias)") != NULL, "suggest \"%s\"", suggest);
+    ck_assert_int_eq(resolve("gema-3-12b"), RESOLVE_NOT_FOUND);
+    ck_assert(res.near_miss);
+    ck_assert_int_eq(resolve("qwen3-coder:480b"), RESOLVE_NOT_FOUND);
+    ck_assert(!res.near_miss);
+    ck_assert_msg(strstr(suggest, "qwen3-coder:30b (ollama)") != NULL, "suggest \"%s\"", suggest);
+    ck_assert_int_eq(resolve("deepseek-r1:8b"), RESOLVE_NOT_FOUND);
+    ck_assert(!res.near_miss);
+}
+END_TEST
+
 /* A typo in a name without a tag finds the Ollama model it meant, even
  * though "mistrall" is 7 edits from "mistral:latest". */
 START_TEST(test_suggestions_untagged_typo_finds_latest)
@@ -581,6 +600,7 @@ main(void)
     tcase_add_test(tc, test_suggestions_fit_the_buffer);
     tcase_add_test(tc, test_strdist);
     tcase_add_test(tc, test_alias_missing_from_complete_catalogues);
+    tcase_add_test(tc, test_suggestions_aliases_and_near_misses);
     suite_add_tcase(s, tc);
 
     add_fixed_bugs(s);

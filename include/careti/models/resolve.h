@@ -41,6 +41,7 @@ struct resolution {
     char name[256];        /* the name the client sees */
     bool alias;            /* NAME is a config alias; cand[] are its targets, also on NOT_FOUND */
     bool is_default;       /* NAME is defaults.model, named or implied */
+    bool near_miss;        /* NOT_FOUND: NAME is a typo of an installed name or alias */
 };
 
 enum resolve_result {
@@ -56,7 +57,8 @@ enum resolve_result {
  * (":latest" implied for Ollama names without a tag).  An alias is
  * NOT_FOUND when every server it names is reachable, has a complete
  * catalogue and lacks its model.  On NOT_FOUND, SUGGEST gets up to three
- * closest names, comma-separated, each as "name (provider)".
+ * closest names, comma-separated, each as "name (provider)" or, for an
+ * alias of the config, "name (alias)".
  */
 enum resolve_result resolve_model(const struct config *cfg, const char *name,
                                   const struct catalogue_view *views, size_t n_views,
