@@ -99,14 +99,16 @@ nonempty(const char *s)
 }
 
 /* Ollama's created_at for NOW_NS into OUT (at least 32 bytes): RFC 3339
- * in UTC with nanoseconds.  The date and time to the second are formatted
+ * in UTC with nanoseconds, the wall clock at the request's start plus the
+ * monotonic time since.  The date and time to the second are formatted
  * once a second, not once a frame: gmtime_r and strftime were a tenth of
  * what translating a frame to Ollama cost. */
 static void
 created_at(struct xlate *x, uint64_t now_ns, char *out, size_t len)
 {
     uint64_t since = now_ns > x->p.start_ns ? now_ns - x->p.start_ns : 0;
-    int64_t secs = x->p.wall_start_s + (int64_t)(since / 1000000000u);
+    int64_t when = x->p.wall_start_ns + (int64_t)since;
+    int64_t secs = when / 1000000000;
     if (!x->when_valid || x->when_secs != secs) {
         time_t t = (time_t)secs;
         struct tm tm;
@@ -116,7 +118,7 @@ created_at(struct xlate *x, uint64_t now_ns, char *out, size_t len)
         x->when_valid = true;
     }
     char frac[12] = ".000000000Z";
-    unsigned long ns = (unsigned long)(since % 1000000000u);
+    unsigned long ns = (unsigned long)(when % 1000000000);
     for (int i = 9; i >= 1; i--, ns /= 10)
         frac[i] = (char)('0' + ns % 10);
     size_t used = text_copy(out, len, x->when_base);
@@ -946,7 +948,7 @@ openai_chunk(struct xlate *x, json_t *delta, const char *finish)
         json_object_set_new(choice, "finish_reason", json_string(finish));
     return json_pack("{s:s, s:s, s:I, s:s, s:[o]}", "id", x->id, "object",
                      x->p.ep == EP_CHAT ? "chat.completion.chunk" : "text_completion", "created",
-                     (json_int_t)x->p.wall_start_s, "model", x->model, "choices", choice);
+                     (json_int_t)(x->p.wall_start_ns / 1000000000), "model", x->model, "choices", choice);
 }
 
 /* The counts an OpenAI client is told: unknown ones as 0. */
@@ -1021,7 +1023,7 @@ openai_event_begin(struct xlate *x, struct sbuf *out)
         sbuf_add_json_string(h, x->id, strlen(x->id));
         sbuf_adds(h, x->p.ep == EP_CHAT ? ",\"object\":\"chat.completion.chunk\",\"created\":"
                                         : ",\"object\":\"text_completion\",\"created\":");
-        sbuf_add_int(h, x->p.wall_start_s);
+        sbuf_add_int(h, x->p.wall_start_ns / 1000000000);
         sbuf_adds(h, ",\"model\":");
         sbuf_add_json_string(h, x->model, strlen(x->model));
         sbuf_adds(h, ",\"choices\":[");
@@ -2093,7 +2095,7 @@ xlate_end(struct xlate *x, uint64_t now_ns, struct sbuf *out, struct cerr *err)
         }
         res = json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", x->id, "object",
                         x->p.ep == EP_CHAT ? "chat.completion" : "text_completion", "created",
-                        (json_int_t)x->p.wall_start_s, "model", x->model, "choices", choice,
+                        (json_int_t)(x->p.wall_start_ns / 1000000000), "model", x->model, "choices", choice,
                         "usage", openai_usage(x));
     }
     sbuf_add_json(out, res);

@@ -340,7 +340,7 @@ xparams(enum endpoint ep, enum wire up, enum wire client, bool stream, bool usag
                                  .client_stream = stream,
                                  .include_usage = usage,
                                  .model = "coder",
-                                 .wall_start_s = WALL,
+                                 .wall_start_ns = WALL * 1000000000LL,
                                  .start_ns = T0,
                                  .seed = 12345};
 }
@@ -2698,6 +2698,22 @@ add_fixed_bugs(Suite *s)
     suite_add_tcase(s, tc);
 }
 
+/* created_at is the wall clock at the start, sub-second part included,
+ * plus the time since: a start at .75 s and half a second later is 1.25 s. */
+START_TEST(test_created_at_keeps_the_start_fraction)
+{
+    struct xlate_params xp = xparams(EP_CHAT, WIRE_OPENAI, WIRE_OLLAMA, true, false);
+    xp.wall_start_ns = WALL * 1000000000LL + 750000000;
+    struct xlate *x = xlate_new(&xp);
+    char out[40];
+    created_at(x, T0, out, sizeof out);
+    ck_assert_str_eq(out, "2026-01-01T00:00:00.750000000Z");
+    created_at(x, T0 + 500000000, out, sizeof out);
+    ck_assert_str_eq(out, "2026-01-01T00:00:01.250000000Z");
+    xlate_free(x);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -2762,6 +2778,7 @@ main(void)
     tcase_add_test(tc, test_fast_passthrough_reads_first_token_and_counts);
     tcase_add_test(tc, test_fast_openai_stream_from_the_bytes);
     tcase_add_test(tc, test_final_line_matches_jansson);
+    tcase_add_test(tc, test_created_at_keeps_the_start_fraction);
     suite_add_tcase(s, tc);
 
     add_fixed_bugs(s);
