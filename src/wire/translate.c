@@ -569,7 +569,12 @@ ollama_to_openai(enum endpoint ep, const json_t *req, const struct translate_par
                                           "json_schema", "name", "response", "schema", "type",
                                           "object"));
         else
-            json_object_set_new(out, "response_format", json_pack("{s:s}", "type", "json_object"));
+            /* llama.cpp's server constrains json_object output only when
+             * it carries a schema; OpenAI-compatible servers that do not
+             * need one ignore it. */
+            json_object_set_new(out, "response_format",
+                                json_pack("{s:s, s:{s:s}}", "type", "json_object", "schema",
+                                          "type", "object"));
     } else if (json_is_object(format)) {
         json_object_set_new(out, "response_format",
                             json_pack("{s:s, s:{s:s, s:O}}", "type", "json_schema", "json_schema",

@@ -742,7 +742,11 @@ START_TEST(test_ollama_format_to_response_format)
     const char *json_req =
         "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],\"format\":\"json\"}";
     json_t *out = tr_ok(EP_CHAT, WIRE_OLLAMA, WIRE_OPENAI, json_req, &p);
-    EXPECT_JSON(out, "response_format", "{\"type\":\"json_object\"}");
+    /* llama.cpp's server constrains json_object output only with a schema */
+    EXPECT_JSON(out, "response_format", "{\"type\":\"json_object\",\"schema\":{\"type\":\"object\"}}");
+    json_decref(out);
+    out = tr_ok(EP_GENERATE, WIRE_OLLAMA, WIRE_OPENAI, "{\"prompt\":\"q\",\"format\":\"json\"}", &p);
+    EXPECT_JSON(out, "response_format", "{\"type\":\"json_object\",\"schema\":{\"type\":\"object\"}}");
     json_decref(out);
 
     p.upstream_is_lmstudio = true; /* LM Studio rejects json_object */
