@@ -62,15 +62,38 @@ name_distance(const char *name, const char *n)
     return d;
 }
 
+/* Whether A and B are equal once their digits are skipped. */
+static bool
+same_but_digits(const char *a, const char *b)
+{
+    for (;;) {
+        while (*a >= '0' && *a <= '9')
+            a++;
+        while (*b >= '0' && *b <= '9')
+            b++;
+        if (*a != *b)
+            return false;
+        if (*a == '\0')
+            return true;
+        a++;
+        b++;
+    }
+}
+
 /* Whether NAME looks like a typo of N: at most two edits away, and not
- * merely another tag of the same model ("qwen3-coder:480b" for
- * "qwen3-coder:30b" is a model one may well fetch). */
+ * merely another tag or size or version of the same model
+ * ("qwen3-coder:480b" for "qwen3-coder:30b", "gemma-3-4b" for
+ * "gemma-3-12b": models one may well fetch). */
 static bool
 near_miss(const char *name, const char *n)
 {
     size_t base = strcspn(name, ":");
     bool same_base = strncmp(name, n, base) == 0 && (n[base] == ':' || n[base] == '\0');
-    return !same_base && name_distance(name, n) <= 2;
+    /* Without a tag, NAME is compared with N's name before its tag. */
+    char bare[256];
+    snprintf(bare, sizeof bare, "%.*s",
+             strchr(name, ':') == NULL ? (int)strcspn(n, ":") : (int)strlen(n), n);
+    return !same_base && !same_but_digits(name, bare) && name_distance(name, n) <= 2;
 }
 
 struct suggestion {

@@ -439,6 +439,11 @@ START_TEST(test_suggestions_aliases_and_near_misses)
     ck_assert_msg(strstr(suggest, "qwen3-coder:30b (ollama)") != NULL, "suggest \"%s\"", suggest);
     ck_assert_int_eq(resolve("deepseek-r1:8b"), RESOLVE_NOT_FOUND);
     ck_assert(!res.near_miss);
+    /* another size or version, not a typo */
+    ck_assert_int_eq(resolve("gemma-3-4b"), RESOLVE_NOT_FOUND);
+    ck_assert(!res.near_miss);
+    ck_assert_int_eq(resolve("llama3.3"), RESOLVE_NOT_FOUND);
+    ck_assert(!res.near_miss);
 }
 END_TEST
 
