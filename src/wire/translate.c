@@ -50,6 +50,9 @@ struct xlate {
     size_t n_tools, tools_cap;
     char finish[24];
     long prompt_tokens, completion_tokens;
+    /* The server's own durations (llama.cpp's "timings"), 0 when it gave
+     * none and the daemon's clock stands in. */
+    uint64_t server_prompt_ns, server_eval_ns;
     json_t *ollama_final; /* Ollama's done object, for its durations */
     struct sbuf raw;      /* pass-through of a non-streamed answer */
     /* A leading <think>...</think> in content, from servers that do not
@@ -1138,19 +1141,44 @@ tool_slot(struct xlate *x, size_t index)
     return &x->tools[index];
 }
 
+/* The prompt's and the answer's durations for an Ollama final object:
+ * the server's own when it gave them, else the daemon's clock (the time
+ * to the first token, and the rest). */
+static void
+ollama_durations(const struct xlate *x, uint64_t now_ns, uint64_t *total, uint64_t *prompt,
+                 uint64_t *eval)
+{
+    *total = now_ns - x->p.start_ns;
+    uint64_t first = x->first_token_seen ? x->first_token_ns - x->p.start_ns : *total;
+    *prompt = x->server_prompt_ns > 0 ? x->server_prompt_ns : first;
+    *eval = x->server_eval_ns > 0 ? x->server_eval_ns : *total - first;
+}
+
+/* An OpenAI-compatible frame's "timings" (llama.cpp's server, in ms). */
+static void
+note_server_timings(struct xlate *x, const json_t *timings)
+{
+    double prompt_ms = json_number_value(json_object_get(timings, "prompt_ms"));
+    double eval_ms = json_number_value(json_object_get(timings, "predicted_ms"));
+    if (prompt_ms > 0 && prompt_ms < 1e12)
+        x->server_prompt_ns = (uint64_t)(prompt_ms * 1e6);
+    if (eval_ms > 0 && eval_ms < 1e12)
+        x->server_eval_ns = (uint64_t)(eval_ms * 1e6);
+}
+
 static void
 ollama_timing_fields(struct xlate *x, json_t *obj, uint64_t now_ns)
 {
-    uint64_t total = now_ns - x->p.start_ns;
-    uint64_t first = x->first_token_seen ? x->first_token_ns - x->p.start_ns : total;
+    uint64_t total, prompt, eval;
+    ollama_durations(x, now_ns, &total, &prompt, &eval);
     json_object_set_new(obj, "total_duration", json_integer((json_int_t)total));
     if (x->prompt_tokens > 0) {
         json_object_set_new(obj, "prompt_eval_count", json_integer(x->prompt_tokens));
-        json_object_set_new(obj, "prompt_eval_duration", json_integer((json_int_t)first));
+        json_object_set_new(obj, "prompt_eval_duration", json_integer((json_int_t)prompt));
     }
     if (x->completion_tokens > 0) {
         json_object_set_new(obj, "eval_count", json_integer(x->completion_tokens));
-        json_object_set_new(obj, "eval_duration", json_integer((json_int_t)(total - first)));
+        json_object_set_new(obj, "eval_duration", json_integer((json_int_t)eval));
     }
 }
 
@@ -1216,8 +1244,8 @@ ollama_final_line(struct xlate *x, uint64_t now_ns, struct sbuf *out)
 {
     char when[48];
     created_at(x, now_ns, when, sizeof when);
-    uint64_t total = now_ns - x->p.start_ns;
-    uint64_t first = x->first_token_seen ? x->first_token_ns - x->p.start_ns : total;
+    uint64_t total, prompt, eval;
+    ollama_durations(x, now_ns, &total, &prompt, &eval);
     sbuf_adds(out, "{\"model\":");
     sbuf_add_json_string(out, x->model, strlen(x->model));
     sbuf_adds(out, ",\"created_at\":\"");
@@ -1232,13 +1260,13 @@ ollama_final_line(struct xlate *x, uint64_t now_ns, struct sbuf *out)
         sbuf_adds(out, ",\"prompt_eval_count\":");
         sbuf_add_int(out, x->prompt_tokens);
         sbuf_adds(out, ",\"prompt_eval_duration\":");
-        sbuf_add_int(out, (int64_t)first);
+        sbuf_add_int(out, (int64_t)prompt);
     }
     if (x->completion_tokens > 0) {
         sbuf_adds(out, ",\"eval_count\":");
         sbuf_add_int(out, x->completion_tokens);
         sbuf_adds(out, ",\"eval_duration\":");
-        sbuf_add_int(out, (int64_t)(total - first));
+        sbuf_add_int(out, (int64_t)eval);
     }
     sbuf_adds(out, "}\n");
 }
@@ -1313,6 +1341,7 @@ openai_event_to_ollama(struct xlate *x, json_t *obj, uint64_t now_ns, struct sbu
         x->prompt_tokens = (long)json_integer_value(json_object_get(usage, "prompt_tokens"));
         x->completion_tokens = (long)json_integer_value(json_object_get(usage, "completion_tokens"));
     }
+    note_server_timings(x, json_object_get(obj, "timings"));
     json_t *choice = json_array_get(json_object_get(obj, "choices"), 0);
     if (choice == NULL)
         return XLATE_MORE;
@@ -1678,7 +1707,9 @@ fast_openai_frame(struct xlate *x, const char *payload, size_t plen, const char 
         return true;
     }
     /* For an Ollama client: only text, and nothing that needs decoding
-     * to be read. */
+     * to be read (the server's timings, on its last frame, are numbers). */
+    if (jscan_get(&o, "timings") != NULL)
+        return false;
     if (m != NULL) {
         const struct jscan_member *r1 = jscan_get(m, "reasoning_content");
         const struct jscan_member *r2 = jscan_get(m, "reasoning");

@@ -240,12 +240,19 @@ async function openaiChatOrCompletion(req, res, body, isChat) {
   const pt = promptTokens(body);
   const usage = { prompt_tokens: pt, completion_tokens: replyPieces(text).length, total_tokens: pt + replyPieces(text).length };
   const toolName = body.tools?.[0]?.function?.name || 'read_file';
+  // llama.cpp's server times its own work (PROTOCOLS.md 5, timings): 40
+  // tokens/s unless eval_ns says otherwise.
+  const n = usage.completion_tokens;
+  const predictedMs = (take('eval_ns') || n * 25e6) / 1e6;
+  const timings = kind === 'openai'
+    ? { prompt_n: pt, prompt_ms: 80.5, predicted_n: n, predicted_ms: predictedMs, predicted_per_second: (n * 1000) / predictedMs }
+    : undefined;
   if (!body.stream) {
     const message = { role: 'assistant', content: tool ? null : text };
     if (think) message.reasoning_content = 'Let me think.';
     if (tool) message.tool_calls = [{ id: 'call_1', type: 'function', function: { name: toolName, arguments: JSON.stringify(toolArgs) } }];
     const choice = isChat ? { index: 0, finish_reason: tool ? 'tool_calls' : 'stop', message } : { index: 0, text, finish_reason: 'stop', logprobs: null };
-    return json(res, 200, { id, object: isChat ? 'chat.completion' : 'text_completion', created, model: m.name, choices: [choice], usage });
+    return json(res, 200, { id, object: isChat ? 'chat.completion' : 'text_completion', created, model: m.name, choices: [choice], usage, timings });
   }
   res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
   const chunk = (delta, finish = null) => isChat
@@ -272,8 +279,10 @@ async function openaiChatOrCompletion(req, res, body, isChat) {
     res.write(inBandError(take('midstream_error')));
     return res.end();
   }
-  send(chunk({}, tool ? 'tool_calls' : 'stop'));
-  if (body.stream_options?.include_usage) send({ id, object: 'chat.completion.chunk', created, model: m.name, choices: [], usage });
+  // The timings go on the last chunk: the usage chunk if asked for, else the finish chunk.
+  const wantUsage = body.stream_options?.include_usage;
+  send({ ...chunk({}, tool ? 'tool_calls' : 'stop'), ...(wantUsage ? {} : { timings }) });
+  if (wantUsage) send({ id, object: 'chat.completion.chunk', created, model: m.name, choices: [], usage, timings });
   if (!take('no_done')) res.write('data: [DONE]\n\n');
   res.end();
 }

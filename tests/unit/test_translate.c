@@ -2718,6 +2718,43 @@ START_TEST(test_created_at_keeps_the_start_fraction)
 }
 END_TEST
 
+/* A llama.cpp server's own timings (ms, on the last chunk) become the
+ * durations, not the daemon's clock: tokens that arrive in one burst
+ * would otherwise count as thousands a second. */
+START_TEST(test_openai_server_timings_to_ollama)
+{
+    static const struct timed frames[] = {
+        {T0 + 100000000ull, OAI_CHUNK("{\"role\":\"assistant\",\"content\":null}", "null")},
+        {T0 + 100000100ull, OAI_CHUNK("{\"content\":\"a\"}", "null")},
+        {T0 + 100000200ull, OAI_CHUNK("{\"content\":\"b\"}", "null")},
+        {T0 + 100000300ull,
+         OAI_CHUNK("{}", "\"stop\"") "data: {\"id\":\"c\",\"choices\":[],\"usage\":{"
+                                     "\"prompt_tokens\":10,\"completion_tokens\":2,"
+                                     "\"total_tokens\":12},\"timings\":{\"prompt_n\":10,"
+                                     "\"prompt_ms\":80.5,\"predicted_n\":2,\"predicted_ms\":50,"
+                                     "\"predicted_per_second\":40}}\n\n"
+                                     "data: [DONE]\n\n"},
+    };
+    struct xlate_params xp = xparams(EP_CHAT, WIRE_OPENAI, WIRE_OLLAMA, true, false);
+    char *out = run_timed(&xp, frames, 4, T0 + 200000000ull, NULL);
+    json_t *lines = ndjson_lines(out);
+    json_t *fin = json_array_get(lines, json_array_size(lines) - 1);
+    EXPECT_JSON(fin, "eval_count", "2");
+    EXPECT_JSON(fin, "eval_duration", "50000000");
+    EXPECT_JSON(fin, "prompt_eval_duration", "80500000");
+    json_decref(lines);
+    free(out);
+
+    xp.client_stream = false;
+    out = run_timed(&xp, frames, 4, T0 + 200000000ull, NULL);
+    json_t *o = parse(out);
+    EXPECT_JSON(o, "eval_duration", "50000000");
+    EXPECT_JSON(o, "prompt_eval_duration", "80500000");
+    json_decref(o);
+    free(out);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -2783,6 +2820,7 @@ main(void)
     tcase_add_test(tc, test_fast_openai_stream_from_the_bytes);
     tcase_add_test(tc, test_final_line_matches_jansson);
     tcase_add_test(tc, test_created_at_keeps_the_start_fraction);
+    tcase_add_test(tc, test_openai_server_timings_to_ollama);
     suite_add_tcase(s, tc);
 
     add_fixed_bugs(s);
