@@ -408,6 +408,22 @@ check_default_model(struct run *r)
                   "pull it, or set defaults.model to an installed model (caretictl models)");
         return;
     }
+    /* An alias resolves without its servers: one of them must answer. */
+    struct provider *up = NULL;
+    for (size_t i = 0; i < r->res.n && up == NULL; i++) {
+        struct provider *p = providers_find(r->dr->providers, r->res.cand[i].provider);
+        if (p != NULL && provider_reachable(p))
+            up = p;
+    }
+    if (up == NULL) {
+        struct provider *p = providers_find(r->dr->providers, r->res.cand[0].provider);
+        snprintf(evidence, sizeof evidence, "%s is %s on %s, which is not answering: %s",
+                 r->res.name, r->res.cand[0].model, r->res.cand[0].provider,
+                 p ? provider_last_error(p) : "no such provider");
+        add_check(r, "default model", "fail", evidence,
+                  p ? provider_start_fix(p) : "fix the provider in defaults.model's alias");
+        return;
+    }
     double size = json_number_value(model_entry(r, "size"));
     const char *quant = json_string_value(model_entry(r, "quantization"));
     snprintf(evidence, sizeof evidence, "%s is %s on %s%s%s", r->res.name, r->res.cand[0].model,

@@ -586,7 +586,8 @@ function openaiStreamEnd(res, body, finishChunk, usageChunk, timings) {
 function llamaTimings(entry, predictedN) {
   const evaluated = entry.prompt_n - entry.cache_n;
   const promptMs = evaluated * 0.25;
-  const predictedMs = (take('eval_ns') || 470000000) / 1e6;
+  // 40 tokens/s unless eval_ns says otherwise.
+  const predictedMs = (take('eval_ns') || predictedN * 25e6) / 1e6;
   const perSecond = (count, ms) => (ms > 0 ? (count * 1000) / ms : 0);
   return {
     cache_n: entry.cache_n, prompt_n: evaluated, prompt_ms: promptMs, prompt_per_token_ms: evaluated ? promptMs / evaluated : 0,

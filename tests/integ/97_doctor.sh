@@ -115,6 +115,7 @@ expect_contains "a llama.cpp server started with a smaller window warns" "$out" 
 expect_contains "with llama.cpp's -c for the configured window" "$out" '`-c 262144`'
 expect_contains "and says that -np divides it" "$out" '`-np N` divides -c among N slots'
 expect_not_contains "and no LM Studio command" "$out" "lms load"
+expect_contains "tokens/s from llama.cpp's own timings, not the daemon's clock" "$out" "40.0 tokens/s"
 stop_daemon "$DPID"
 
 memory 24
