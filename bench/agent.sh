@@ -79,12 +79,15 @@ log.forEach((e, i) => {
   after += Math.max(0, e.pieces_sent - callPieces);
   inflight++;
 });
-// From the close of a step (the daemon stopped the model at the call) to
-// the next request: parse, store the step, run read_file, store its
-// result, build the next request.
+// The daemon own time between steps, as each step event reports it:
+// from the end of a step answer to the next request built, the tool
+// run excluded (storing the step and the result included).
 const gaps = [];
-for (let i = 0; i + 1 < log.length; i++)
-  if (log[i].closed_us && log[i + 1].at_us) gaps.push(log[i + 1].at_us - log[i].closed_us);
+for (const l of sse.split("\n"))
+  if (l.startsWith("data: {\"n\":")) {
+    const o = JSON.parse(l.slice(6));
+    if (o.overhead_us !== undefined) gaps.push(o.overhead_us);
+  }
 gaps.sort((a, b) => a - b);
 const pct = (p) => gaps.length ? gaps[Math.min(gaps.length - 1, Math.floor(p * gaps.length))] : NaN;
 const reuse = prompt ? 100 * cached / prompt : 0;
@@ -92,7 +95,7 @@ console.log(`| model requests in the session (40 reads, then the completion) | $
 console.log(`| history trims (window 16384) | ${trims} | at least 2 |`);
 console.log(`| prompt tokens reused from the server cache (cache_n / prompt_n, steps 2 on) | ${reuse.toFixed(1)} % | at least 90 % |`);
 console.log(`| tokens generated after a complete call, over ${inflight} stopped steps | ${after} (${(after / Math.max(1, inflight)).toFixed(2)} a step, in flight when the call completed) | 0 beyond what was in flight |`);
-console.log(`| daemon time from a stopped step to the next request, p50 / p99 (store writes and read_file included) | ${(pct(0.5) / 1000).toFixed(2)} / ${(pct(0.99) / 1000).toFixed(2)} ms | p99 at most 1 ms, the tool excluded |`);
+console.log(`| daemon time from the end of a step to the next model request, the tool run excluded (overhead_us of the step event), p50 / p99 over ${gaps.length} steps | ${(pct(0.5) / 1000).toFixed(2)} / ${(pct(0.99) / 1000).toFixed(2)} ms | p99 at most 1 ms |`);
 ' "$T/log.json" "$T/turn.sse" "$T/script.json")
 section=$(cat <<MD
 <!-- agent -->
