@@ -118,6 +118,9 @@ struct turn {
      * answer to the next request, less the time tools ran or waited for
      * an approval (EXCLUDED_NS; OUT_SINCE_NS while one is out). */
     uint64_t step_end_ns, excluded_ns, out_since_ns;
+    /* A step whose call only reads: stored with its result, in one
+     * transaction (nothing is lost by a crash before it). */
+    json_t *pending_step;
 };
 
 /* What a model lookup calls back with.  Lookups cannot be stopped, so a
@@ -293,6 +296,7 @@ turn_window(struct turn *t)
 }
 
 static json_t *agent_request(struct turn *t, char *why, size_t whylen);
+static void step_started(struct turn *t);
 
 /* The request for the model: the history that fits the window, oldest
  * turns left out first.  NULL when even the new message does not fit
@@ -388,6 +392,13 @@ turn_on_placeholder_stored(json_t *msg, const struct cerr *err, void *arg)
         turn_end(t, "interrupted", NULL);
         return;
     }
+    step_started(t);
+}
+
+/* The reply's row (the step's) exists: ask the model. */
+static void
+step_started(struct turn *t)
+{
     json_t *started = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)t->reply_id, "role",
                                 "assistant", "status", "streaming", "model", t->res.name);
     TELL(t, reply_started, started);
@@ -461,13 +472,19 @@ turn_on_looked_up(int status, const struct resolution *res, const char *error, v
     store_placeholder(t);
 }
 
+/* The empty row of a reply (of the agent's next step). */
+static json_t *
+placeholder(const struct turn *t)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s}", "role", "assistant", "content", "", "status",
+                     "streaming", "model", t->res.name, "provider", t->res.cand[0].provider);
+}
+
 /* The row of the reply (of the agent's next step) is made. */
 static void
 store_placeholder(struct turn *t)
 {
-    json_t *msg = json_pack("{s:s, s:s, s:s, s:s, s:s}", "role", "assistant", "content", "",
-                            "status", "streaming", "model", t->res.name, "provider",
-                            t->res.cand[0].provider);
+    json_t *msg = placeholder(t);
     t->state = TURN_STORING_PLACEHOLDER;
     store_add_message(t->env->store, t->session_id, msg, turn_on_placeholder_stored, t);
     json_decref(msg);
@@ -656,6 +673,7 @@ turn_done(struct turn *t, json_t *reply)
     free(t->call_error);
     json_decref(t->approval);
     json_decref(t->decision);
+    json_decref(t->pending_step);
     toolcall_parser_free(t->parser);
     tool_job_free(t->job);
     if (handles_open(t) == 0) {
@@ -929,6 +947,19 @@ time_back(struct turn *t)
     t->out_since_ns = 0;
 }
 
+/* Whether the step's call reads without asking: then nothing is done
+ * before its result is stored, and the step goes with it. */
+static bool
+step_only_reads(const struct turn *t)
+{
+    if (t->call == NULL || t->call_error != NULL || t->cancelled)
+        return false;
+    int tool = agent_tool_find(jfield_str(t->call, "name"));
+    return tool >= 0 && agent_tool_category((enum agent_tool)tool) == TOOL_CATEGORY_READ &&
+           agent_tool_offered(t->mode, jfield_str(t->call, "name")) &&
+           t->policy[TOOL_CATEGORY_READ] == APPROVAL_AUTO;
+}
+
 static void
 agent_step_done(struct turn *t)
 {
@@ -959,6 +990,12 @@ agent_step_done(struct turn *t)
     if (estimated)
         json_object_set_new(usage, "prompt_tokens", json_integer(t->step_prompt_tokens));
     agent_tell(t, "usage", usage);
+    if (step_only_reads(t)) {
+        t->pending_step = f;
+        json_array_append(t->history, f);
+        agent_handle_call(t);
+        return;
+    }
     t->final = f;
     json_incref(f);
     store_update_message(t->env->store, t->reply_id, f, agent_on_step_stored, t);
@@ -967,18 +1004,30 @@ agent_step_done(struct turn *t)
 
 /* -- results -- */
 
+static void agent_step_reset(struct turn *t);
+
 static void
-agent_on_result_stored(json_t *msg, const struct cerr *err, void *arg)
+agent_on_result_stored(json_t *result, const struct cerr *err, void *arg)
 {
     struct turn *t = arg;
     json_t *extra = t->final;
     t->final = NULL;
     if (err != NULL) {
-        json_decref(msg);
+        json_decref(result);
         json_decref(extra);
         agent_finish(t, "error", store_error_text(t->env->store, err));
         return;
     }
+    if (t->pending_step != NULL) {
+        json_decref(t->pending_step);
+        t->pending_step = NULL;
+        t->reply_open = false;
+    }
+    json_t *added = json_object_get(result, "added");
+    json_t *msg = json_incref(json_array_get(added, 0));
+    json_t *next = json_array_get(added, 1);
+    int64_t next_id = next ? (int64_t)json_integer_value(json_object_get(next, "id")) : 0;
+    json_decref(result);
     json_t *agent = json_object_get(msg, "agent");
     json_t *ev = json_pack("{s:s, s:s, s:O, s:O, s:O}", "call", call_id(t), "tool",
                            jfield_str_or(t->call, "name", ""), "ok",
@@ -994,7 +1043,18 @@ agent_on_result_stored(json_t *msg, const struct cerr *err, void *arg)
     json_decref(extra);
     agent_tell(t, "tool_result", ev);
     json_array_append_new(t->history, msg);
-    agent_next(t);
+    if (next_id == 0) {
+        agent_next(t);
+        return;
+    }
+    agent_step_reset(t);
+    t->reply_id = next_id;
+    t->reply_open = true;
+    if (t->cancelled) {
+        agent_finish(t, "cancelled", NULL);
+        return;
+    }
+    step_started(t);
 }
 
 /* Store the result of the step's call: TEXT for the model, a one-line
@@ -1011,11 +1071,18 @@ agent_store_result(struct turn *t, bool ok, const char *text, const char *summar
                             jfield_str_or(t->call, "name", ""), "ok", ok, "summary", sum);
     if (t->decision != NULL)
         json_object_set(json_object_get(msg, "agent"), "approval", t->decision);
+    json_t *writes = json_pack("{s:[o]}", "add", msg);
+    if (t->pending_step != NULL)
+        json_object_set_new(writes, "update",
+                            json_pack("[{s:I, s:O}]", "id", (json_int_t)t->reply_id, "fields",
+                                      t->pending_step));
+    /* The next step's row goes in the same transaction. */
+    if (t->stop_reason == NULL && !t->cancelled && t->step < t->env->cfg->agent.max_steps)
+        json_array_append_new(json_object_get(writes, "add"), placeholder(t));
     t->final = extra;
     t->state = TURN_STORING_RESULT;
-    store_add_message_change(t->env->store, t->session_id, msg, change, agent_on_result_stored,
-                             t);
-    json_decref(msg);
+    store_write_step(t->env->store, t->session_id, writes, change, agent_on_result_stored, t);
+    json_decref(writes);
 }
 
 /* A failed call the model must fix: it counts as a mistake. */
@@ -1472,6 +1539,14 @@ agent_next(struct turn *t)
         agent_finish(t, "max_steps", NULL);
         return;
     }
+    agent_step_reset(t);
+    store_placeholder(t);
+}
+
+/* Forget the last step's answer, for the next. */
+static void
+agent_step_reset(struct turn *t)
+{
     sbuf_reset(&t->content);
     sbuf_reset(&t->thinking);
     json_array_clear(t->tool_calls);
@@ -1481,10 +1556,10 @@ agent_next(struct turn *t)
     t->call_error = NULL;
     t->step_over = false;
     t->stopped = false;
+    t->first_token_ns = 0;
     memset(&t->counts, 0, sizeof t->counts);
     t->checkpointed_len = 0;
     toolcall_parser_reset(t->parser);
-    store_placeholder(t);
 }
 
 static void

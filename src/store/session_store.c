@@ -34,6 +34,7 @@ enum job_kind {
     JOB_DELETE,
     JOB_ADD_MESSAGE,
     JOB_UPDATE_MESSAGE,
+    JOB_BATCH,
     JOB_ADD_REQUESTS,
     JOB_REQUEST_STATS,
     JOB_LIST_CHANGES,
@@ -844,9 +845,8 @@ job_delete(struct store *st, struct job *j)
 /* The file change J carries, stored with message ID (in its
  * transaction), and its id written into the message's agent facts. */
 static int
-insert_change(struct store *st, struct job *j, int64_t id)
+insert_change(struct store *st, const char *sid, const struct store_change *c, int64_t id)
 {
-    const struct store_change *c = j->changes;
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(st->db,
                            "INSERT INTO changes(session_id, message_id, seq, path, existed, before,"
@@ -855,7 +855,7 @@ insert_change(struct store *st, struct job *j, int64_t id)
                            " ?10, ?11)",
                            -1, &q, NULL) != SQLITE_OK)
         return -EIO;
-    sqlite3_bind_text(q, 1, j->text, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 1, sid, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 2, id);
     sqlite3_bind_text(q, 3, c->path, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(q, 4, c->existed);
@@ -886,10 +886,13 @@ insert_change(struct store *st, struct job *j, int64_t id)
     return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-static void
-job_add_message(struct store *st, struct job *j)
+/* Insert message M into session SID with its CHANGE (may be NULL), in
+ * the caller's transaction; *ID gets its id.  Returns 0, or -EIO with
+ * ERR set. */
+static int
+add_message_tx(struct store *st, const char *sid, const json_t *m,
+               const struct store_change *change, int64_t *id, struct cerr *err)
 {
-    const json_t *m = j->in;
     sqlite3_stmt *q;
     int64_t now = store_now_ms();
     char *calls = json_object_get(m, "tool_calls")
@@ -902,20 +905,17 @@ job_add_message(struct store *st, struct job *j)
     json_int_t tokens = json_integer_value(json_object_get(m, "tokens"));
     if (tokens <= 0)
         tokens = (json_int_t)(strlen(content) + 3) / 4;
-    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(st->db,
+    if (sqlite3_prepare_v2(st->db,
                            "INSERT INTO messages(session_id, seq, role, content, thinking, "
                            "tool_calls, tool_call_id, model, provider, status, tokens, created_at,"
                            " agent) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages"
                            " WHERE session_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                            -1, &q, NULL) != SQLITE_OK) {
-        db_fail(st->db, &j->err, "storing the message");
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         free(calls);
         free(agent);
-        return;
+        return db_fail(st->db, err, "storing the message");
     }
-    sqlite3_bind_text(q, 1, j->text, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 1, sid, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 2, jfield_str(m, "role"), -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 3, content, -1, SQLITE_TRANSIENT);
     bind_text_or_null(q, 4, jfield_str(m, "thinking"));
@@ -923,8 +923,7 @@ job_add_message(struct store *st, struct job *j)
     bind_text_or_null(q, 6, jfield_str(m, "tool_call_id"));
     bind_text_or_null(q, 7, jfield_str(m, "model"));
     bind_text_or_null(q, 8, jfield_str(m, "provider"));
-    sqlite3_bind_text(q, 9, jfield_str_or(m, "status", "complete"), -1,
-                      SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 9, jfield_str_or(m, "status", "complete"), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 10, tokens);
     sqlite3_bind_int64(q, 11, now);
     bind_text_or_null(q, 12, agent);
@@ -932,12 +931,9 @@ job_add_message(struct store *st, struct job *j)
     sqlite3_finalize(q);
     free(calls);
     free(agent);
-    int64_t id = sqlite3_last_insert_rowid(st->db);
-    if (rc != SQLITE_DONE || (j->changes != NULL && insert_change(st, j, id) != 0)) {
-        db_fail(st->db, &j->err, "storing the message");
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-        return;
-    }
+    *id = sqlite3_last_insert_rowid(st->db);
+    if (rc != SQLITE_DONE || (change != NULL && insert_change(st, sid, change, *id) != 0))
+        return db_fail(st->db, err, "storing the message");
     /* The session's update time, and a first message names an untitled
      * session: both in the message's transaction, or neither. */
     bool user = strcmp(jfield_str(m, "role"), "user") == 0;
@@ -950,7 +946,7 @@ job_add_message(struct store *st, struct job *j)
         sqlite3_stmt *u;
         rc = sqlite3_prepare_v2(st->db, touches[i], -1, &u, NULL);
         if (rc == SQLITE_OK) {
-            sqlite3_bind_text(u, 1, j->text, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(u, 1, sid, -1, SQLITE_TRANSIENT);
             if (i == 1)
                 sqlite3_bind_text(u, 2, content, -1, SQLITE_TRANSIENT);
             else
@@ -958,59 +954,82 @@ job_add_message(struct store *st, struct job *j)
             rc = sqlite3_step(u);
             sqlite3_finalize(u);
         }
-        if (rc != SQLITE_DONE) {
-            db_fail(st->db, &j->err, "storing the message");
-            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-            return;
-        }
+        if (rc != SQLITE_DONE)
+            return db_fail(st->db, err, "storing the message");
     }
-    if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        db_fail(st->db, &j->err, "committing the message");
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-        return;
-    }
-    rc = sqlite3_prepare_v2(st->db, "SELECT " MESSAGE_COLUMNS " FROM messages WHERE id = ?1", -1,
-                            &q, NULL);
+    return 0;
+}
+
+/* Message ID as stored, or NULL with ERR set. */
+static json_t *
+read_message(struct store *st, int64_t id, struct cerr *err)
+{
+    sqlite3_stmt *q;
+    json_t *out = NULL;
+    int rc = sqlite3_prepare_v2(st->db, "SELECT " MESSAGE_COLUMNS " FROM messages WHERE id = ?1",
+                                -1, &q, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(q, 1, id);
         if ((rc = sqlite3_step(q)) == SQLITE_ROW)
-            j->out = message_row(q);
-        else if (rc != SQLITE_DONE)
-            db_fail(st->db, &j->err, "reading the stored message");
+            out = message_row(q);
         sqlite3_finalize(q);
     }
-    if (j->out == NULL && j->err.code == 0)
-        db_fail(st->db, &j->err, "reading the stored message");
+    if (out == NULL)
+        db_fail(st->db, err, "reading the stored message");
+    return out;
+}
+
+static bool
+commit(struct store *st, struct cerr *err, const char *what)
+{
+    if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        return true;
+    db_fail(st->db, err, what);
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return false;
 }
 
 static void
-job_update_message(struct store *st, struct job *j)
+job_add_message(struct store *st, struct job *j)
+{
+    int64_t id;
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "storing the message");
+        return;
+    }
+    if (add_message_tx(st, j->text, j->in, j->changes, &id, &j->err) != 0) {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return;
+    }
+    if (commit(st, &j->err, "committing the message"))
+        j->out = read_message(st, id, &j->err);
+}
+
+/* Update message ID with FIELDS in the caller's transaction. */
+static bool
+update_message_tx(struct store *st, int64_t id, const json_t *fields)
 {
     static const char *const text_cols[] = {"content", "thinking", "status", "error", "model",
                                             "provider"};
     static const char *const int_cols[] = {"prompt_tokens", "completion_tokens", "ttft_ms",
                                            "load_ms", "tokens"};
-    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        db_fail(st->db, &j->err, "updating the message");
-        return;
-    }
     struct {
         const char *col;
         json_t *v;
     } sets[16];
     size_t n = 0;
     for (size_t i = 0; i < sizeof text_cols / sizeof text_cols[0]; i++)
-        if (json_is_string(json_object_get(j->in, text_cols[i])))
-            sets[n].col = text_cols[i], sets[n++].v = json_object_get(j->in, text_cols[i]);
+        if (json_is_string(json_object_get(fields, text_cols[i])))
+            sets[n].col = text_cols[i], sets[n++].v = json_object_get(fields, text_cols[i]);
     for (size_t i = 0; i < sizeof int_cols / sizeof int_cols[0]; i++)
-        if (json_is_integer(json_object_get(j->in, int_cols[i])))
-            sets[n].col = int_cols[i], sets[n++].v = json_object_get(j->in, int_cols[i]);
-    if (json_is_number(json_object_get(j->in, "tokens_per_s")))
-        sets[n].col = "tokens_per_s", sets[n++].v = json_object_get(j->in, "tokens_per_s");
-    if (json_object_get(j->in, "tool_calls") != NULL)
-        sets[n].col = "tool_calls", sets[n++].v = json_object_get(j->in, "tool_calls");
-    if (json_is_object(json_object_get(j->in, "agent")))
-        sets[n].col = "agent", sets[n++].v = json_object_get(j->in, "agent");
+        if (json_is_integer(json_object_get(fields, int_cols[i])))
+            sets[n].col = int_cols[i], sets[n++].v = json_object_get(fields, int_cols[i]);
+    if (json_is_number(json_object_get(fields, "tokens_per_s")))
+        sets[n].col = "tokens_per_s", sets[n++].v = json_object_get(fields, "tokens_per_s");
+    if (json_object_get(fields, "tool_calls") != NULL)
+        sets[n].col = "tool_calls", sets[n++].v = json_object_get(fields, "tool_calls");
+    if (json_is_object(json_object_get(fields, "agent")))
+        sets[n].col = "agent", sets[n++].v = json_object_get(fields, "agent");
     bool ok = true;
     for (size_t i = 0; i < n && ok; i++) {
         char sql[96];
@@ -1030,11 +1049,11 @@ job_update_message(struct store *st, struct job *j)
             sqlite3_bind_text(q, 1, t, -1, SQLITE_TRANSIENT);
             free(t);
         }
-        sqlite3_bind_int64(q, 2, j->num);
+        sqlite3_bind_int64(q, 2, id);
         ok = sqlite3_step(q) == SQLITE_DONE;
         sqlite3_finalize(q);
     }
-    const char *status = jfield_str(j->in, "status");
+    const char *status = jfield_str(fields, "status");
     if (ok && status != NULL && strcmp(status, "complete") == 0) {
         sqlite3_stmt *q;
         ok = sqlite3_prepare_v2(
@@ -1046,19 +1065,78 @@ job_update_message(struct store *st, struct job *j)
                  " FROM messages WHERE id = ?1) AS m WHERE sessions.id = m.session_id",
                  -1, &q, NULL) == SQLITE_OK;
         if (ok) {
-            sqlite3_bind_int64(q, 1, j->num);
-            sqlite3_bind_int64(q, 2, json_integer_value(json_object_get(j->in, "duration_ms")));
+            sqlite3_bind_int64(q, 1, id);
+            sqlite3_bind_int64(q, 2, json_integer_value(json_object_get(fields, "duration_ms")));
             sqlite3_bind_int64(q, 3, store_now_ms());
             ok = sqlite3_step(q) == SQLITE_DONE;
             sqlite3_finalize(q);
         }
     }
-    if (!ok || sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    return ok;
+}
+
+static void
+job_update_message(struct store *st, struct job *j)
+{
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "updating the message");
+        return;
+    }
+    if (!update_message_tx(st, j->num, j->in)) {
         db_fail(st->db, &j->err, "updating the message");
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return;
     }
-    j->out = json_pack("{s:I}", "id", (json_int_t)j->num);
+    if (commit(st, &j->err, "updating the message"))
+        j->out = json_pack("{s:I}", "id", (json_int_t)j->num);
+}
+
+/* Several writes of one session in one transaction: J->IN is
+ * {"update": [{"id", "fields"}...], "add": [msg...]}, the change going
+ * with the first message added. */
+static void
+job_batch(struct store *st, struct job *j)
+{
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "storing the step");
+        return;
+    }
+    size_t i;
+    json_t *u;
+    json_array_foreach(json_object_get(j->in, "update"), i, u)
+    {
+        if (!update_message_tx(st, json_integer_value(json_object_get(u, "id")),
+                               json_object_get(u, "fields"))) {
+            db_fail(st->db, &j->err, "storing the step");
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            return;
+        }
+    }
+    json_t *adds = json_object_get(j->in, "add");
+    size_t n = json_array_size(adds);
+    int64_t *ids = xcalloc(n + 1, sizeof *ids);
+    json_t *m;
+    json_array_foreach(adds, i, m)
+    {
+        if (add_message_tx(st, j->text, m, i == 0 ? j->changes : NULL, &ids[i], &j->err) != 0) {
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            free(ids);
+            return;
+        }
+    }
+    if (commit(st, &j->err, "committing the step")) {
+        json_t *added = json_array();
+        for (i = 0; i < n && j->err.code == 0; i++) {
+            json_t *row = read_message(st, ids[i], &j->err);
+            if (row != NULL)
+                json_array_append_new(added, row);
+        }
+        if (j->err.code == 0)
+            j->out = json_pack("{s:o}", "added", added);
+        else
+            json_decref(added);
+    }
+    free(ids);
 }
 
 /* Rows written by one INSERT statement.  Most of a one-row INSERT's cost
@@ -1398,6 +1476,7 @@ static void (*const job_table[])(struct store *, struct job *) = {
     [JOB_DELETE] = job_delete,
     [JOB_ADD_MESSAGE] = job_add_message,
     [JOB_UPDATE_MESSAGE] = job_update_message,
+    [JOB_BATCH] = job_batch,
     [JOB_ADD_REQUESTS] = job_add_requests,
     [JOB_REQUEST_STATS] = job_request_stats,
     [JOB_LIST_CHANGES] = job_list_changes,
@@ -1412,7 +1491,7 @@ static void (*const job_table[])(struct store *, struct job *) = {
 static const bool job_checks_file[] = {
     [JOB_CREATE] = true,         [JOB_UPDATE_SESSION] = true, [JOB_DELETE] = true,
     [JOB_ADD_MESSAGE] = true,    [JOB_UPDATE_MESSAGE] = true, [JOB_ADD_REQUESTS] = true,
-    [JOB_MARK_UNDONE] = true,    [JOB_CHECK] = true,
+    [JOB_MARK_UNDONE] = true,    [JOB_BATCH] = true,          [JOB_CHECK] = true,
 };
 
 /* ---------- the queue (loop thread) ---------- */
@@ -1763,30 +1842,47 @@ store_changes_free(struct store_change *c, size_t n)
     free(c);
 }
 
+/* A copy of C (NULL: NULL) the worker owns. */
+static struct store_change *
+change_copy(const struct store_change *change)
+{
+    if (change == NULL)
+        return NULL;
+    struct store_change *c = xcalloc(1, sizeof *c);
+    c->path = xstrdup(change->path);
+    c->existed = change->existed;
+    c->before_len = change->existed ? change->before_len : 0;
+    c->before = xmalloc(c->before_len + 1);
+    if (c->before_len > 0)
+        memcpy(c->before, change->before, c->before_len);
+    c->before_mode = change->before_mode;
+    c->after_len = change->after_len;
+    c->after = xmalloc(c->after_len + 1);
+    if (c->after_len > 0)
+        memcpy(c->after, change->after, c->after_len);
+    c->diff = xstrdup(change->diff ? change->diff : "");
+    c->added = change->added;
+    c->removed = change->removed;
+    return c;
+}
+
 void
 store_add_message_change(struct store *st, const char *id, const json_t *msg,
                          const struct store_change *change, store_cb cb, void *arg)
 {
     struct job *j = submit(st, JOB_ADD_MESSAGE, msg, id, cb, arg);
-    if (change != NULL) {
-        struct store_change *c = xcalloc(1, sizeof *c);
-        c->path = xstrdup(change->path);
-        c->existed = change->existed;
-        c->before_len = change->existed ? change->before_len : 0;
-        c->before = xmalloc(c->before_len + 1);
-        if (c->before_len > 0)
-            memcpy(c->before, change->before, c->before_len);
-        c->before_mode = change->before_mode;
-        c->after_len = change->after_len;
-        c->after = xmalloc(c->after_len + 1);
-        if (c->after_len > 0)
-            memcpy(c->after, change->after, c->after_len);
-        c->diff = xstrdup(change->diff ? change->diff : "");
-        c->added = change->added;
-        c->removed = change->removed;
-        j->changes = c;
-        j->n_changes = 1;
-    }
+    j->changes = change_copy(change);
+    j->n_changes = change ? 1 : 0;
+    run_next(st);
+}
+
+void
+store_write_step(struct store *st, const char *id, const json_t *writes,
+                 const struct store_change *change, store_cb cb, void *arg)
+{
+    struct job *j = submit(st, JOB_BATCH, writes, id, cb, arg);
+    j->changes = change_copy(change);
+    j->n_changes = change ? 1 : 0;
     run_next(st);
 }
 

@@ -113,6 +113,14 @@ void store_changes_free(struct store_change *c, size_t n);
 void store_add_message_change(struct store *st, const char *id, const json_t *msg,
                               const struct store_change *change, store_cb cb, void *arg);
 
+/* Several writes of an agent's step in one transaction: WRITES is
+ * {"update": [{"id": message id, "fields": {as store_update_message}}],
+ * "add": [message, ...]} (either may be absent), CHANGE (may be NULL;
+ * copied) going with the first message added.  RESULT: {"added": [the
+ * stored messages]}. */
+void store_write_step(struct store *st, const char *id, const json_t *writes,
+                      const struct store_change *change, store_cb cb, void *arg);
+
 /* Session ID's changes, oldest first, without their contents.
  * RESULT: {"changes":[{id, seq, path, existed, added, removed, diff,
  * undone, message_id}]} */
