@@ -1031,27 +1031,36 @@ update_message_tx(struct store *st, int64_t id, const json_t *fields)
     if (json_is_object(json_object_get(fields, "agent")))
         sets[n].col = "agent", sets[n++].v = json_object_get(fields, "agent");
     bool ok = true;
-    for (size_t i = 0; i < n && ok; i++) {
-        char sql[96];
-        snprintf(sql, sizeof sql, "UPDATE messages SET %s = ?1 WHERE id = ?2", sets[i].col);
+    if (n > 0) {
+        /* One statement for every column: each statement costs more than
+         * its row. */
+        char sql[512];
+        size_t len = (size_t)snprintf(sql, sizeof sql, "UPDATE messages SET ");
+        for (size_t i = 0; i < n; i++)
+            len += (size_t)snprintf(sql + len, sizeof sql - len, "%s%s = ?%zu", i ? ", " : "",
+                                    sets[i].col, i + 1);
+        snprintf(sql + len, sizeof sql - len, " WHERE id = ?%zu", n + 1);
         sqlite3_stmt *q;
         ok = sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) == SQLITE_OK;
-        if (!ok)
-            break;
-        if (json_is_string(sets[i].v))
-            sqlite3_bind_text(q, 1, json_string_value(sets[i].v), -1, SQLITE_TRANSIENT);
-        else if (json_is_integer(sets[i].v))
-            sqlite3_bind_int64(q, 1, json_integer_value(sets[i].v));
-        else if (json_is_real(sets[i].v))
-            sqlite3_bind_double(q, 1, json_real_value(sets[i].v));
-        else {
-            char *t = json_dumps(sets[i].v, JSON_COMPACT | JSON_ENCODE_ANY);
-            sqlite3_bind_text(q, 1, t, -1, SQLITE_TRANSIENT);
-            free(t);
+        for (size_t i = 0; ok && i < n; i++) {
+            int k = (int)i + 1;
+            if (json_is_string(sets[i].v))
+                sqlite3_bind_text(q, k, json_string_value(sets[i].v), -1, SQLITE_TRANSIENT);
+            else if (json_is_integer(sets[i].v))
+                sqlite3_bind_int64(q, k, json_integer_value(sets[i].v));
+            else if (json_is_real(sets[i].v))
+                sqlite3_bind_double(q, k, json_real_value(sets[i].v));
+            else {
+                char *t = json_dumps(sets[i].v, JSON_COMPACT | JSON_ENCODE_ANY);
+                sqlite3_bind_text(q, k, t, -1, SQLITE_TRANSIENT);
+                free(t);
+            }
         }
-        sqlite3_bind_int64(q, 2, id);
-        ok = sqlite3_step(q) == SQLITE_DONE;
-        sqlite3_finalize(q);
+        if (ok) {
+            sqlite3_bind_int64(q, (int)n + 1, id);
+            ok = sqlite3_step(q) == SQLITE_DONE;
+            sqlite3_finalize(q);
+        }
     }
     const char *status = jfield_str(fields, "status");
     if (ok && status != NULL && strcmp(status, "complete") == 0) {
