@@ -431,6 +431,21 @@ await check('every message the bridge sent passes the SDK schema, fields and all
 });
 await b.stop();
 
+await check('no daemon: a JSON-RPC error saying how to start it', async () => {
+  const dir = fs.mkdtempSync(path.join(WORK, 'nodaemon-'));
+  fs.chmodSync(dir, 0o700);
+  const child = spawn(CARETICTL, ['--socket', path.join(dir, 'caretid.sock'), 'acp'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (c) => { out += c; });
+  child.stderr.on('data', () => {});
+  child.stdin.write(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: 1 } }) + '\n');
+  child.stdin.write(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'session/new', params: { cwd, mcpServers: [] } }) + '\n');
+  await until(() => out.split('\n').filter(Boolean).length >= 2, 10000, 'two answers');
+  child.stdin.end();
+  const err = JSON.parse(out.split('\n')[1]).error;
+  assert(err && /no caretid running on .*systemctl --user start caretid/.test(err.message), JSON.stringify(err));
+});
+
 // ---- the daemon restarts under a running bridge --------------------------
 
 await check('a daemon restart ends the open prompt with an error, and the bridge reconnects', async () => {
