@@ -37,7 +37,7 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
 ROOMS := core config wire upstream http store models agent api daemon
 CORE_SRCS := $(foreach r,$(ROOMS),$(sort $(wildcard src/$(r)/*.c)))
 DAEMON_SRCS := $(CORE_SRCS) src/main.c
-CTL_SRCS := src/core/xmalloc.c src/core/cerr.c src/core/path.c src/core/rundir.c $(wildcard src/cli/*.c)
+CTL_SRCS := src/core/xmalloc.c src/core/cerr.c src/core/path.c src/core/rundir.c src/core/strdist.c $(wildcard src/cli/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 
@@ -120,6 +120,7 @@ bench: deps node-deps
 	$(MAKE) all $(BUILD)/bench/bench_sessions
 	bench/run.sh
 	bench/sessions.sh
+	bench/agent.sh
 
 check-build: all $(UNIT_TESTS:%=$(BUILD)/tests/%) $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 

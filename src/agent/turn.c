@@ -114,6 +114,10 @@ struct turn {
     int files_changed;
     bool reply_open; /* the step's row is not final yet */
     int64_t step_prompt_tokens;
+    /* The daemon's own time between steps: from the end of a step's
+     * answer to the next request, less the time tools ran or waited for
+     * an approval (EXCLUDED_NS; OUT_SINCE_NS while one is out). */
+    uint64_t step_end_ns, excluded_ns, out_since_ns;
 };
 
 /* What a model lookup calls back with.  Lookups cannot be stopped, so a
@@ -379,6 +383,7 @@ turn_on_placeholder_stored(json_t *msg, const struct cerr *err, void *arg)
         turn_end(t, "error", store_error_text(t->env->store, err));
         return;
     }
+    t->reply_open = t->agent;
     if (t->cancelled) {
         turn_end(t, "interrupted", NULL);
         return;
@@ -391,11 +396,14 @@ turn_on_placeholder_stored(json_t *msg, const struct cerr *err, void *arg)
     json_t *body;
     if (t->agent) {
         t->step++;
-        t->reply_open = true;
+        body = agent_request(t, why, sizeof why);
         json_t *ev = json_pack("{s:i, s:I}", "n", t->step, "message_id", (json_int_t)t->reply_id);
+        if (t->step_end_ns != 0)
+            json_object_set_new(
+                ev, "overhead_us",
+                json_integer((json_int_t)((uv_hrtime() - t->step_end_ns - t->excluded_ns) / 1000)));
         TELL(t, agent_event, "step", ev);
         json_decref(ev);
-        body = agent_request(t, why, sizeof why);
         if (body == NULL) {
             agent_finish(t, "error", why);
             return;
@@ -575,6 +583,14 @@ turn_on_reply_stored(json_t *result, const struct cerr *err, void *arg)
 static void
 turn_end(struct turn *t, const char *status, const char *error)
 {
+    if (t->agent) {
+        agent_finish(t,
+                     strcmp(status, "interrupted") == 0 ? "cancelled"
+                     : strcmp(status, "error") == 0     ? "error"
+                                                        : "completed",
+                     error);
+        return;
+    }
     if (t->timer_started)
         uv_timer_stop(&t->checkpoint);
     json_t *reply = reply_fields(t, status, error);
@@ -898,9 +914,27 @@ agent_on_step_stored(json_t *result, const struct cerr *err, void *arg)
     }
 }
 
+/* A tool runs, or an approval is awaited: not the daemon's time. */
+static void
+time_out(struct turn *t)
+{
+    t->out_since_ns = uv_hrtime();
+}
+
+static void
+time_back(struct turn *t)
+{
+    if (t->out_since_ns != 0)
+        t->excluded_ns += uv_hrtime() - t->out_since_ns;
+    t->out_since_ns = 0;
+}
+
 static void
 agent_step_done(struct turn *t)
 {
+    t->step_end_ns = uv_hrtime();
+    t->excluded_ns = 0;
+    t->out_since_ns = 0;
     t->state = TURN_STORING_STEP;
     if (t->timer_started)
         uv_timer_stop(&t->checkpoint);
@@ -1021,12 +1055,13 @@ agent_on_tool_done(struct tool_job *job)
 {
     struct turn *t = job->arg;
     t->job = NULL;
+    time_back(t);
     const char *out = job->out.s ? job->out.s : "";
     char summary[200];
     if (job->rc != 0) {
-        tool_job_free(job);
         json_t *extra = NULL;
-        agent_fail_call(t, out, extra);
+        agent_fail_call(t, out, extra); /* OUT is the job's: free it after */
+        tool_job_free(job);
         return;
     }
     t->mistakes = 0;
@@ -1071,6 +1106,7 @@ static void
 agent_on_prepared(struct tool_job *job)
 {
     struct turn *t = job->arg;
+    time_back(t);
     if (job->rc != 0) {
         t->job = NULL;
         char *text = xstrdup(job->out.s ? job->out.s : "the edit failed");
@@ -1093,6 +1129,7 @@ agent_on_prepared(struct tool_job *job)
     job->prepare_only = false;
     job->apply_only = true;
     job->cb = agent_on_tool_done;
+    time_out(t);
     if (tool_job_queue(t->env->loop, job) != 0) {
         t->job = NULL;
         tool_job_free(job);
@@ -1115,6 +1152,7 @@ agent_run_file_tool(struct turn *t, enum agent_tool tool, bool prepare_only)
     job->cb = prepare_only ? agent_on_prepared : agent_on_tool_done;
     t->job = job;
     t->state = TURN_RUNNING_TOOL;
+    time_out(t);
     if (tool_job_queue(t->env->loop, job) != 0) {
         t->job = NULL;
         tool_job_free(job);
@@ -1139,6 +1177,7 @@ on_command_done(struct command *cmd, const struct command_result *r, void *arg)
     (void)cmd;
     struct turn *t = arg;
     t->cmd = NULL;
+    time_back(t);
     struct sbuf b = {0};
     char summary[160];
     if (r->timed_out)
@@ -1185,6 +1224,7 @@ agent_run_command(struct turn *t)
         .arg = t,
     };
     t->state = TURN_RUNNING_COMMAND;
+    time_out(t);
     int rc = command_start(t->env->loop, &o, &t->cmd);
     if (rc != 0) {
         char why[200];
@@ -1245,6 +1285,7 @@ agent_ask(struct turn *t, enum tool_category category)
     }
     t->approval = ev;
     t->state = TURN_AWAITING;
+    time_out(t);
     TELL(t, agent_event, "approval", ev);
     if (!t->approval_timer_started) {
         uv_timer_init(t->env->loop, &t->approval_timer);
@@ -1271,6 +1312,7 @@ turn_answer_approval(struct turn *t, const char *call, const char *decision,
     enum tool_category c = agent_tool_category(tool);
     *category = agent_tool_category_name(c);
     uv_timer_stop(&t->approval_timer);
+    time_back(t);
     json_decref(t->approval);
     t->approval = NULL;
     t->decision = json_pack("{s:s}", "decision", decision);

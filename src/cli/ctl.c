@@ -4,6 +4,7 @@
  * exit 2; a daemon that does not answer is exit 3.
  */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "careti/core/path.h"
 #include "careti/core/proto.h"
+#include "careti/core/strdist.h"
 #include "careti/core/xmalloc.h"
 #include "ctl.h"
 
@@ -30,6 +32,7 @@ static const struct ctl_cmd *const ctl_table[] = {
     &ctl_models_entry,
     &ctl_ask_entry,
     &ctl_chat_entry,
+    &ctl_agent_entry,
     &ctl_sessions_entry,
     &ctl_ps_entry,
     &ctl_pull_entry,
@@ -64,7 +67,8 @@ ctl_print_tool_call(const char *name, const json_t *arguments, bool *mid_line)
 static void
 usage(FILE *out)
 {
-    fprintf(out, "usage: caretictl [--socket PATH] [--json] COMMAND [ARGS]\n\ncommands:\n");
+    fprintf(out, "usage: caretictl [--socket PATH] [--json] COMMAND [ARGS]\n"
+                 "       caretictl --version | COMMAND --help\n\ncommands:\n");
     for (size_t i = 0; i < CTL_N_CMDS; i++)
         fprintf(out, "  %s%s%s\n      %s\n", ctl_table[i]->name, *ctl_table[i]->usage ? " " : "",
                 ctl_table[i]->usage, ctl_table[i]->help);
@@ -73,8 +77,29 @@ usage(FILE *out)
                  "without XDG_RUNTIME_DIR).  Commands may be abbreviated.\n");
 }
 
+/* The command or alias nearest WORD, or NULL when none is close enough
+ * to be a typo of it (a third of WORD's letters, at least one). */
+static const char *
+nearest_command(const char *word)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (size_t i = 0; i < CTL_N_CMDS; i++) {
+        const char *names[2] = {ctl_table[i]->name, ctl_table[i]->alias};
+        for (size_t k = 0; k < 2; k++) {
+            size_t d = names[k] ? strdist(word, names[k]) : SIZE_MAX;
+            if (d < best_d) {
+                best_d = d;
+                best = ctl_table[i]->name;
+            }
+        }
+    }
+    size_t limit = strlen(word) / 3 > 1 ? strlen(word) / 3 : 1;
+    return best_d <= limit ? best : NULL;
+}
+
 /* Exact name or alias first, then a unique prefix; an ambiguous prefix
- * lists its candidates. */
+ * lists its candidates, an unknown word the nearest command. */
 static const struct ctl_cmd *
 find_command(const char *word)
 {
@@ -94,7 +119,12 @@ find_command(const char *word)
     if (matches == 1)
         return found;
     if (matches == 0) {
-        fprintf(stderr, "caretictl: unknown command \"%s\"; see `caretictl help`\n", word);
+        const char *near = nearest_command(word);
+        if (near != NULL)
+            fprintf(stderr, "caretictl: unknown command \"%s\"; did you mean \"%s\"?\n", word,
+                    near);
+        else
+            fprintf(stderr, "caretictl: unknown command \"%s\"; see `caretictl help`\n", word);
         return NULL;
     }
     fprintf(stderr, "caretictl: \"%s\" is ambiguous:", word);
@@ -103,6 +133,27 @@ find_command(const char *word)
             fprintf(stderr, " %s", ctl_table[i]->name);
     fputc('\n', stderr);
     return NULL;
+}
+
+/* `caretictl help C` and `caretictl C --help`: C's usage and what it does. */
+static void
+command_usage(const struct ctl_cmd *c)
+{
+    printf("usage: caretictl %s%s%s\n%s\n", c->name, *c->usage ? " " : "", c->usage, c->help);
+}
+
+/* Whether ARGS ask for help: -h or --help before any "--" (after it, they
+ * are a prompt's words). */
+static bool
+wants_help(int nargs, char **args)
+{
+    for (int i = 0; i < nargs; i++) {
+        if (strcmp(args[i], "--") == 0)
+            return false;
+        if (strcmp(args[i], "-h") == 0 || strcmp(args[i], "--help") == 0)
+            return true;
+    }
+    return false;
 }
 
 static int
@@ -116,7 +167,7 @@ run_help(struct ctl_ctx *ctx, int argc, char **argv)
     const struct ctl_cmd *c = find_command(argv[0]);
     if (c == NULL)
         return CTL_EXIT_USAGE;
-    printf("usage: caretictl %s%s%s\n%s\n", c->name, *c->usage ? " " : "", c->usage, c->help);
+    command_usage(c);
     return CTL_EXIT_OK;
 }
 
@@ -151,6 +202,7 @@ main(int argc, char **argv)
         {"socket", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     struct ctl_ctx ctx = {0};
@@ -158,7 +210,7 @@ main(int argc, char **argv)
     int ch;
 
     /* '+' stops at the command, so its own flags are not ours. */
-    while ((ch = getopt_long(argc, argv, "+s:jh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+s:jhV", longopts, NULL)) != -1) {
         switch (ch) {
         case 's':
             ctx.socket = optarg;
@@ -168,6 +220,10 @@ main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            return CTL_EXIT_OK;
+        case 'V':
+            /* The client alone: `caretictl version` also asks the daemon. */
+            printf("caretictl %s (API %d)\n", CARETI_VERSION, CARETI_API_VERSION);
             return CTL_EXIT_OK;
         default:
             usage(stderr);
@@ -183,6 +239,12 @@ main(int argc, char **argv)
         return CTL_EXIT_USAGE;
     int nargs = argc - optind - 1;
     char **args = argv + optind + 1;
+    /* Every command's help, before its own parser (which may not know the
+     * flag) or the daemon (`pull --help` must not pull) sees it. */
+    if (wants_help(nargs, args)) {
+        command_usage(cmd);
+        return CTL_EXIT_OK;
+    }
     /* Global flags may also follow the command: `caretictl status --json`. */
     int kept = 0;
     for (int i = 0; i < nargs; i++) {

@@ -192,6 +192,9 @@ run_ask(struct ctl_ctx *ctx, int argc, char **argv)
     free(body);
     if (st.any_output && !st.ended_line)
         putchar('\n');
+    /* A piped stdout is block-buffered: the newline must be out before
+     * anything goes to stderr, which may be the same pipe. */
+    fflush(stdout);
     if (status < 0)
         return -status;
     if (status >= 400)

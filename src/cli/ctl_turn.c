@@ -77,6 +77,7 @@ ctl_turn(const struct ctl_ctx *ctx, const char *session, const char *content, co
     free(body);
     if (st.any_output && !st.ended_line)
         putchar('\n');
+    fflush(stdout); /* before stderr, which may share a pipe with it */
     if (status == -CTL_EXIT_INTERRUPTED) {
         /* Ctrl-C: the reply stops on the daemon too, kept as interrupted. */
         char cancel[128];

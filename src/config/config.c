@@ -32,7 +32,7 @@ enum cfg_type {
     CT_POLICY,      /* enum approval_policy */
     CT_SANDBOX,     /* bool: landlock or off */
     CT_MODEL_TOOLS, /* enum model_tools */
-    CT_STRLIST, /* a sequence of strings, or one string */
+    CT_STRLIST,     /* a sequence of strings, or one string */
     CT_SECTION,
     CT_PROVIDER_SEQ,
     CT_MODEL_MAP,
@@ -157,8 +157,8 @@ static const struct cfg_table defaults_table = {defaults_keys, KEY_COUNT(default
 /* Offsets into config_agent.approvals, in enum approval_category order
  * (config_approval_category_name gives the same names). */
 static const struct cfg_key approvals_keys[] = {
-    {"read", CT_POLICY, APPROVAL_READ * sizeof(enum approval_policy), 0, NULL, 0, 0, "auto",
-     false, "read_file, list_files, search_files"},
+    {"read", CT_POLICY, APPROVAL_READ * sizeof(enum approval_policy), 0, NULL, 0, 0, "auto", false,
+     "read_file, list_files, search_files"},
     {"edit", CT_POLICY, APPROVAL_EDIT * sizeof(enum approval_policy), 0, NULL, 0, 0, "ask", false,
      "write_to_file, replace_in_file"},
     {"command", CT_POLICY, APPROVAL_COMMAND * sizeof(enum approval_policy), 0, NULL, 0, 0, "ask",
@@ -172,7 +172,8 @@ static const struct cfg_key agent_keys[] = {
     {"approvals", CT_SECTION, offsetof(struct config_agent, approvals), 0, &approvals_table, 0, 0,
      NULL, false, "per tool category: auto, ask or deny"},
     {"sandbox", CT_SANDBOX, offsetof(struct config_agent, sandbox), 0, NULL, 0, 0, "landlock",
-     false, "landlock (commands write only in the workspace and the temporary directory, where "
+     false,
+     "landlock (commands write only in the workspace and the temporary directory, where "
      "the kernel has Landlock) or off"},
     {"command_timeout_s", CT_INT, offsetof(struct config_agent, command_timeout_s), 0, NULL, 1,
      86400, "120", false, "seconds a command may run before its process group is killed"},
@@ -421,13 +422,16 @@ enum_store(enum cfg_type type, void *field, size_t i)
 static size_t
 enum_load(enum cfg_type type, const void *field)
 {
+    const enum provider_type *pt = field;
+    const enum approval_policy *ap = field;
+    const enum model_tools *mt = field;
     if (type == CT_PROVIDER_TYPE)
-        return (size_t)*(const enum provider_type *)field;
+        return (size_t)*pt;
     if (type == CT_POLICY)
-        return (size_t)*(const enum approval_policy *)field;
+        return (size_t)*ap;
     if (type == CT_SANDBOX)
         return *(const bool *)field ? 1 : 0;
-    return (size_t)*(const enum model_tools *)field;
+    return (size_t)*mt;
 }
 
 /* "a, b or c" into OUT. */

@@ -46,14 +46,16 @@ build_views(struct lookup *l, struct catalogue_view *views, size_t max)
     for (size_t i = 0; i < n; i++) {
         struct provider *p = providers_at(l->providers, i);
         views[i] = (struct catalogue_view){provider_name(p), provider_type(p), provider_models(p),
-                                           provider_reachable(p)};
+                                           provider_reachable(p), provider_can_fetch(p)};
     }
     return n;
 }
 
+/* NEAR_MISS: NAME is a typo of a name in SUGGEST, so fetching NAME is not
+ * the fix. */
 static void
-not_found_message(struct lookup *l, const char *name, const char *suggest, char *out,
-                  size_t outlen)
+not_found_message(struct lookup *l, const char *name, const char *suggest, bool near_miss,
+                  char *out, size_t outlen)
 {
     char hint[320] = "";
     char bare[256];
@@ -61,7 +63,7 @@ not_found_message(struct lookup *l, const char *name, const char *suggest, char 
     snprintf(bare, sizeof bare, "%.*s", at ? (int)(at - name) : (int)strlen(name), name);
     /* name@provider: the hint is for that provider; else the first that
      * can fetch models. */
-    for (size_t i = 0; i < providers_count(l->providers); i++) {
+    for (size_t i = 0; i < providers_count(l->providers) && !near_miss; i++) {
         struct provider *p = providers_at(l->providers, i);
         bool named = at != NULL && strcmp(provider_name(p), at + 1) == 0;
         if (named || (at == NULL && provider_reachable(p) && provider_can_fetch(p))) {
@@ -73,6 +75,30 @@ not_found_message(struct lookup *l, const char *name, const char *suggest, char 
              at ? at + 1 : "any provider",
              suggest[0] ? "; closest: " : "", suggest, hint[0] ? "; get it with " : "", hint,
              "; `caretictl models` lists what is installed");
+}
+
+/* An alias (the default model, often) whose model no server has: say
+ * which it is, where it is set, how to fetch it and how to pick another. */
+static void
+alias_missing_message(struct lookup *l, const struct resolution *res, const char *suggest,
+                      char *out, size_t outlen)
+{
+    char hint[320] = "";
+    const char *file = l->cfg->path ? l->cfg->path : "the built-in defaults";
+    provider_fetch_hint(providers_find(l->providers, res->cand[0].provider), res->cand[0].model,
+                        hint, sizeof hint);
+    int w;
+    if (res->is_default)
+        w = snprintf(out, outlen, "the default model '%s' (defaults.model in %s)", res->name,
+                     file);
+    else
+        w = snprintf(out, outlen, "model '%s' (models.%s in %s)", res->name, res->name, file);
+    size_t used = w < 0 ? 0 : (size_t)w < outlen ? (size_t)w : outlen - 1;
+    snprintf(out + used, outlen - used,
+             " is %s on %s, which is not installed there%s%s; get it with %s, or name an "
+             "installed model (caretictl -m MODEL; `caretictl models` lists them)",
+             res->cand[0].model, res->cand[0].provider, suggest[0] ? "; closest: " : "", suggest,
+             hint);
 }
 
 /* The providers that could serve the model are down: say why for each. */
@@ -150,9 +176,9 @@ decide_tools(struct lookup *l, struct lookup_wait *w, struct resolution *res)
     w->probing = 1; /* held while asking, so no answer finishes the wait early */
     for (size_t i = 0; i < res->n; i++) {
         struct provider *p = providers_find(l->providers, res->cand[i].provider);
-        int says = p ? provider_native_tools(p, res->cand[i].model,
-                                             w->asked ? NULL : on_tools_answer, w)
-                     : 0;
+        int says =
+            p ? provider_native_tools(p, res->cand[i].model, w->asked ? NULL : on_tools_answer, w)
+              : 0;
         if (says < 0 && !w->asked)
             w->probing++;
         native &= says == 1;
@@ -190,7 +216,10 @@ on_resolve_catalogues(void *arg)
         break;
     case RESOLVE_NOT_FOUND:
         status = 404;
-        not_found_message(l, res.name, suggest, msg, sizeof msg);
+        if (res.alias)
+            alias_missing_message(l, &res, suggest, msg, sizeof msg);
+        else
+            not_found_message(l, res.name, suggest, res.near_miss, msg, sizeof msg);
         break;
     case RESOLVE_UNREACHABLE:
         status = 502;

@@ -713,9 +713,8 @@ probe_done(struct fetch *f, json_t *body, enum upstream_failure failure, const c
     if (e != NULL && !p->reg->closing) {
         provider_entry_set_tools(e, native);
         if (body == NULL)
-            log_info("%s: could not learn whether %s takes tools (%s %s: %s); using text",
-                     p->name, pr->model, f->path,
-                     failure == UPSTREAM_OK ? "answered" : "failed",
+            log_info("%s: could not learn whether %s takes tools (%s %s: %s); using text", p->name,
+                     pr->model, f->path, failure == UPSTREAM_OK ? "answered" : "failed",
                      failure == UPSTREAM_OK ? "no usable answer" : detail);
     }
     struct tools_probe **pp = &p->probes;
@@ -749,8 +748,7 @@ entry_for(const struct provider *p, const char *model)
 }
 
 int
-provider_native_tools(struct provider *p, const char *model, providers_refreshed_cb cb,
-                      void *arg)
+provider_native_tools(struct provider *p, const char *model, providers_refreshed_cb cb, void *arg)
 {
     const json_t *e = entry_for(p, model);
     if (e == NULL)

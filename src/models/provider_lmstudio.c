@@ -52,8 +52,7 @@ v0_fields(json_t *e, const json_t *m)
     jfield_copy(e, "max_context_length", m, "max_context_length");
     jfield_copy(e, "type", m, "type");
     jfield_copy(e, "family", m, "arch");
-    provider_entry_set_tools(e, provider_caps_have(json_object_get(m, "capabilities"),
-                                                   "tool_use"));
+    provider_entry_set_tools(e, provider_caps_have(json_object_get(m, "capabilities"), "tool_use"));
 }
 
 static json_t *

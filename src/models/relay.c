@@ -7,6 +7,7 @@
  * HTTP errors before.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -460,6 +461,22 @@ upstream_body(struct relay *r, const struct translate_params *tp, struct sbuf *t
                                            : "translated";
 }
 
+/* The wall clock, in ns since the epoch, at MONO_NS on uv_hrtime's
+ * clock.  The offset between the two clocks is only ever raised, so the
+ * times answers carry (created_at) follow the wall clock forward but never
+ * go back from one request to the next, even when the clock is set back. */
+static int64_t
+wall_ns_at(uint64_t mono_ns)
+{
+    static int64_t offset = INT64_MIN;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - (int64_t)uv_hrtime();
+    if (now > offset)
+        offset = now;
+    return offset + (int64_t)mono_ns;
+}
+
 static void
 start_transfer(struct relay *r)
 {
@@ -498,7 +515,7 @@ start_transfer(struct relay *r)
         .client_stream = r->client_stream,
         .include_usage = r->include_usage,
         .model = r->name,
-        .wall_start_s = (int64_t)time(NULL),
+        .wall_start_ns = wall_ns_at(r->start_ns),
         .start_ns = r->start_ns,
         .seed = (uint32_t)(r->start_ns ^ (uintptr_t)r),
     };

@@ -50,6 +50,9 @@ struct xlate {
     size_t n_tools, tools_cap;
     char finish[24];
     long prompt_tokens, completion_tokens;
+    /* The server's own durations (llama.cpp's "timings"), 0 when it gave
+     * none and the daemon's clock stands in. */
+    uint64_t server_prompt_ns, server_eval_ns;
     json_t *ollama_final; /* Ollama's done object, for its durations */
     struct sbuf raw;      /* pass-through of a non-streamed answer */
     /* A leading <think>...</think> in content, from servers that do not
@@ -99,14 +102,16 @@ nonempty(const char *s)
 }
 
 /* Ollama's created_at for NOW_NS into OUT (at least 32 bytes): RFC 3339
- * in UTC with nanoseconds.  The date and time to the second are formatted
+ * in UTC with nanoseconds, the wall clock at the request's start plus the
+ * monotonic time since.  The date and time to the second are formatted
  * once a second, not once a frame: gmtime_r and strftime were a tenth of
  * what translating a frame to Ollama cost. */
 static void
 created_at(struct xlate *x, uint64_t now_ns, char *out, size_t len)
 {
     uint64_t since = now_ns > x->p.start_ns ? now_ns - x->p.start_ns : 0;
-    int64_t secs = x->p.wall_start_s + (int64_t)(since / 1000000000u);
+    int64_t when = x->p.wall_start_ns + (int64_t)since;
+    int64_t secs = when / 1000000000;
     if (!x->when_valid || x->when_secs != secs) {
         time_t t = (time_t)secs;
         struct tm tm;
@@ -116,7 +121,7 @@ created_at(struct xlate *x, uint64_t now_ns, char *out, size_t len)
         x->when_valid = true;
     }
     char frac[12] = ".000000000Z";
-    unsigned long ns = (unsigned long)(since % 1000000000u);
+    unsigned long ns = (unsigned long)(when % 1000000000);
     for (int i = 9; i >= 1; i--, ns /= 10)
         frac[i] = (char)('0' + ns % 10);
     size_t used = text_copy(out, len, x->when_base);
@@ -567,7 +572,12 @@ ollama_to_openai(enum endpoint ep, const json_t *req, const struct translate_par
                                           "json_schema", "name", "response", "schema", "type",
                                           "object"));
         else
-            json_object_set_new(out, "response_format", json_pack("{s:s}", "type", "json_object"));
+            /* llama.cpp's server constrains json_object output only when
+             * it carries a schema; OpenAI-compatible servers that do not
+             * need one ignore it. */
+            json_object_set_new(out, "response_format",
+                                json_pack("{s:s, s:{s:s}}", "type", "json_object", "schema",
+                                          "type", "object"));
     } else if (json_is_object(format)) {
         json_object_set_new(out, "response_format",
                             json_pack("{s:s, s:{s:s, s:O}}", "type", "json_schema", "json_schema",
@@ -946,7 +956,7 @@ openai_chunk(struct xlate *x, json_t *delta, const char *finish)
         json_object_set_new(choice, "finish_reason", json_string(finish));
     return json_pack("{s:s, s:s, s:I, s:s, s:[o]}", "id", x->id, "object",
                      x->p.ep == EP_CHAT ? "chat.completion.chunk" : "text_completion", "created",
-                     (json_int_t)x->p.wall_start_s, "model", x->model, "choices", choice);
+                     (json_int_t)(x->p.wall_start_ns / 1000000000), "model", x->model, "choices", choice);
 }
 
 /* The counts an OpenAI client is told: unknown ones as 0. */
@@ -1021,7 +1031,7 @@ openai_event_begin(struct xlate *x, struct sbuf *out)
         sbuf_add_json_string(h, x->id, strlen(x->id));
         sbuf_adds(h, x->p.ep == EP_CHAT ? ",\"object\":\"chat.completion.chunk\",\"created\":"
                                         : ",\"object\":\"text_completion\",\"created\":");
-        sbuf_add_int(h, x->p.wall_start_s);
+        sbuf_add_int(h, x->p.wall_start_ns / 1000000000);
         sbuf_adds(h, ",\"model\":");
         sbuf_add_json_string(h, x->model, strlen(x->model));
         sbuf_adds(h, ",\"choices\":[");
@@ -1131,19 +1141,44 @@ tool_slot(struct xlate *x, size_t index)
     return &x->tools[index];
 }
 
+/* The prompt's and the answer's durations for an Ollama final object:
+ * the server's own when it gave them, else the daemon's clock (the time
+ * to the first token, and the rest). */
+static void
+ollama_durations(const struct xlate *x, uint64_t now_ns, uint64_t *total, uint64_t *prompt,
+                 uint64_t *eval)
+{
+    *total = now_ns - x->p.start_ns;
+    uint64_t first = x->first_token_seen ? x->first_token_ns - x->p.start_ns : *total;
+    *prompt = x->server_prompt_ns > 0 ? x->server_prompt_ns : first;
+    *eval = x->server_eval_ns > 0 ? x->server_eval_ns : *total - first;
+}
+
+/* An OpenAI-compatible frame's "timings" (llama.cpp's server, in ms). */
+static void
+note_server_timings(struct xlate *x, const json_t *timings)
+{
+    double prompt_ms = json_number_value(json_object_get(timings, "prompt_ms"));
+    double eval_ms = json_number_value(json_object_get(timings, "predicted_ms"));
+    if (prompt_ms > 0 && prompt_ms < 1e12)
+        x->server_prompt_ns = (uint64_t)(prompt_ms * 1e6);
+    if (eval_ms > 0 && eval_ms < 1e12)
+        x->server_eval_ns = (uint64_t)(eval_ms * 1e6);
+}
+
 static void
 ollama_timing_fields(struct xlate *x, json_t *obj, uint64_t now_ns)
 {
-    uint64_t total = now_ns - x->p.start_ns;
-    uint64_t first = x->first_token_seen ? x->first_token_ns - x->p.start_ns : total;
+    uint64_t total, prompt, eval;
+    ollama_durations(x, now_ns, &total, &prompt, &eval);
     json_object_set_new(obj, "total_duration", json_integer((json_int_t)total));
     if (x->prompt_tokens > 0) {
         json_object_set_new(obj, "prompt_eval_count", json_integer(x->prompt_tokens));
-        json_object_set_new(obj, "prompt_eval_duration", json_integer((json_int_t)first));
+        json_object_set_new(obj, "prompt_eval_duration", json_integer((json_int_t)prompt));
     }
     if (x->completion_tokens > 0) {
         json_object_set_new(obj, "eval_count", json_integer(x->completion_tokens));
-        json_object_set_new(obj, "eval_duration", json_integer((json_int_t)(total - first)));
+        json_object_set_new(obj, "eval_duration", json_integer((json_int_t)eval));
     }
 }
 
@@ -1209,8 +1244,8 @@ ollama_final_line(struct xlate *x, uint64_t now_ns, struct sbuf *out)
 {
     char when[48];
     created_at(x, now_ns, when, sizeof when);
-    uint64_t total = now_ns - x->p.start_ns;
-    uint64_t first = x->first_token_seen ? x->first_token_ns - x->p.start_ns : total;
+    uint64_t total, prompt, eval;
+    ollama_durations(x, now_ns, &total, &prompt, &eval);
     sbuf_adds(out, "{\"model\":");
     sbuf_add_json_string(out, x->model, strlen(x->model));
     sbuf_adds(out, ",\"created_at\":\"");
@@ -1225,13 +1260,13 @@ ollama_final_line(struct xlate *x, uint64_t now_ns, struct sbuf *out)
         sbuf_adds(out, ",\"prompt_eval_count\":");
         sbuf_add_int(out, x->prompt_tokens);
         sbuf_adds(out, ",\"prompt_eval_duration\":");
-        sbuf_add_int(out, (int64_t)first);
+        sbuf_add_int(out, (int64_t)prompt);
     }
     if (x->completion_tokens > 0) {
         sbuf_adds(out, ",\"eval_count\":");
         sbuf_add_int(out, x->completion_tokens);
         sbuf_adds(out, ",\"eval_duration\":");
-        sbuf_add_int(out, (int64_t)(total - first));
+        sbuf_add_int(out, (int64_t)eval);
     }
     sbuf_adds(out, "}\n");
 }
@@ -1306,6 +1341,7 @@ openai_event_to_ollama(struct xlate *x, json_t *obj, uint64_t now_ns, struct sbu
         x->prompt_tokens = (long)json_integer_value(json_object_get(usage, "prompt_tokens"));
         x->completion_tokens = (long)json_integer_value(json_object_get(usage, "completion_tokens"));
     }
+    note_server_timings(x, json_object_get(obj, "timings"));
     json_t *choice = json_array_get(json_object_get(obj, "choices"), 0);
     if (choice == NULL)
         return XLATE_MORE;
@@ -1671,7 +1707,9 @@ fast_openai_frame(struct xlate *x, const char *payload, size_t plen, const char 
         return true;
     }
     /* For an Ollama client: only text, and nothing that needs decoding
-     * to be read. */
+     * to be read (the server's timings, on its last frame, are numbers). */
+    if (jscan_get(&o, "timings") != NULL)
+        return false;
     if (m != NULL) {
         const struct jscan_member *r1 = jscan_get(m, "reasoning_content");
         const struct jscan_member *r2 = jscan_get(m, "reasoning");
@@ -2093,7 +2131,7 @@ xlate_end(struct xlate *x, uint64_t now_ns, struct sbuf *out, struct cerr *err)
         }
         res = json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", x->id, "object",
                         x->p.ep == EP_CHAT ? "chat.completion" : "text_completion", "created",
-                        (json_int_t)x->p.wall_start_s, "model", x->model, "choices", choice,
+                        (json_int_t)(x->p.wall_start_ns / 1000000000), "model", x->model, "choices", choice,
                         "usage", openai_usage(x));
     }
     sbuf_add_json(out, res);

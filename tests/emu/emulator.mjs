@@ -9,7 +9,8 @@
 //
 // Prints "port N" once listening.  Control routes (not part of any real
 // server): POST /_emu/fault {...} sets faults for the following requests,
-// GET /_emu/log returns what was received, POST /_emu/reset clears both,
+// GET /_emu/log returns what was received (at, at_us, closed_at, closed_us:
+// when each request came and its connection closed, in ms and µs), POST /_emu/reset clears both,
 // POST /_emu/close_idle closes every idle keep-alive connection, GET
 // /_emu/connections counts the TCP connections accepted so far.
 // Faults: slow_ms (between chunks), stall_after (chunks, then silence),
@@ -585,7 +586,8 @@ function openaiStreamEnd(res, body, finishChunk, usageChunk, timings) {
 function llamaTimings(entry, predictedN) {
   const evaluated = entry.prompt_n - entry.cache_n;
   const promptMs = evaluated * 0.25;
-  const predictedMs = (take('eval_ns') || 470000000) / 1e6;
+  // 40 tokens/s unless eval_ns says otherwise.
+  const predictedMs = (take('eval_ns') || predictedN * 25e6) / 1e6;
   const perSecond = (count, ms) => (ms > 0 ? (count * 1000) / ms : 0);
   return {
     cache_n: entry.cache_n, prompt_n: evaluated, prompt_ms: promptMs, prompt_per_token_ms: evaluated ? promptMs / evaluated : 0,
@@ -653,11 +655,12 @@ async function handle(req, res) {
       return json(res, 400, errorBody(400, 'invalid JSON'));
     }
   }
-  const entry = { method: req.method, path, body, auth: req.headers.authorization || null, at: Date.now(), closed_at: null, finished: false };
+  const entry = { method: req.method, path, body, auth: req.headers.authorization || null, at: Date.now(), at_us: Number(process.hrtime.bigint() / 1000n), closed_at: null, closed_us: null, finished: false };
   log.push(entry);
   req.emuEntry = entry;
   res.on('close', () => {
     entry.closed_at = Date.now();
+    entry.closed_us = Number(process.hrtime.bigint() / 1000n);
     entry.finished = res.writableFinished;
     if (entry.pieces_total !== undefined && !res.writableFinished) entry.closed_early = true;
   });

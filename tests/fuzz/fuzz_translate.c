@@ -39,7 +39,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .client_stream = (mode >> 4) & 1,
         .include_usage = (mode >> 5) & 1,
         .model = "m",
-        .wall_start_s = 1767225600,
+        .wall_start_ns = 1767225600LL * 1000000000LL,
         .start_ns = 1000,
         .seed = 7,
     };

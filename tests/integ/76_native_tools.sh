@@ -110,4 +110,14 @@ expect_eq "without asking Ollama again (the relayed show alone)" "$(shows "$O_PO
 look_up "local-model@llamacpp" > /dev/null
 expect_eq "nor llama.cpp" "$(props "$A_PORT")" 1
 
+# --- a daemon stopping while a lookup waits for a probe ---
+emu "$O_PORT" /_emu/reset '{}' > /dev/null
+emu "$O_PORT" /_emu/fault '{"show_ms":5000}' > /dev/null
+look_up "smallctx:7b@ollama" > "$T/cut.out" &
+cut=$!
+for _ in $(seq 1 100); do [ "$(shows "$O_PORT")" -ge 1 ] && break; sleep 0.05; done
+expect_eq "the probe is on its way" "$(shows "$O_PORT")" 1
+stop_daemon "$DPID"
+expect_eq "the daemon stops cleanly meanwhile" "$?" 0
+wait "$cut"
 finish

@@ -87,9 +87,9 @@ setup(void)
     cat_ollama = catalogue(ollama);
     cat_lmstudio = catalogue(lmstudio);
     cat_backup = catalogue(backup);
-    views[0] = (struct catalogue_view){"ollama", PROVIDER_OLLAMA, cat_ollama, true};
-    views[1] = (struct catalogue_view){"lmstudio", PROVIDER_LMSTUDIO, cat_lmstudio, true};
-    views[2] = (struct catalogue_view){"backup", PROVIDER_OLLAMA, cat_backup, true};
+    views[0] = (struct catalogue_view){"ollama", PROVIDER_OLLAMA, cat_ollama, true, false};
+    views[1] = (struct catalogue_view){"lmstudio", PROVIDER_LMSTUDIO, cat_lmstudio, true, false};
+    views[2] = (struct catalogue_view){"backup", PROVIDER_OLLAMA, cat_backup, true, false};
 }
 
 static void
@@ -208,6 +208,28 @@ START_TEST(test_alias_does_not_need_catalogue_or_reachability)
     json_array_clear(cat_ollama);
     ck_assert_int_eq(resolve("coder"), RESOLVE_OK);
     EXPECT_CANDS("ollama/qwen3-coder:30b", "backup/qwen3-coder:30b");
+}
+END_TEST
+
+START_TEST(test_alias_missing_from_complete_catalogues)
+{
+    for (size_t i = 0; i < 3; i++)
+        views[i].complete = true;
+    ck_assert_int_eq(resolve("coder"), RESOLVE_OK);
+    ck_assert(res.alias && res.is_default);
+    ck_assert_int_eq(resolve("small"), RESOLVE_OK);
+    ck_assert(res.alias && !res.is_default);
+    /* neither ollama nor backup has it: NOT_FOUND, targets kept for the message */
+    json_array_clear(cat_ollama);
+    ck_assert_int_eq(resolve(""), RESOLVE_NOT_FOUND);
+    ck_assert(res.alias && res.is_default);
+    EXPECT_CANDS("ollama/qwen3-coder:30b", "backup/qwen3-coder:30b");
+    /* a server that is down, or lists only what it loaded, gets the request */
+    views[2].reachable = false;
+    ck_assert_int_eq(resolve("coder"), RESOLVE_OK);
+    views[2].reachable = true;
+    views[0].complete = false;
+    ck_assert_int_eq(resolve("coder"), RESOLVE_OK);
 }
 END_TEST
 
@@ -379,7 +401,7 @@ START_TEST(test_candidates_capped)
     char names[RESOLVE_MAX_CANDIDATES + 2][16];
     for (size_t i = 0; i < RESOLVE_MAX_CANDIDATES + 2; i++) {
         snprintf(names[i], sizeof names[i], "p%zu", i);
-        many[i] = (struct catalogue_view){names[i], PROVIDER_OLLAMA, cat_backup, true};
+        many[i] = (struct catalogue_view){names[i], PROVIDER_OLLAMA, cat_backup, true, false};
     }
     ck_assert_int_eq(resolve_model(cfg, "mistral", many, RESOLVE_MAX_CANDIDATES + 2, &res, suggest,
                                    sizeof suggest),
@@ -426,6 +448,30 @@ START_TEST(test_suggestions_close_names)
 }
 END_TEST
 
+/* Aliases are suggested too; a typo of any suggested name is a near miss
+ * (no point fetching it), another tag of an installed model is not. */
+START_TEST(test_suggestions_aliases_and_near_misses)
+{
+    ck_assert_int_eq(resolve("codr"), RESOLVE_NOT_FOUND);
+    ck_assert_msg(strstr(suggest, "coder (alias)") != NULL, "suggest \"%s\"", suggest);
+    ck_assert(res.near_miss);
+    ck_assert_int_eq(resolve("smal"), RESOLVE_NOT_FOUND);
+    ck_assert_msg(strstr(suggest, "small (alias)") != NULL, "suggest \"%s\"", suggest);
+    ck_assert_int_eq(resolve("gema-3-12b"), RESOLVE_NOT_FOUND);
+    ck_assert(res.near_miss);
+    ck_assert_int_eq(resolve("qwen3-coder:480b"), RESOLVE_NOT_FOUND);
+    ck_assert(!res.near_miss);
+    ck_assert_msg(strstr(suggest, "qwen3-coder:30b (ollama)") != NULL, "suggest \"%s\"", suggest);
+    ck_assert_int_eq(resolve("deepseek-r1:8b"), RESOLVE_NOT_FOUND);
+    ck_assert(!res.near_miss);
+    /* another size or version, not a typo */
+    ck_assert_int_eq(resolve("gemma-3-4b"), RESOLVE_NOT_FOUND);
+    ck_assert(!res.near_miss);
+    ck_assert_int_eq(resolve("llama3.3"), RESOLVE_NOT_FOUND);
+    ck_assert(!res.near_miss);
+}
+END_TEST
+
 /* A typo in a name without a tag finds the Ollama model it meant, even
  * though "mistrall" is 7 edits from "mistral:latest". */
 START_TEST(test_suggestions_untagged_typo_finds_latest)
@@ -444,7 +490,7 @@ START_TEST(test_suggestions_at_most_three)
     static const char *const names[] = {"coder-v1", "coder-v2", "coder-v3", "coder-v4",
                                         "coder-v5", "zzzzzzzz", NULL};
     json_t *cat = catalogue(names);
-    struct catalogue_view v = {"lab", PROVIDER_LMSTUDIO, cat, true};
+    struct catalogue_view v = {"lab", PROVIDER_LMSTUDIO, cat, true, false};
     ck_assert_int_eq(resolve_model(cfg, "coder-v0", &v, 1, &res, suggest, sizeof suggest),
                      RESOLVE_NOT_FOUND);
     ck_assert_str_eq(suggest, "coder-v1 (lab), coder-v2 (lab), coder-v3 (lab)");
@@ -584,6 +630,8 @@ main(void)
     tcase_add_test(tc, test_far_names_not_suggested);
     tcase_add_test(tc, test_suggestions_fit_the_buffer);
     tcase_add_test(tc, test_strdist);
+    tcase_add_test(tc, test_alias_missing_from_complete_catalogues);
+    tcase_add_test(tc, test_suggestions_aliases_and_near_misses);
     suite_add_tcase(s, tc);
 
     add_fixed_bugs(s);

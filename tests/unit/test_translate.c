@@ -340,7 +340,7 @@ xparams(enum endpoint ep, enum wire up, enum wire client, bool stream, bool usag
                                  .client_stream = stream,
                                  .include_usage = usage,
                                  .model = "coder",
-                                 .wall_start_s = WALL,
+                                 .wall_start_ns = WALL * 1000000000LL,
                                  .start_ns = T0,
                                  .seed = 12345};
 }
@@ -742,7 +742,11 @@ START_TEST(test_ollama_format_to_response_format)
     const char *json_req =
         "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],\"format\":\"json\"}";
     json_t *out = tr_ok(EP_CHAT, WIRE_OLLAMA, WIRE_OPENAI, json_req, &p);
-    EXPECT_JSON(out, "response_format", "{\"type\":\"json_object\"}");
+    /* llama.cpp's server constrains json_object output only with a schema */
+    EXPECT_JSON(out, "response_format", "{\"type\":\"json_object\",\"schema\":{\"type\":\"object\"}}");
+    json_decref(out);
+    out = tr_ok(EP_GENERATE, WIRE_OLLAMA, WIRE_OPENAI, "{\"prompt\":\"q\",\"format\":\"json\"}", &p);
+    EXPECT_JSON(out, "response_format", "{\"type\":\"json_object\",\"schema\":{\"type\":\"object\"}}");
     json_decref(out);
 
     p.upstream_is_lmstudio = true; /* LM Studio rejects json_object */
@@ -2698,6 +2702,59 @@ add_fixed_bugs(Suite *s)
     suite_add_tcase(s, tc);
 }
 
+/* created_at is the wall clock at the start, sub-second part included,
+ * plus the time since: a start at .75 s and half a second later is 1.25 s. */
+START_TEST(test_created_at_keeps_the_start_fraction)
+{
+    struct xlate_params xp = xparams(EP_CHAT, WIRE_OPENAI, WIRE_OLLAMA, true, false);
+    xp.wall_start_ns = WALL * 1000000000LL + 750000000;
+    struct xlate *x = xlate_new(&xp);
+    char out[40];
+    created_at(x, T0, out, sizeof out);
+    ck_assert_str_eq(out, "2026-01-01T00:00:00.750000000Z");
+    created_at(x, T0 + 500000000, out, sizeof out);
+    ck_assert_str_eq(out, "2026-01-01T00:00:01.250000000Z");
+    xlate_free(x);
+}
+END_TEST
+
+/* A llama.cpp server's own timings (ms, on the last chunk) become the
+ * durations, not the daemon's clock: tokens that arrive in one burst
+ * would otherwise count as thousands a second. */
+START_TEST(test_openai_server_timings_to_ollama)
+{
+    static const struct timed frames[] = {
+        {T0 + 100000000ull, OAI_CHUNK("{\"role\":\"assistant\",\"content\":null}", "null")},
+        {T0 + 100000100ull, OAI_CHUNK("{\"content\":\"a\"}", "null")},
+        {T0 + 100000200ull, OAI_CHUNK("{\"content\":\"b\"}", "null")},
+        {T0 + 100000300ull,
+         OAI_CHUNK("{}", "\"stop\"") "data: {\"id\":\"c\",\"choices\":[],\"usage\":{"
+                                     "\"prompt_tokens\":10,\"completion_tokens\":2,"
+                                     "\"total_tokens\":12},\"timings\":{\"prompt_n\":10,"
+                                     "\"prompt_ms\":80.5,\"predicted_n\":2,\"predicted_ms\":50,"
+                                     "\"predicted_per_second\":40}}\n\n"
+                                     "data: [DONE]\n\n"},
+    };
+    struct xlate_params xp = xparams(EP_CHAT, WIRE_OPENAI, WIRE_OLLAMA, true, false);
+    char *out = run_timed(&xp, frames, 4, T0 + 200000000ull, NULL);
+    json_t *lines = ndjson_lines(out);
+    json_t *fin = json_array_get(lines, json_array_size(lines) - 1);
+    EXPECT_JSON(fin, "eval_count", "2");
+    EXPECT_JSON(fin, "eval_duration", "50000000");
+    EXPECT_JSON(fin, "prompt_eval_duration", "80500000");
+    json_decref(lines);
+    free(out);
+
+    xp.client_stream = false;
+    out = run_timed(&xp, frames, 4, T0 + 200000000ull, NULL);
+    json_t *o = parse(out);
+    EXPECT_JSON(o, "eval_duration", "50000000");
+    EXPECT_JSON(o, "prompt_eval_duration", "80500000");
+    json_decref(o);
+    free(out);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -2762,6 +2819,8 @@ main(void)
     tcase_add_test(tc, test_fast_passthrough_reads_first_token_and_counts);
     tcase_add_test(tc, test_fast_openai_stream_from_the_bytes);
     tcase_add_test(tc, test_final_line_matches_jansson);
+    tcase_add_test(tc, test_created_at_keeps_the_start_fraction);
+    tcase_add_test(tc, test_openai_server_timings_to_ollama);
     suite_add_tcase(s, tc);
 
     add_fixed_bugs(s);

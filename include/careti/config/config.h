@@ -86,9 +86,9 @@ struct config_agent {
     long max_steps; /* agent.max_steps: 1..1000, default 50 */
     /* agent.approvals.{read,edit,command}: auto|ask|deny; defaults auto, ask, ask */
     enum approval_policy approvals[APPROVAL_CATEGORIES];
-    bool sandbox;             /* agent.sandbox: landlock (true, default) | off */
-    long command_timeout_s;   /* agent.command_timeout_s: 1..86400, default 120 */
-    long approval_timeout_s;  /* agent.approval_timeout_s: 1..604800, default 600 */
+    bool sandbox;            /* agent.sandbox: landlock (true, default) | off */
+    long command_timeout_s;  /* agent.command_timeout_s: 1..86400, default 120 */
+    long approval_timeout_s; /* agent.approval_timeout_s: 1..604800, default 600 */
 };
 
 struct config {

@@ -22,6 +22,10 @@ struct catalogue_view {
     enum provider_type type;
     const json_t *models; /* entries with a "name" */
     bool reachable;
+    /* The catalogue lists every model the server can serve (Ollama, LM
+     * Studio), so a name missing from it is missing; false for servers
+     * that answer any name with what they loaded (llama.cpp). */
+    bool complete;
 };
 
 struct resolve_candidate {
@@ -42,6 +46,9 @@ struct resolution {
      * server says (lookup_model decides it; resolve_model leaves it
      * false unless the alias says native). */
     bool native_tools;
+    bool alias;            /* NAME is a config alias; cand[] are its targets, also on NOT_FOUND */
+    bool is_default;       /* NAME is defaults.model, named or implied */
+    bool near_miss;        /* NOT_FOUND: NAME is a typo of an installed name or alias */
 };
 
 enum resolve_result {
@@ -54,9 +61,11 @@ enum resolve_result {
 /*
  * Resolve NAME (NULL or "" means defaults.model): a config alias first,
  * then NAME@PROVIDER, then the first provider whose catalogue has it
- * (":latest" implied for Ollama names without a tag).  On NOT_FOUND,
- * SUGGEST gets up to three closest names, comma-separated, each as
- * "name (provider)".
+ * (":latest" implied for Ollama names without a tag).  An alias is
+ * NOT_FOUND when every server it names is reachable, has a complete
+ * catalogue and lacks its model.  On NOT_FOUND, SUGGEST gets up to three
+ * closest names, comma-separated, each as "name (provider)" or, for an
+ * alias of the config, "name (alias)".
  */
 enum resolve_result resolve_model(const struct config *cfg, const char *name,
                                   const struct catalogue_view *views, size_t n_views,

@@ -61,8 +61,8 @@ struct xlate_params {
     bool client_stream;   /* the client asked for a stream */
     bool include_usage;   /* OpenAI client: stream_options.include_usage */
     const char *model;    /* model name shown to the client */
-    int64_t wall_start_s; /* wall clock at the request's start (created, created_at) */
-    uint64_t start_ns;    /* monotonic clock at the request's start */
+    int64_t wall_start_ns; /* wall clock at START_NS, ns since the epoch (created, created_at) */
+    uint64_t start_ns;     /* monotonic clock at the request's start */
     uint32_t seed;        /* for ids the upstream did not give */
     /* Parse every frame with jansson, skipping the jscan fast path: the
      * reference the tests hold the fast path to. */
