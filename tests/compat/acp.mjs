@@ -384,14 +384,16 @@ await check('max_steps ends max_turn_requests, saying why', async () => {
 });
 
 await check('a missing model is a JSON-RPC error naming the pull command', async () => {
-  await b.conn.setSessionConfigOption({ sessionId: SID2, configId: 'model', value: 'qwen3-codr' });
+  // Far from every installed name, so the daemon suggests the pull, not a typo's fix.
+  await b.conn.setSessionConfigOption({ sessionId: SID2, configId: 'model', value: 'nosuchmodel:7b' });
   try {
     await b.conn.prompt({ sessionId: SID2, prompt: [{ type: 'text', text: 'hi' }] });
     throw new Error('the prompt ran');
   } catch (e) {
-    assert(/not found/.test(e.message) && /pull/.test(e.message), e.message);
+    assert(/not found/.test(e.message) && /ollama pull nosuchmodel:7b/.test(e.message), e.message);
+  } finally {
+    await b.conn.setSessionConfigOption({ sessionId: SID2, configId: 'model', value: 'default' });
   }
-  await b.conn.setSessionConfigOption({ sessionId: SID2, configId: 'model', value: 'default' });
 });
 
 await check('session/set_mode plan: the daemon\'s session is in plan mode, and a plan is a plan update', async () => {
