@@ -47,9 +47,9 @@ struct acp_prompt {
     size_t err_len;
     char event[32];
     bool done, cancelled, failed_write;
-    bool said;       /* some of the agent's message was sent */
-    int trail;       /* newlines ending it (0, 1, or 2 for more) */
-    bool asked;      /* a question event was shown as the agent's message */
+    bool said;  /* some of the agent's message was sent */
+    int trail;  /* newlines ending it (0, 1, or 2 for more) */
+    bool asked; /* a question event was shown as the agent's message */
     char *stop_reason, *turn_status, *error;
     json_t *calls;   /* call id -> tool name, for results */
     json_t *outputs; /* call id -> command output so far */
@@ -137,20 +137,23 @@ send_take(struct acp_bridge *b, json_t *msg)
     free(s);
 }
 
+/* Answer request ID (NULL: JSON null) with a JSON-RPC error. */
 static void
 send_error(struct acp_bridge *b, const json_t *id, int code, const char *message)
 {
     send_take(b, acp_error(id, code, message));
 }
 
+/* Send UPDATE (taken) as a session/update notification of SESSION. */
 static void
 send_update_take(struct acp_bridge *b, const char *session, json_t *update)
 {
-    send_take(b, acp_notification_take("session/update",
-                                       json_pack("{s:s, s:o}", "sessionId", session, "update",
-                                                 update)));
+    send_take(b, acp_notification_take("session/update", json_pack("{s:s, s:o}", "sessionId",
+                                                                   session, "update", update)));
 }
 
+/* Send TEXT as a text chunk of KIND (agent_message_chunk, ...); nothing when
+ * TEXT is NULL or empty. */
 static void
 send_chunk(struct acp_bridge *b, const char *session, const char *kind, const char *text)
 {
@@ -214,6 +217,7 @@ send_daemon_error(struct acp_bridge *b, const json_t *id, int status, const char
     send_error(b, id, status == 404 ? ACP_RESOURCE_NOT_FOUND : ACP_INTERNAL_ERROR, why);
 }
 
+/* The daemon's path of SESSION (escaped) followed by TAIL, in OUT. */
 static void
 session_path(char *out, size_t len, const char *session, const char *tail)
 {
@@ -224,6 +228,8 @@ session_path(char *out, size_t len, const char *session, const char *tail)
 
 /* ---- modes, models and commands --------------------------------------- */
 
+/* The session's modes for ACP (new reference): act and plan, and chat when
+ * the session is a plain conversation. */
 static json_t *
 mode_state(const char *current)
 {
@@ -275,6 +281,7 @@ config_options(struct acp_bridge *b, const char *current)
                      opts);
 }
 
+/* Tell the client the prompt commands the bridge knows. */
 static void
 send_commands(struct acp_bridge *b, const char *session)
 {
@@ -286,6 +293,7 @@ send_commands(struct acp_bridge *b, const char *session)
 
 /* ---- initialize, authenticate ----------------------------------------- */
 
+/* initialize: our protocol version and capabilities. */
 static void
 on_initialize(struct acp_bridge *b, const json_t *id, const json_t *params)
 {
@@ -299,11 +307,12 @@ on_initialize(struct acp_bridge *b, const json_t *id, const json_t *params)
     send_take(b, acp_result_take(
                      id, json_pack("{s:i, s:{s:b, s:{s:b, s:b, s:b}}, s:{s:s, s:s, s:s}, s:[]}",
                                    "protocolVersion", 1, "agentCapabilities", "loadSession", 1,
-                                   "promptCapabilities", "image", 0, "audio", 0,
-                                   "embeddedContext", 1, "agentInfo", "name", "caretid", "title",
-                                   "caretid", "version", CARETI_VERSION, "authMethods")));
+                                   "promptCapabilities", "image", 0, "audio", 0, "embeddedContext",
+                                   1, "agentInfo", "name", "caretid", "title", "caretid", "version",
+                                   CARETI_VERSION, "authMethods")));
 }
 
+/* authenticate: always done. */
 static void
 on_authenticate(struct acp_bridge *b, const json_t *id, const json_t *params)
 {
@@ -314,6 +323,7 @@ on_authenticate(struct acp_bridge *b, const json_t *id, const json_t *params)
 
 /* ---- sessions --------------------------------------------------------- */
 
+/* The sessionId of PARAMS, or NULL after answering ID with an error. */
 static const char *
 session_id_param(struct acp_bridge *b, const json_t *id, const json_t *params)
 {
@@ -325,6 +335,7 @@ session_id_param(struct acp_bridge *b, const json_t *id, const json_t *params)
     return s;
 }
 
+/* session/new: an act session on the client's cwd. */
 static void
 on_session_new(struct acp_bridge *b, const json_t *id, const json_t *params)
 {
@@ -373,6 +384,7 @@ unshown_text(const char *tool, const json_t *arguments)
     return NULL;
 }
 
+/* A tool call's locations (new reference): PATH made absolute, or none. */
 static json_t *
 locations(const char *workspace, const char *path)
 {
@@ -382,6 +394,7 @@ locations(const char *workspace, const char *path)
     return l;
 }
 
+/* A tool call content block holding TEXT (new reference). */
 static json_t *
 text_content(const char *text)
 {
@@ -391,15 +404,14 @@ text_content(const char *text)
 
 /* The tool_call update that shows one call of TOOL. */
 static json_t *
-tool_call_update(const char *call, const char *tool, const json_t *arguments,
-                 const char *workspace)
+tool_call_update(const char *call, const char *tool, const json_t *arguments, const char *workspace)
 {
     char *title = acp_tool_title(tool, arguments);
-    json_t *u = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:O}", "sessionUpdate", "tool_call",
-                          "toolCallId", call, "title", title, "kind", acp_tool_kind(tool),
-                          "status", "pending", "locations",
-                          locations(workspace, json_string_value(json_object_get(arguments, "path"))),
-                          "rawInput", arguments ? arguments : json_null());
+    json_t *u = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:o, s:O}", "sessionUpdate", "tool_call", "toolCallId", call,
+        "title", title, "kind", acp_tool_kind(tool), "status", "pending", "locations",
+        locations(workspace, json_string_value(json_object_get(arguments, "path"))), "rawInput",
+        arguments ? arguments : json_null());
     free(title);
     return u;
 }
@@ -407,8 +419,8 @@ tool_call_update(const char *call, const char *tool, const json_t *arguments,
 /* Replay one stored message of SESSION as session/update notifications.
  * CALLS maps call ids to tool names; CHANGES change ids to their diffs. */
 static void
-replay_message(struct acp_bridge *b, const char *session, const char *workspace,
-               const json_t *m, json_t *calls, const json_t *changes)
+replay_message(struct acp_bridge *b, const char *session, const char *workspace, const json_t *m,
+               json_t *calls, const json_t *changes)
 {
     const char *role = json_string_value(json_object_get(m, "role"));
     const char *content = json_string_value(json_object_get(m, "content"));
@@ -473,12 +485,12 @@ replay_message(struct acp_bridge *b, const char *session, const char *workspace,
             json_array_append_new(items, text_content(content));
         else
             json_array_append_new(items, text_content(summary ? summary : content));
-        send_update_take(b, session,
-                         json_pack("{s:s, s:s, s:s, s:o}", "sessionUpdate", "tool_call_update",
-                                   "toolCallId", call, "status",
-                                   json_is_false(json_object_get(agent, "ok")) ? "failed"
-                                                                               : "completed",
-                                   "content", items));
+        send_update_take(
+            b, session,
+            json_pack("{s:s, s:s, s:s, s:o}", "sessionUpdate", "tool_call_update", "toolCallId",
+                      call, "status",
+                      json_is_false(json_object_get(agent, "ok")) ? "failed" : "completed",
+                      "content", items));
     }
 }
 
@@ -510,6 +522,7 @@ changes_by_id(struct acp_bridge *b, const char *session)
     return byid;
 }
 
+/* session/load: replay the stored session, then answer its modes and options. */
 static void
 on_session_load(struct acp_bridge *b, const json_t *id, const json_t *params)
 {
@@ -543,14 +556,16 @@ on_session_load(struct acp_bridge *b, const json_t *id, const json_t *params)
     json_decref(calls);
     json_decref(changes);
     const char *mode = json_string_value(json_object_get(s, "mode"));
-    send_take(b, acp_result_take(id, json_pack("{s:o, s:o}", "modes", mode_state(mode ? mode : "chat"),
-                                               "configOptions",
-                                               config_options(b, json_string_value(json_object_get(
-                                                                     s, "model"))))));
+    send_take(
+        b,
+        acp_result_take(
+            id, json_pack("{s:o, s:o}", "modes", mode_state(mode ? mode : "chat"), "configOptions",
+                          config_options(b, json_string_value(json_object_get(s, "model"))))));
     send_commands(b, sid);
     json_decref(s);
 }
 
+/* session/set_mode: the session's mode, on the daemon. */
 static void
 on_set_mode(struct acp_bridge *b, const json_t *id, const json_t *params)
 {
@@ -559,8 +574,8 @@ on_set_mode(struct acp_bridge *b, const json_t *id, const json_t *params)
     const char *mode = json_string_value(json_object_get(params, "modeId"));
     if (sid == NULL)
         return;
-    if (mode == NULL || (strcmp(mode, "act") != 0 && strcmp(mode, "plan") != 0 &&
-                         strcmp(mode, "chat") != 0)) {
+    if (mode == NULL ||
+        (strcmp(mode, "act") != 0 && strcmp(mode, "plan") != 0 && strcmp(mode, "chat") != 0)) {
         send_error(b, id, ACP_INVALID_PARAMS, "modeId must be act or plan");
         return;
     }
@@ -575,6 +590,7 @@ on_set_mode(struct acp_bridge *b, const json_t *id, const json_t *params)
         send_take(b, acp_result_take(id, json_object()));
 }
 
+/* session/set_config_option: the model is the only option. */
 static void
 on_set_config_option(struct acp_bridge *b, const json_t *id, const json_t *params)
 {
@@ -606,6 +622,7 @@ on_set_config_option(struct acp_bridge *b, const json_t *id, const json_t *param
 
 /* ---- prompts ---------------------------------------------------------- */
 
+/* The prompt of ours running in SESSION, or NULL. */
 static struct acp_prompt *
 find_prompt(struct acp_bridge *b, const char *session)
 {
@@ -628,6 +645,7 @@ cancel_turn(struct acp_bridge *b, const char *session)
     json_decref(ans);
 }
 
+/* Forget our permission requests in SESSION (for CALL only, unless NULL). */
 static void
 drop_pending(struct acp_bridge *b, const char *session, const char *call)
 {
@@ -670,6 +688,7 @@ message_text(struct acp_prompt *p, const char *text)
     note_text(p, text);
 }
 
+/* approval: ask the client, and remember the request until it answers. */
 static void
 on_approval(struct acp_prompt *p, const json_t *d)
 {
@@ -684,7 +703,8 @@ on_approval(struct acp_prompt *p, const json_t *d)
     json_object_del(tc, "sessionUpdate");
     const char *path = json_string_value(json_object_get(d, "path"));
     const char *diff = json_string_value(json_object_get(d, "diff"));
-    char *abs = acp_abs_path(p->workspace, path ? path : json_string_value(json_object_get(args, "path")));
+    char *abs =
+        acp_abs_path(p->workspace, path ? path : json_string_value(json_object_get(args, "path")));
     json_t *block = abs && diff ? acp_diff_block(abs, diff) : NULL;
     if (block != NULL)
         json_object_set_new(tc, "content", json_pack("[o]", block));
@@ -697,18 +717,19 @@ on_approval(struct acp_prompt *p, const json_t *d)
     q->next = b->pending;
     b->pending = q;
     /* The option ids are the kinds, so an answer names what to do. */
-    send_take(b, acp_request_take(
-                     q->id, "session/request_permission",
-                     json_pack("{s:s, s:o, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}, "
-                               "{s:s, s:s, s:s}]}",
-                               "sessionId", p->session, "toolCall", tc, "options", "optionId",
-                               "allow_once", "name", "Allow once", "kind", "allow_once",
-                               "optionId", "allow_always", "name", "Always allow", "kind",
-                               "allow_always", "optionId", "reject_once", "name", "Reject",
-                               "kind", "reject_once", "optionId", "reject_always", "name",
-                               "Always reject", "kind", "reject_always")));
+    send_take(
+        b, acp_request_take(
+               q->id, "session/request_permission",
+               json_pack("{s:s, s:o, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}, "
+                         "{s:s, s:s, s:s}]}",
+                         "sessionId", p->session, "toolCall", tc, "options", "optionId",
+                         "allow_once", "name", "Allow once", "kind", "allow_once", "optionId",
+                         "allow_always", "name", "Always allow", "kind", "allow_always", "optionId",
+                         "reject_once", "name", "Reject", "kind", "reject_once", "optionId",
+                         "reject_always", "name", "Always reject", "kind", "reject_always")));
 }
 
+/* approval_decision: the call runs, or it failed and why. */
 static void
 on_approval_decision(struct acp_prompt *p, const json_t *d)
 {
@@ -736,6 +757,7 @@ on_approval_decision(struct acp_prompt *p, const json_t *d)
     send_update_take(p->b, p->session, u);
 }
 
+/* tool_output: the command's output so far, as the call's content. */
 static void
 on_tool_output(struct acp_prompt *p, const json_t *d)
 {
@@ -762,6 +784,7 @@ on_tool_output(struct acp_prompt *p, const json_t *d)
                                text_content(json_string_value(json_object_get(p->outputs, call)))));
 }
 
+/* tool_result: the call's end, with its diff, its output or its summary. */
 static void
 on_tool_result(struct acp_prompt *p, const json_t *d)
 {
@@ -788,10 +811,10 @@ on_tool_result(struct acp_prompt *p, const json_t *d)
         json_array_append_new(content, text_content(summary ? summary : ""));
     json_t *raw = json_deep_copy(d);
     json_object_del(raw, "diff");
-    json_t *u = json_pack("{s:s, s:s, s:s, s:o, s:o}", "sessionUpdate", "tool_call_update",
-                          "toolCallId", call, "status",
-                          json_is_false(json_object_get(d, "ok")) ? "failed" : "completed",
-                          "content", content, "rawOutput", raw);
+    json_t *u =
+        json_pack("{s:s, s:s, s:s, s:o, s:o}", "sessionUpdate", "tool_call_update", "toolCallId",
+                  call, "status", json_is_false(json_object_get(d, "ok")) ? "failed" : "completed",
+                  "content", content, "rawOutput", raw);
     if (abs != NULL)
         json_object_set_new(u, "locations", locations(NULL, abs));
     free(abs);
@@ -817,9 +840,9 @@ on_event(struct acp_prompt *p, const char *event, const json_t *d)
             return;
         json_object_set_new(p->calls, call, json_string(tool));
         if (acp_tool_shown(tool))
-            send_update_take(b, p->session,
-                             tool_call_update(call, tool, json_object_get(d, "arguments"),
-                                              p->workspace));
+            send_update_take(
+                b, p->session,
+                tool_call_update(call, tool, json_object_get(d, "arguments"), p->workspace));
     } else if (strcmp(event, "approval") == 0) {
         on_approval(p, d);
     } else if (strcmp(event, "approval_decision") == 0) {
@@ -878,6 +901,7 @@ on_event(struct acp_prompt *p, const char *event, const json_t *d)
     /* message, step and usage say nothing ACP v1 shows. */
 }
 
+/* One line of the turn's SSE stream: an event name, or its data. */
 static void
 on_sse_line(struct acp_prompt *p, const char *line, size_t len)
 {
@@ -893,6 +917,8 @@ on_sse_line(struct acp_prompt *p, const char *line, size_t len)
     json_decref(d);
 }
 
+/* curl's write callback for a turn: its lines, or an error body.  Never
+ * calls curl. */
 static size_t
 on_prompt_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -925,6 +951,7 @@ on_prompt_data(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+/* Free P and its transfer (out of the multi handle already).  NULL-safe. */
 static void
 prompt_free(struct acp_prompt *p)
 {
@@ -1008,11 +1035,10 @@ prompt_finish(struct acp_prompt *p, CURLcode res)
     send_take(b, acp_result_take(p->rpc_id, json_pack("{s:s}", "stopReason", stop)));
 }
 
-/* The session's workspace (new reference to a string or NULL), for
- * absolute paths in locations and diffs. */
+/* The session's workspace (caller frees; NULL when it has none or the
+ * daemon failed: *STATUS and WHY say which), for absolute paths. */
 static char *
-session_workspace(struct acp_bridge *b, const char *session, int *status, char *why,
-                  size_t why_len)
+session_workspace(struct acp_bridge *b, const char *session, int *status, char *why, size_t why_len)
 {
     char path[160];
     json_t *s = NULL;
@@ -1054,6 +1080,7 @@ prompt_undo(struct acp_bridge *b, const json_t *id, const char *session)
     send_take(b, acp_result_take(id, json_pack("{s:s}", "stopReason", "end_turn")));
 }
 
+/* session/prompt: start the turn's stream; drain_finished answers it. */
 static void
 on_session_prompt(struct acp_bridge *b, const json_t *id, const json_t *params)
 {
@@ -1188,13 +1215,15 @@ deny_category(struct acp_bridge *b, const char *session, const char *category)
     json_object_set_new(approvals, category, json_string("deny"));
     json_t *req = json_pack("{s:o}", "settings", settings);
     if (daemon_call(b, "PATCH", path, req, &ans, why, sizeof why) != 200)
-        fprintf(stderr, "caretictl acp: setting %s's %s approvals to deny: %s\n", session,
-                category, why);
+        fprintf(stderr, "caretictl acp: setting %s's %s approvals to deny: %s\n", session, category,
+                why);
     json_decref(req);
     json_decref(ans);
     json_decref(s);
 }
 
+/* An answer to one of our permission requests: the decision goes to the
+ * daemon's approval route. */
 static void
 on_response(struct acp_bridge *b, const struct acp_msg *m)
 {
@@ -1248,6 +1277,7 @@ on_response(struct acp_bridge *b, const struct acp_msg *m)
     free(q);
 }
 
+/* session/cancel: stop our turn in that session. */
 static void
 on_cancel(struct acp_bridge *b, const json_t *params)
 {
@@ -1260,6 +1290,7 @@ on_cancel(struct acp_bridge *b, const json_t *params)
     cancel_turn(b, sid);
 }
 
+/* Handle one line of input; every request gets exactly one answer. */
 static void
 dispatch(struct acp_bridge *b, const char *line, size_t len)
 {
@@ -1343,6 +1374,7 @@ read_input(struct acp_bridge *b)
     }
 }
 
+/* caretictl acp [-m MODEL]: serve stdin until it ends.  Returns the exit code. */
 static int
 run_acp(struct ctl_ctx *ctx, int argc, char **argv)
 {
@@ -1397,6 +1429,11 @@ run_acp(struct ctl_ctx *ctx, int argc, char **argv)
 }
 
 const struct ctl_cmd ctl_acp_entry = {
-    "acp", NULL, "[-m MODEL]",
-    "serve the agent to an editor over the Agent Client Protocol (stdin/stdout)", 0, 2, run_acp,
+    "acp",
+    NULL,
+    "[-m MODEL]",
+    "serve the agent to an editor over the Agent Client Protocol (stdin/stdout)",
+    0,
+    2,
+    run_acp,
 };

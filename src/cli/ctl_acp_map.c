@@ -123,8 +123,7 @@ acp_diff_block(const char *abs_path, const char *diff)
 {
     char *old = xstrdup(""), *new = xstrdup("");
     size_t old_len = 0, new_len = 0;
-    bool in_hunk = false, any_hunk = false, created = false, no_nl_old = false,
-         no_nl_new = false;
+    bool in_hunk = false, any_hunk = false, created = false, no_nl_old = false, no_nl_new = false;
     char last = 0; /* the last line's side, for "\ No newline at end of file" */
 
     for (const char *p = diff ? diff : ""; *p;) {
@@ -176,8 +175,10 @@ acp_stop_reason(const char *stop_reason, const char *status)
     static const struct {
         const char *daemon, *acp;
     } map[] = {
-        {"completed", "end_turn"},        {"needs_user", "end_turn"},
-        {"max_steps", "max_turn_requests"}, {"cancelled", "cancelled"},
+        {"completed", "end_turn"},
+        {"needs_user", "end_turn"},
+        {"max_steps", "max_turn_requests"},
+        {"cancelled", "cancelled"},
         {"error", NULL},
     };
     if (stop_reason != NULL) {
@@ -223,8 +224,8 @@ acp_plan_entries(const char *plan)
         line[n] = '\0';
         const char *item = list_item(line);
         if (item != NULL && *item != '\0')
-            json_array_append_new(entries, json_pack("{s:s, s:s, s:s}", "content", item,
-                                                     "priority", "medium", "status", "pending"));
+            json_array_append_new(entries, json_pack("{s:s, s:s, s:s}", "content", item, "priority",
+                                                     "medium", "status", "pending"));
         free(line);
         p += n + (eol ? 1 : 0);
     }

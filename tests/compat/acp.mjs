@@ -384,14 +384,16 @@ await check('max_steps ends max_turn_requests, saying why', async () => {
 });
 
 await check('a missing model is a JSON-RPC error naming the pull command', async () => {
-  await b.conn.setSessionConfigOption({ sessionId: SID2, configId: 'model', value: 'qwen3-codr' });
+  // Far from every installed name, so the daemon suggests the pull, not a typo's fix.
+  await b.conn.setSessionConfigOption({ sessionId: SID2, configId: 'model', value: 'nosuchmodel:7b' });
   try {
     await b.conn.prompt({ sessionId: SID2, prompt: [{ type: 'text', text: 'hi' }] });
     throw new Error('the prompt ran');
   } catch (e) {
-    assert(/not found/.test(e.message) && /pull/.test(e.message), e.message);
+    assert(/not found/.test(e.message) && /ollama pull nosuchmodel:7b/.test(e.message), e.message);
+  } finally {
+    await b.conn.setSessionConfigOption({ sessionId: SID2, configId: 'model', value: 'default' });
   }
-  await b.conn.setSessionConfigOption({ sessionId: SID2, configId: 'model', value: 'default' });
 });
 
 await check('session/set_mode plan: the daemon\'s session is in plan mode, and a plan is a plan update', async () => {
@@ -430,6 +432,21 @@ await check('every message the bridge sent passes the SDK schema, fields and all
   assert(b.problems.length === 0, b.problems.join(' || '));
 });
 await b.stop();
+
+await check('no daemon: a JSON-RPC error saying how to start it', async () => {
+  const dir = fs.mkdtempSync(path.join(WORK, 'nodaemon-'));
+  fs.chmodSync(dir, 0o700);
+  const child = spawn(CARETICTL, ['--socket', path.join(dir, 'caretid.sock'), 'acp'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (c) => { out += c; });
+  child.stderr.on('data', () => {});
+  child.stdin.write(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: 1 } }) + '\n');
+  child.stdin.write(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'session/new', params: { cwd, mcpServers: [] } }) + '\n');
+  await until(() => out.split('\n').filter(Boolean).length >= 2, 10000, 'two answers');
+  child.stdin.end();
+  const err = JSON.parse(out.split('\n')[1]).error;
+  assert(err && /no caretid running on .*systemctl --user start caretid/.test(err.message), JSON.stringify(err));
+});
 
 // ---- the daemon restarts under a running bridge --------------------------
 

@@ -32,8 +32,9 @@ END_TEST
 
 START_TEST(test_diff_block_new_file_and_no_newline)
 {
-    json_t *b = acp_diff_block("/w/n.txt", "--- /dev/null\n+++ b/n.txt\n@@ -0,0 +1,2 @@\n+one\n+two\n"
-                                           "\\ No newline at end of file\n");
+    json_t *b =
+        acp_diff_block("/w/n.txt", "--- /dev/null\n+++ b/n.txt\n@@ -0,0 +1,2 @@\n+one\n+two\n"
+                                   "\\ No newline at end of file\n");
     ck_assert_ptr_nonnull(b);
     ck_assert(json_is_null(json_object_get(b, "oldText")));
     ck_assert_str_eq(str(b, "newText"), "one\ntwo");
@@ -133,10 +134,11 @@ START_TEST(test_plan_and_prompt)
     json_decref(e);
 
     const char *why;
-    json_t *blocks = json_loads("[{\"type\":\"text\",\"text\":\"fix\"},"
-                                "{\"type\":\"resource_link\",\"uri\":\"file:///w/a.c\",\"name\":\"a.c\"},"
-                                "{\"type\":\"resource\",\"resource\":{\"uri\":\"file:///w/b.c\",\"text\":\"int b;\"}}]",
-                                0, NULL);
+    json_t *blocks = json_loads(
+        "[{\"type\":\"text\",\"text\":\"fix\"},"
+        "{\"type\":\"resource_link\",\"uri\":\"file:///w/a.c\",\"name\":\"a.c\"},"
+        "{\"type\":\"resource\",\"resource\":{\"uri\":\"file:///w/b.c\",\"text\":\"int b;\"}}]",
+        0, NULL);
     char *t = acp_prompt_text(blocks, &why);
     ck_assert_str_eq(t, "fix @file:///w/a.c\n\nfile:///w/b.c:\n```\nint b;\n```");
     free(t);
@@ -159,19 +161,27 @@ START_TEST(test_framing)
         int code;
         bool has_id;
     } cases[] = {
-        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{}}", ACP_MSG_REQUEST, 0, true},
-        {"{\"jsonrpc\":\"2.0\",\"method\":\"session/cancel\",\"params\":{}}", ACP_MSG_NOTIFICATION, 0, false},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{}}", ACP_MSG_REQUEST,
+         0, true},
+        {"{\"jsonrpc\":\"2.0\",\"method\":\"session/cancel\",\"params\":{}}", ACP_MSG_NOTIFICATION,
+         0, false},
         {"{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"result\":null}", ACP_MSG_RESPONSE, 0, true},
-        {"{\"jsonrpc\":\"2.0\",\"id\":3,\"error\":{\"code\":1,\"message\":\"x\"}}", ACP_MSG_RESPONSE, 0, true},
+        {"{\"jsonrpc\":\"2.0\",\"id\":3,\"error\":{\"code\":1,\"message\":\"x\"}}",
+         ACP_MSG_RESPONSE, 0, true},
         {"nope", ACP_MSG_INVALID, ACP_PARSE_ERROR, false},
         {"[]", ACP_MSG_INVALID, ACP_INVALID_REQUEST, false},
         {"{\"id\":1,\"method\":\"x\"}", ACP_MSG_INVALID, ACP_INVALID_REQUEST, true},
-        {"{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"x\"}", ACP_MSG_INVALID, ACP_INVALID_REQUEST, false},
-        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\"}", ACP_MSG_INVALID, ACP_INVALID_REQUEST, true},
-        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":[1]}", ACP_MSG_INVALID, ACP_INVALID_PARAMS, true},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"x\"}", ACP_MSG_INVALID, ACP_INVALID_REQUEST,
+         false},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\"}", ACP_MSG_INVALID, ACP_INVALID_REQUEST,
+         true},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":[1]}", ACP_MSG_INVALID,
+         ACP_INVALID_PARAMS, true},
         {"{\"jsonrpc\":\"2.0\",\"id\":1}", ACP_MSG_INVALID, ACP_INVALID_REQUEST, true},
-        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":1,\"error\":{}}", ACP_MSG_INVALID, ACP_INVALID_REQUEST, true},
-        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"id\":2,\"method\":\"x\"}", ACP_MSG_INVALID, ACP_PARSE_ERROR, false},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":1,\"error\":{}}", ACP_MSG_INVALID,
+         ACP_INVALID_REQUEST, true},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"id\":2,\"method\":\"x\"}", ACP_MSG_INVALID,
+         ACP_PARSE_ERROR, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct acp_msg m;
@@ -185,7 +195,8 @@ START_TEST(test_framing)
     json_t *id = json_string("x");
     json_t *e = acp_error(id, ACP_METHOD_NOT_FOUND, "no");
     char *s = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
-    ck_assert_str_eq(s, "{\"error\":{\"code\":-32601,\"message\":\"no\"},\"id\":\"x\",\"jsonrpc\":\"2.0\"}");
+    ck_assert_str_eq(
+        s, "{\"error\":{\"code\":-32601,\"message\":\"no\"},\"id\":\"x\",\"jsonrpc\":\"2.0\"}");
     free(s);
     json_decref(e);
     json_decref(id);
