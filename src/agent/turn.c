@@ -121,6 +121,9 @@ struct turn {
     /* A step whose call only reads: stored with its result, in one
      * transaction (nothing is lost by a crash before it). */
     json_t *pending_step;
+    /* Events held while a step's writes are in flight (see hold). */
+    bool holding;
+    struct held *held, **held_tail;
 };
 
 /* What a model lookup calls back with.  Lookups cannot be stopped, so a
@@ -147,11 +150,104 @@ on_write_logged(json_t *result, const struct cerr *err, void *arg)
     json_decref(result);
 }
 
-#define TELL(t, event, ...)                                                                    \
+#define TELL_NOW(t, event, ...)                                                                \
     do {                                                                                       \
         if ((t)->obs->event != NULL)                                                           \
             (t)->obs->event((t)->obs_arg, __VA_ARGS__);                                        \
     } while (0)
+
+/* While a step's writes are in flight, what the next step reports waits
+ * for them: nothing is told before what it follows is on disk. */
+enum held_kind { HELD_DELTA, HELD_THINKING, HELD_TOOL_CALL, HELD_TRUNCATED, HELD_STARTED,
+                 HELD_AGENT };
+
+struct held {
+    enum held_kind kind;
+    char *name; /* HELD_AGENT's event */
+    json_t *data; /* a string for the text kinds */
+    struct held *next;
+};
+
+static void
+hold(struct turn *t, enum held_kind kind, const char *name, json_t *data)
+{
+    struct held *h = xcalloc(1, sizeof *h);
+    h->kind = kind;
+    h->name = name ? xstrdup(name) : NULL;
+    h->data = data;
+    *t->held_tail = h;
+    t->held_tail = &h->next;
+}
+
+#define TELL_TEXT(t, event, kind, text)                                                        \
+    do {                                                                                       \
+        if ((t)->holding)                                                                      \
+            hold((t), (kind), NULL, json_string(text));                                        \
+        else                                                                                   \
+            TELL_NOW(t, event, text);                                                          \
+    } while (0)
+
+#define TELL_JSON(t, event, kind, data)                                                        \
+    do {                                                                                       \
+        if ((t)->holding)                                                                      \
+            hold((t), (kind), NULL, json_deep_copy(data));                                     \
+        else                                                                                   \
+            TELL_NOW(t, event, data);                                                          \
+    } while (0)
+
+#define TELL(t, event, ...) TELL_NOW(t, event, __VA_ARGS__)
+
+/* Tell what was held, in order, and stop holding. */
+static void
+release_held(struct turn *t)
+{
+    t->holding = false;
+    struct held *h = t->held;
+    t->held = NULL;
+    t->held_tail = &t->held;
+    while (h != NULL) {
+        struct held *next = h->next;
+        switch (h->kind) {
+        case HELD_DELTA:
+            TELL_NOW(t, delta, json_string_value(h->data));
+            break;
+        case HELD_THINKING:
+            TELL_NOW(t, thinking, json_string_value(h->data));
+            break;
+        case HELD_TOOL_CALL:
+            TELL_NOW(t, tool_call, h->data);
+            break;
+        case HELD_TRUNCATED:
+            TELL_NOW(t, truncated, h->data);
+            break;
+        case HELD_STARTED:
+            TELL_NOW(t, reply_started, h->data);
+            break;
+        case HELD_AGENT:
+            TELL_NOW(t, agent_event, h->name, h->data);
+            break;
+        }
+        json_decref(h->data);
+        free(h->name);
+        free(h);
+        h = next;
+    }
+}
+
+/* Forget what was held: its step failed to be written. */
+static void
+drop_held(struct turn *t)
+{
+    t->holding = false;
+    for (struct held *h = t->held, *next; h != NULL; h = next) {
+        next = h->next;
+        json_decref(h->data);
+        free(h->name);
+        free(h);
+    }
+    t->held = NULL;
+    t->held_tail = &t->held;
+}
 
 static void
 on_checkpoint(uv_timer_t *timer)
@@ -181,7 +277,7 @@ on_stream_thinking(void *arg, const char *text)
     if (t->first_token_ns == 0)
         t->first_token_ns = uv_hrtime();
     sbuf_adds(&t->thinking, text);
-    TELL(t, thinking, text);
+    TELL_TEXT(t, thinking, HELD_THINKING, text);
 }
 
 static void
@@ -297,6 +393,7 @@ turn_window(struct turn *t)
 
 static json_t *agent_request(struct turn *t, char *why, size_t whylen);
 static void step_started(struct turn *t);
+static void agent_tell_held(struct turn *t, const char *event, json_t *data);
 
 /* The request for the model: the history that fits the window, oldest
  * turns left out first.  NULL when even the new message does not fit
@@ -401,7 +498,7 @@ step_started(struct turn *t)
 {
     json_t *started = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)t->reply_id, "role",
                                 "assistant", "status", "streaming", "model", t->res.name);
-    TELL(t, reply_started, started);
+    TELL_JSON(t, reply_started, HELD_STARTED, started);
     json_decref(started);
     char why[256];
     json_t *body;
@@ -413,7 +510,7 @@ step_started(struct turn *t)
             json_object_set_new(
                 ev, "overhead_us",
                 json_integer((json_int_t)((uv_hrtime() - t->step_end_ns - t->excluded_ns) / 1000)));
-        TELL(t, agent_event, "step", ev);
+        agent_tell_held(t, "step", ev);
         json_decref(ev);
         if (body == NULL) {
             agent_finish(t, "error", why);
@@ -529,6 +626,7 @@ turn_start(const struct turn_env *env, const char *session_id, json_t *session,
         model = jfield_str(session, "model");
     t->model = xstrdup(model ? model : "");
     t->tool_calls = json_array();
+    t->held_tail = &t->held;
     t->start_ns = uv_hrtime();
     const char *mode = jfield_str(session, "mode");
     if (mode != NULL && (strcmp(mode, "act") == 0 || strcmp(mode, "plan") == 0)) {
@@ -674,6 +772,7 @@ turn_done(struct turn *t, json_t *reply)
     json_decref(t->approval);
     json_decref(t->decision);
     json_decref(t->pending_step);
+    drop_held(t);
     toolcall_parser_free(t->parser);
     tool_job_free(t->job);
     if (handles_open(t) == 0) {
@@ -710,8 +809,19 @@ json_text(const char *text, size_t len)
 static void
 agent_tell(struct turn *t, const char *event, json_t *data)
 {
+    if (t->holding) {
+        hold(t, HELD_AGENT, event, data);
+        return;
+    }
     TELL(t, agent_event, event, data);
     json_decref(data);
+}
+
+/* agent_tell, DATA borrowed. */
+static void
+agent_tell_held(struct turn *t, const char *event, json_t *data)
+{
+    agent_tell(t, event, json_incref(data));
 }
 
 static const char *
@@ -751,14 +861,14 @@ on_parser_event(void *arg, const struct toolcall_event *ev)
     case TOOLCALL_EV_TEXT: {
         sbuf_add(&t->content, ev->text, ev->len);
         json_t *piece = json_text(ev->text, ev->len);
-        TELL(t, delta, json_string_value(piece));
+        TELL_TEXT(t, delta, HELD_DELTA, json_string_value(piece));
         json_decref(piece);
         return;
     }
     case TOOLCALL_EV_THINKING: {
         sbuf_add(&t->thinking, ev->text, ev->len);
         json_t *piece = json_text(ev->text, ev->len);
-        TELL(t, thinking, json_string_value(piece));
+        TELL_TEXT(t, thinking, HELD_THINKING, json_string_value(piece));
         json_decref(piece);
         return;
     }
@@ -799,7 +909,7 @@ agent_call_found(struct turn *t)
     t->step_over = true;
     if (t->call != NULL) {
         json_array_append(t->tool_calls, t->call);
-        TELL(t, tool_call, t->call);
+        TELL_JSON(t, tool_call, HELD_TOOL_CALL, t->call);
     }
     if (!t->kick_started) {
         uv_timer_init(t->env->loop, &t->kick);
@@ -833,7 +943,7 @@ agent_request(struct turn *t, char *why, size_t whylen)
                                  (json_int_t)plan.dropped, "elided_results",
                                  (json_int_t)plan.elided, "tokens", (json_int_t)plan.tokens,
                                  "budget", (json_int_t)budget, "context_length", window);
-        TELL(t, truncated, info);
+        TELL_JSON(t, truncated, HELD_TRUNCATED, info);
         json_decref(info);
     }
     if (!plan.fits) {
@@ -858,6 +968,7 @@ agent_request(struct turn *t, char *why, size_t whylen)
 
 static void agent_handle_call(struct turn *t);
 static void agent_next(struct turn *t);
+static void agent_step_reset(struct turn *t);
 static void agent_store_result(struct turn *t, bool ok, const char *text, const char *summary,
                                const struct store_change *change, json_t *extra);
 
@@ -1004,8 +1115,6 @@ agent_step_done(struct turn *t)
 
 /* -- results -- */
 
-static void agent_step_reset(struct turn *t);
-
 static void
 agent_on_result_stored(json_t *result, const struct cerr *err, void *arg)
 {
@@ -1057,6 +1166,67 @@ agent_on_result_stored(json_t *result, const struct cerr *err, void *arg)
     step_started(t);
 }
 
+/* The result and the next step's row are written; what the next step
+ * told meanwhile can be told now. */
+static void
+agent_on_pipelined_stored(json_t *result, const struct cerr *err, void *arg)
+{
+    struct turn *t = arg;
+    json_decref(result);
+    if (err == NULL) {
+        release_held(t);
+        return;
+    }
+    drop_held(t);
+    /* Streaming: stop the step that followed.  Elsewhere the turn's next
+     * write fails the same way and ends it. */
+    if (t->state == TURN_STREAMING && t->stream != NULL) {
+        model_stream_cancel(t->stream);
+        t->stream = NULL;
+        agent_finish(t, "error", store_error_text(t->env->store, err));
+    }
+}
+
+/* The tool's result is known and the loop goes on: the result, the step
+ * it answers (when it only read) and the next step's row are written in
+ * one transaction, and the next request goes out at once, without
+ * waiting for the disk; what the next step tells is held until the
+ * write is done (the store runs its writes in order, so every later
+ * write of this turn comes after it).  MSG is taken; EXTRA too. */
+static void
+agent_pipeline(struct turn *t, json_t *msg, int64_t result_id, int64_t next_id, json_t *extra)
+{
+    json_object_set_new(msg, "id", json_integer(result_id));
+    json_t *next = placeholder(t);
+    json_object_set_new(next, "id", json_integer(next_id));
+    json_t *writes = json_pack("{s:[O, o]}", "add", msg, next);
+    if (t->pending_step != NULL) {
+        json_object_set_new(writes, "update",
+                            json_pack("[{s:I, s:O}]", "id", (json_int_t)t->reply_id, "fields",
+                                      t->pending_step));
+        json_decref(t->pending_step);
+        t->pending_step = NULL;
+    }
+    t->holding = true;
+    store_write_step(t->env->store, t->session_id, writes, NULL, agent_on_pipelined_stored, t);
+    json_decref(writes);
+    json_t *agent = json_object_get(msg, "agent");
+    json_t *ev = json_pack("{s:s, s:s, s:O, s:O, s:I}", "call", call_id(t), "tool",
+                           jfield_str_or(t->call, "name", ""), "ok",
+                           json_object_get(agent, "ok"), "summary",
+                           json_object_get(agent, "summary"), "message_id",
+                           (json_int_t)result_id);
+    if (extra != NULL)
+        json_object_update_missing(ev, extra);
+    json_decref(extra);
+    agent_tell(t, "tool_result", ev);
+    json_array_append_new(t->history, msg);
+    agent_step_reset(t);
+    t->reply_id = next_id;
+    t->reply_open = true;
+    step_started(t);
+}
+
 /* Store the result of the step's call: TEXT for the model, a one-line
  * SUMMARY for people, CHANGE (may be NULL) for undo, EXTRA (taken; may be
  * NULL) more fields for the tool_result event. */
@@ -1071,6 +1241,16 @@ agent_store_result(struct turn *t, bool ok, const char *text, const char *summar
                             jfield_str_or(t->call, "name", ""), "ok", ok, "summary", sum);
     if (t->decision != NULL)
         json_object_set(json_object_get(msg, "agent"), "approval", t->decision);
+    bool go_on = t->stop_reason == NULL && !t->cancelled &&
+                 t->step < t->env->cfg->agent.max_steps;
+    if (go_on && change == NULL && !t->holding) {
+        int64_t rid = store_reserve_message_id(t->env->store);
+        int64_t pid = rid ? store_reserve_message_id(t->env->store) : 0;
+        if (pid != 0) {
+            agent_pipeline(t, msg, rid, pid, extra);
+            return;
+        }
+    }
     json_t *writes = json_pack("{s:[o]}", "add", msg);
     if (t->pending_step != NULL)
         json_object_set_new(writes, "update",

@@ -7,6 +7,7 @@
  * shared: inputs are deep-copied, results are handed over whole.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,10 @@ struct store {
     dev_t dev;
     ino_t ino;
     char *unusable;
+    /* The next message id, less one: every insert takes its id from here,
+     * on the worker or reserved ahead on the loop, so both never collide
+     * (this daemon is the database's only writer).  Set by the open. */
+    atomic_int_fast64_t last_id;
     /* The loop's. */
     bool ready;
     bool opening;
@@ -574,6 +579,15 @@ job_open(struct store *st, struct job *j)
     }
     if (quick_check(st, j) != 0 || migrate(st->db, STORE_SCHEMA_VERSION, &j->err) != 0)
         goto fail;
+    sqlite3_stmt *maxq;
+    if (sqlite3_prepare_v2(st->db, "SELECT COALESCE(MAX(id), 0) FROM messages", -1, &maxq,
+                           NULL) != SQLITE_OK) {
+        open_failed(st, j, "reading the messages");
+        goto fail;
+    }
+    if (sqlite3_step(maxq) == SQLITE_ROW)
+        atomic_store(&st->last_id, sqlite3_column_int64(maxq, 0));
+    sqlite3_finalize(maxq);
     /* A reply that was streaming when the daemon died is kept, marked,
      * with the estimate given to every cut reply: one token per 4 bytes,
      * as context_estimate counts (length() of TEXT counts characters); its
@@ -908,8 +922,9 @@ add_message_tx(struct store *st, const char *sid, const json_t *m,
     if (sqlite3_prepare_v2(st->db,
                            "INSERT INTO messages(session_id, seq, role, content, thinking, "
                            "tool_calls, tool_call_id, model, provider, status, tokens, created_at,"
-                           " agent) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages"
-                           " WHERE session_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                           " agent, id) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages"
+                           " WHERE session_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+                           " ?13)",
                            -1, &q, NULL) != SQLITE_OK) {
         free(calls);
         free(agent);
@@ -927,11 +942,13 @@ add_message_tx(struct store *st, const char *sid, const json_t *m,
     sqlite3_bind_int64(q, 10, tokens);
     sqlite3_bind_int64(q, 11, now);
     bind_text_or_null(q, 12, agent);
+    json_int_t given = json_integer_value(json_object_get(m, "id"));
+    *id = given > 0 ? given : atomic_fetch_add(&st->last_id, 1) + 1;
+    sqlite3_bind_int64(q, 13, *id);
     int rc = sqlite3_step(q);
     sqlite3_finalize(q);
     free(calls);
     free(agent);
-    *id = sqlite3_last_insert_rowid(st->db);
     if (rc != SQLITE_DONE || (change != NULL && insert_change(st, sid, change, *id) != 0))
         return db_fail(st->db, err, "storing the message");
     /* The session's update time, and a first message names an untitled
@@ -1893,6 +1910,12 @@ store_write_step(struct store *st, const char *id, const json_t *writes,
     j->changes = change_copy(change);
     j->n_changes = change ? 1 : 0;
     run_next(st);
+}
+
+int64_t
+store_reserve_message_id(struct store *st)
+{
+    return st->ready ? atomic_fetch_add(&st->last_id, 1) + 1 : 0;
 }
 
 void

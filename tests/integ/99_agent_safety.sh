@@ -163,5 +163,17 @@ got=$(curl -s --unix-socket "$S" "http://x/careti/v1/sessions/$SID")
 last_user=$(echo "$got" | node -e 'let s=JSON.parse(require("fs").readFileSync(0));console.log(s.messages.filter(m=>m.role=="user").at(-1).status)')
 expect_eq "the cut turn is marked interrupted" "$last_user" "interrupted"
 
+# The database deleted while a step streams: the write of the step's
+# result fails, the step that followed is stopped, nothing it said is
+# told, and the turn ends with the store's reason.
+script '[{"content":"<read_file>\n<path>a.txt</path>\n</read_file>","chunk_bytes":4,"slow_ms":150},{"content":"NEVER TOLD TO ANYONE","chunk_bytes":4,"slow_ms":300}]'
+api "/careti/v1/sessions/$SID/messages" '{"content":"one more"}' > "$T/t7" &
+C7=$!
+check "a step streams" wait_for "$T/t7" "event: step"
+rm -f "$T/state/careti.db" "$T/state/careti.db-wal" "$T/state/careti.db-shm"
+wait "$C7"
+expect_contains "a step that cannot be written ends the turn with the store's reason" "$(cat "$T/t7")" "was deleted or replaced while caretid ran"
+expect_not_contains "  and the step after it is never told" "$(cat "$T/t7")" "NEVER"
+
 check "daemon stops cleanly" stop_daemon "$DPID"
 finish

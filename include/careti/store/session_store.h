@@ -113,6 +113,11 @@ void store_changes_free(struct store_change *c, size_t n);
 void store_add_message_change(struct store *st, const char *id, const json_t *msg,
                               const struct store_change *change, store_cb cb, void *arg);
 
+/* A message id of its own for a message not yet stored (given as its
+ * "id" when it is), so a caller can go on before the write is done; 0
+ * while the store is not open. */
+int64_t store_reserve_message_id(struct store *st);
+
 /* Several writes of an agent's step in one transaction: WRITES is
  * {"update": [{"id": message id, "fields": {as store_update_message}}],
  * "add": [message, ...]} (either may be absent), CHANGE (may be NULL;
