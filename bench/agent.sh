@@ -20,7 +20,7 @@ for _ in $(seq 1 200); do grep -q '^port ' "$T/emu.out" && break; sleep 0.05; do
 PORT=$(awk '/^port/ {print $2}' "$T/emu.out")
 mkdir -p "$T/ws"
 for i in $(seq 1 40); do
-    head -c 1500 /dev/zero | tr '\0' 'x' | fold -w 60 > "$T/ws/f$i.txt"
+    head -c 1150 /dev/zero | tr '\0' 'x' | fold -w 60 > "$T/ws/f$i.txt"
 done
 cat > "$T/cfg.yaml" <<YAML
 daemon:
@@ -107,6 +107,11 @@ Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) CPUs, commit $(git rev-parse --
 |---|---|---|
 | system prompt, act mode, text tools (\`GET /careti/v1/agent/prompt\`) | ${prompt_chars} characters | fewer than Cline's compact prompt, 5,779 |
 $rows
+
+Each step adds about 320 tokens (a 1,150-byte file and the call) to a 16,384-token window, so
+the history is trimmed at about step 24 and step 37. What the cache cannot hold is the new
+content of each step (about 6 % of each request: no server can have seen it) and, twice, the
+history after the first shortened tool result.
 
 Trimming a little every step instead (the trim target at the budget rather than half of it)
 trims at 24 of 40 steps in \`tests/unit/test_history.c\`'s generated sessions, against at most
