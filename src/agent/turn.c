@@ -1087,6 +1087,8 @@ agent_step_done(struct turn *t)
                        context_estimate(t->thinking.s ? t->thinking.s : "");
         json_object_set_new(f, "completion_tokens", json_integer(made));
         json_object_set_new(f, "tokens", json_integer(made));
+        /* The session's totals count the step too, as estimated. */
+        json_object_set_new(f, "prompt_tokens", json_integer(t->step_prompt_tokens));
     }
     json_object_set_new(f, "agent",
                         json_pack("{s:s, s:i, s:b}", "form",
@@ -1098,8 +1100,6 @@ agent_step_done(struct turn *t)
     json_t *usage = json_pack("{s:i, s:O?, s:O?, s:b}", "step", t->step, "prompt_tokens",
                               json_object_get(f, "prompt_tokens"), "completion_tokens",
                               json_object_get(f, "completion_tokens"), "estimated", estimated);
-    if (estimated)
-        json_object_set_new(usage, "prompt_tokens", json_integer(t->step_prompt_tokens));
     agent_tell(t, "usage", usage);
     if (step_only_reads(t)) {
         t->pending_step = f;
