@@ -86,7 +86,6 @@ struct turn {
     enum agent_mode mode;
     bool native;    /* tools go natively (res.native_tools) */
     char *content_in; /* the user's message, until stored */
-    char *workspace_dir;
     struct workspace *ws;
     char *environment; /* for the session's first agent turn */
     json_t *history;   /* what requests are built from: stored messages, the turn's appended */
@@ -99,7 +98,6 @@ struct turn {
     json_t *call;       /* the step's call {id, name, arguments} */
     char *call_error;   /* the step's malformed call */
     bool step_over;     /* the step's answer is complete or stopped */
-    bool stopped;       /* the model was stopped at the call */
     uv_timer_t kick;    /* stops the model at the call, from the loop */
     bool kick_started;
     struct tool_job *job;
@@ -897,7 +895,6 @@ on_kick(uv_timer_t *timer)
         return;
     model_stream_cancel(t->stream);
     t->stream = NULL;
-    t->stopped = true;
     agent_step_done(t);
 }
 
@@ -1735,7 +1732,6 @@ agent_step_reset(struct turn *t)
     free(t->call_error);
     t->call_error = NULL;
     t->step_over = false;
-    t->stopped = false;
     t->first_token_ns = 0;
     memset(&t->counts, 0, sizeof t->counts);
     t->checkpointed_len = 0;
