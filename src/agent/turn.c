@@ -1283,6 +1283,7 @@ agent_fail_call(struct turn *t, const char *text, json_t *extra)
 /* -- file tools -- */
 
 static void agent_ask(struct turn *t, enum tool_category category);
+static void agent_run_file_tool(struct turn *t, enum agent_tool tool, bool prepare_only);
 
 /* The first line of TEXT, cut, for a summary. */
 static void
@@ -1370,17 +1371,10 @@ agent_on_prepared(struct tool_job *job)
         agent_ask(t, TOOL_CATEGORY_EDIT);
         return;
     }
-    job->prepare_only = false;
-    job->apply_only = true;
-    job->cb = agent_on_tool_done;
-    time_out(t);
-    if (tool_job_queue(t->env->loop, job) != 0) {
-        t->job = NULL;
-        tool_job_free(job);
-        agent_fail_call(t, "the edit could not be queued", NULL);
-    }
+    agent_run_file_tool(t, job->tool, false); /* T's job: its edit is written */
 }
 
+/* Run TOOL's job (T's, when an edit was prepared: then it is written). */
 static void
 agent_run_file_tool(struct turn *t, enum agent_tool tool, bool prepare_only)
 {

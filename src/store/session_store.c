@@ -60,7 +60,7 @@ struct job {
     enum job_kind kind;
     json_t *in;
     struct store_request *recs; /* JOB_ADD_REQUESTS */
-    struct store_change *changes; /* JOB_ADD_MESSAGE's one (in), JOB_GET_CHANGES's (out) */
+    struct store_change *changes; /* JOB_BATCH's one (in), JOB_GET_CHANGES's (out) */
     size_t n_changes;
     store_changes_cb changes_cb; /* JOB_GET_CHANGES */
     int64_t prune_before_ms;    /* JOB_ADD_REQUESTS; 0: none */
@@ -1014,7 +1014,7 @@ job_add_message(struct store *st, struct job *j)
         db_fail(st->db, &j->err, "storing the message");
         return;
     }
-    if (add_message_tx(st, j->text, j->in, j->changes, &id, &j->err) != 0) {
+    if (add_message_tx(st, j->text, j->in, NULL, &id, &j->err) != 0) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return;
     }
@@ -1890,16 +1890,6 @@ change_copy(const struct store_change *change)
     c->added = change->added;
     c->removed = change->removed;
     return c;
-}
-
-void
-store_add_message_change(struct store *st, const char *id, const json_t *msg,
-                         const struct store_change *change, store_cb cb, void *arg)
-{
-    struct job *j = submit(st, JOB_ADD_MESSAGE, msg, id, cb, arg);
-    j->changes = change_copy(change);
-    j->n_changes = change ? 1 : 0;
-    run_next(st);
 }
 
 void

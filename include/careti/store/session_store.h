@@ -108,11 +108,6 @@ struct store_change {
 /* Free N changes and their array; NULL is fine. */
 void store_changes_free(struct store_change *c, size_t n);
 
-/* store_add_message, and CHANGE (may be NULL; copied) in the same
- * transaction: the message's agent.change becomes the change's id. */
-void store_add_message_change(struct store *st, const char *id, const json_t *msg,
-                              const struct store_change *change, store_cb cb, void *arg);
-
 /* A message id of its own for a message not yet stored (given as its
  * "id" when it is), so a caller can go on before the write is done; 0
  * while the store is not open. */
