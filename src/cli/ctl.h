@@ -128,6 +128,10 @@ extern const struct ctl_cmd ctl_bench_entry;
 extern const struct ctl_cmd ctl_doctor_entry;
 extern const struct ctl_cmd ctl_agent_entry;
 
+/* ${XDG_STATE_HOME}/careti/NAME (a REPL's history file), or NULL; the
+ * caller frees it. */
+char *ctl_state_file(const char *name);
+
 /* sessions undo ID [STEP]: undo the agent's last file change in SESSION,
  * or every change from step STEP (a message seq, as `sessions diff`
  * shows) on.  Returns an exit code (ctl_agent.c). */

@@ -996,16 +996,6 @@ repl_command(struct agent *ag, const char *line)
     return true;
 }
 
-static char *
-history_path(void)
-{
-    char *dir = path_expand("${XDG_STATE_HOME}/careti", NULL);
-    if (dir == NULL)
-        return NULL;
-    char *p = xasprintf("%s/agent_history", dir);
-    free(dir);
-    return p;
-}
 
 /* The REPL: each line a task or a follow-up, or a slash command.  The
  * history is written after each line, so leaving with Ctrl-C keeps it.
@@ -1013,7 +1003,7 @@ history_path(void)
 static int
 agent_repl(struct agent *ag)
 {
-    char *hist = history_path();
+    char *hist = ctl_state_file("agent_history");
     char *dir = hist ? path_dirname(hist) : NULL;
     bool can_write = dir != NULL && rundir_mkdirs(dir, NULL) == 0;
     free(dir);

@@ -116,16 +116,6 @@ command(struct chat *ch, const char *line)
     return true;
 }
 
-static char *
-history_path(void)
-{
-    char *dir = path_expand("${XDG_STATE_HOME}/careti", NULL);
-    if (dir == NULL)
-        return NULL;
-    char *p = xasprintf("%s/chat_history", dir);
-    free(dir);
-    return p;
-}
 
 static int
 run_chat(struct ctl_ctx *ctx, int argc, char **argv)
@@ -179,7 +169,7 @@ run_chat(struct ctl_ctx *ctx, int argc, char **argv)
         return code;
     }
     free(args);
-    char *hist = history_path();
+    char *hist = ctl_state_file("chat_history");
     using_history();
     if (hist != NULL)
         read_history(hist);

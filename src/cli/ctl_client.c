@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 
+#include "careti/core/path.h"
 #include "careti/core/proto.h"
 #include "careti/core/xmalloc.h"
 #include "ctl.h"
@@ -275,4 +276,15 @@ ctl_format_bytes(double bytes, char *out, size_t len)
         snprintf(out, len, "%.0f MB", bytes / 1e6);
     else
         snprintf(out, len, "%.0f kB", bytes / 1e3);
+}
+
+char *
+ctl_state_file(const char *name)
+{
+    char *dir = path_expand("${XDG_STATE_HOME}/careti", NULL);
+    if (dir == NULL)
+        return NULL;
+    char *p = xasprintf("%s/%s", dir, name);
+    free(dir);
+    return p;
 }
