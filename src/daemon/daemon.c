@@ -377,11 +377,20 @@ daemon_metrics(void *self, struct sbuf *out)
                    http_server_open_connections(d->srv), out);
 }
 
+static void
+on_status_refreshed(void *arg)
+{
+    (void)arg;
+}
+
 static json_t *
 daemon_status(void *self)
 {
     struct daemon *d = self;
     json_t *providers = providers_status_json(d->providers);
+    /* Status answers at once with the verdicts it has, and their age;
+     * stale ones are fetched again meanwhile, for the next look. */
+    providers_refresh(d->providers, false, on_status_refreshed, NULL);
     json_t *reload = json_pack("{s:I, s:b}", "count", (json_int_t)d->reloads, "ok",
                                d->reloads == 0 || d->last_reload_ok);
     if (d->reloads > 0) {
