@@ -126,5 +126,10 @@ extern const struct ctl_cmd ctl_pull_entry;
 extern const struct ctl_cmd ctl_stats_entry;
 extern const struct ctl_cmd ctl_bench_entry;
 extern const struct ctl_cmd ctl_doctor_entry;
+/* Hidden: not in the table, so neither help nor prefixes know it. */
+extern const struct ctl_cmd ctl_complete_entry;
+
+/* The command table, in help's order; *N gets its length.  Static. */
+const struct ctl_cmd *const *ctl_commands(size_t *n);
 
 #endif
