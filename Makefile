@@ -117,7 +117,9 @@ fuzz: deps
 	    $(FUZZ_COMMON) $(shell $(PKG_CONFIG) --cflags --libs jansson libuv) -lhttp_parser
 	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_toolcall_parser tests/fuzz/fuzz_toolcall_parser.c \
 	    src/agent/toolcall_parser.c $(FUZZ_COMMON) $(shell $(PKG_CONFIG) --cflags --libs jansson)
-	for t in translate jscan chunked http config upstream_http toolcall_parser; do \
+	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_acp tests/fuzz/fuzz_acp.c src/cli/ctl_acp_rpc.c \
+	    src/cli/ctl_acp_map.c src/core/xmalloc.c $(shell $(PKG_CONFIG) --cflags --libs jansson)
+	for t in translate jscan chunked http config upstream_http toolcall_parser acp; do \
 	    mkdir -p build/fuzz/corpus-$$t && cp tests/fuzz/corpus/$$t/* build/fuzz/corpus-$$t/ && \
 	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	        $$( [ -f tests/fuzz/$$t.dict ] && echo -dict=tests/fuzz/$$t.dict ) \
@@ -129,6 +131,7 @@ bench: deps node-deps
 	$(MAKE) all $(BUILD)/bench/bench_sessions
 	bench/run.sh
 	bench/sessions.sh
+	bench/agent.sh
 
 check-build: all $(UNIT_TESTS:%=$(BUILD)/tests/%) $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 

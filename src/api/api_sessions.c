@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "careti/agent/turn.h"
+#include "careti/agent/undo.h"
 #include "careti/api/api_sessions.h"
 #include "careti/core/jfield.h"
 #include "careti/core/log.h"
@@ -47,7 +49,18 @@ struct sessions_api {
     bool stopping;
 };
 
-enum op_kind { OP_CREATE, OP_LIST, OP_GET, OP_PATCH, OP_DELETE, OP_EXPORT, OP_MESSAGE };
+enum op_kind {
+    OP_CREATE,
+    OP_LIST,
+    OP_GET,
+    OP_PATCH,
+    OP_DELETE,
+    OP_EXPORT,
+    OP_MESSAGE,
+    OP_UNDO,
+    OP_CHANGES,
+    OP_ALWAYS,
+};
 
 /* A request waiting for the store. */
 struct op {
@@ -260,6 +273,24 @@ parse_object(struct http_request *req, bool required, json_t **out)
     return true;
 }
 
+/* settings.approvals: categories read, edit, command; auto, ask, deny. */
+static bool
+approvals_ok(const json_t *ap)
+{
+    if (!json_is_object(ap))
+        return false;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)ap, key, v)
+    {
+        if (strcmp(key, "read") != 0 && strcmp(key, "edit") != 0 && strcmp(key, "command") != 0)
+            return false;
+        if (config_approval_policy_parse(json_string_value(v)) < 0)
+            return false;
+    }
+    return true;
+}
+
 /* Session fields a client may set: names and types checked. */
 static bool
 check_session_fields(struct http_request *req, const json_t *body)
@@ -280,8 +311,24 @@ check_session_fields(struct http_request *req, const json_t *body)
                 }
             }
         }
+        if (strcmp(key, "mode") == 0) {
+            known = true;
+            const char *m = json_string_value(v);
+            if (m == NULL || (strcmp(m, "chat") != 0 && strcmp(m, "act") != 0 &&
+                              strcmp(m, "plan") != 0)) {
+                router_respond_error(req, 400, "mode must be chat, act or plan");
+                return false;
+            }
+        }
         if (strcmp(key, "settings") == 0) {
             known = true;
+            json_t *ap = json_object_get(v, "approvals");
+            if (ap != NULL && !approvals_ok(ap)) {
+                router_respond_error(req, 400,
+                                     "settings.approvals must be an object with read, edit "
+                                     "and command, each auto, ask or deny");
+                return false;
+            }
             json_t *cl = json_object_get(v, "context_length");
             if (!json_is_object(v) || (cl != NULL && (!json_is_integer(cl) ||
                                                       json_integer_value(cl) < 512))) {
@@ -294,7 +341,7 @@ check_session_fields(struct http_request *req, const json_t *body)
         if (!known) {
             router_respond_error(req, 400,
                                  "unknown field \"%s\"; sessions take title, model, provider, "
-                                 "workspace and settings",
+                                 "workspace, mode and settings",
                                  key);
             return false;
         }
@@ -365,13 +412,42 @@ export_markdown(const json_t *s)
 
 /* ---- store callbacks for plain routes ---- */
 
+/* An agent session's live state, for GET: whether a turn runs, the
+ * approval it waits for, and how the last turn ended. */
+static void
+add_agent_state(struct sessions_api *api, json_t *session)
+{
+    const char *mode = jfield_str(session, "mode");
+    if (mode == NULL || strcmp(mode, "chat") == 0)
+        return;
+    struct session_turn *t = find_turn(api, session_id_of(session));
+    const json_t *pending = t != NULL ? turn_pending_approval(t->turn) : NULL;
+    const char *stop = NULL;
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(session, "messages"), i, m)
+    {
+        const char *r = jfield_str(json_object_get(m, "agent"), "stop_reason");
+        if (r != NULL)
+            stop = r;
+    }
+    json_object_set_new(session, "agent",
+                        json_pack("{s:b, s:s?, s:O?}", "running", t != NULL, "stop_reason", stop,
+                                  "pending_approval", pending));
+}
+
 static void
 on_op_done(json_t *result, const struct cerr *err, void *arg)
 {
     struct op *o = arg;
     struct sessions_api *api = o->api;
-    struct http_request *req = find_req(api, o->request_id);
-    if (req != NULL && err != NULL) {
+    struct http_request *req = o->kind == OP_ALWAYS ? NULL : find_req(api, o->request_id);
+    if (o->kind == OP_ALWAYS && err != NULL) {
+        log_error("allow_always could not be stored: %s", err->msg);
+    } else if (o->kind == OP_ALWAYS) {
+        cache_drop(api, session_id_of(result));
+        publish(api, "session.updated", json_incref(result));
+    } else if (req != NULL && err != NULL) {
         respond_store_error(api, req, err);
     } else if (req != NULL) {
         switch (o->kind) {
@@ -399,9 +475,15 @@ on_op_done(json_t *result, const struct cerr *err, void *arg)
                 http_respond_json_take(req, 200, json_incref(result));
             }
             break;
-        case OP_LIST:
         case OP_GET:
+            add_agent_state(api, result);
+            http_respond_json_take(req, 200, json_incref(result));
+            break;
+        case OP_ALWAYS:
+        case OP_LIST:
         case OP_MESSAGE:
+        case OP_UNDO:
+        case OP_CHANGES:
             http_respond_json_take(req, 200, json_incref(result));
             break;
         }
@@ -431,8 +513,20 @@ on_op_session_found(json_t *session, const struct cerr *err, void *arg)
         op_free(o);
         return;
     }
+    if (o->kind == OP_UNDO && find_turn(api, id) != NULL) {
+        router_respond_error(req, 409, "session %s is answering; undo once its turn is over",
+                             id);
+        json_decref(session);
+        op_free(o);
+        return;
+    }
     if (o->kind == OP_DELETE)
         store_delete_session(api->store, id, on_op_done, o);
+    else if (o->kind == OP_CHANGES)
+        store_list_changes(api->store, id, on_op_done, o);
+    else if (o->kind == OP_UNDO)
+        agent_undo(api->env.loop, api->store, id, jfield_str(session, "workspace"),
+                   json_integer_value(json_object_get(o->body, "to")), on_op_done, o);
     else
         store_update_session(api->store, id, o->body, on_op_done, o);
     json_decref(session);
@@ -492,6 +586,20 @@ on_turn_tool_call(void *arg, const json_t *call)
 }
 
 static void
+on_turn_agent_event(void *arg, const char *event, const json_t *data)
+{
+    struct session_turn *st = arg;
+    if (strcmp(event, "step") == 0)
+        st->reply_id = (int64_t)json_integer_value(json_object_get(data, "message_id"));
+    sse(st, event, json_incref((json_t *)data));
+    char type[48];
+    snprintf(type, sizeof type, "agent.%s", event);
+    json_t *ev = json_deep_copy(data);
+    json_object_set_new(ev, "session", json_string(st->session_id));
+    publish(st->api, type, ev);
+}
+
+static void
 turn_unlink(struct session_turn *st)
 {
     for (struct session_turn **pp = &st->api->turns; *pp != NULL; pp = &(*pp)->next) {
@@ -510,7 +618,10 @@ on_turn_done(void *arg, const json_t *reply)
     json_int_t id = json_integer_value(json_object_get(reply, "id"));
     const char *status = jfield_str(reply, "status");
     const char *error = jfield_str(reply, "error");
-    if (id != 0)
+    const char *stop_reason = jfield_str(reply, "stop_reason");
+    if (stop_reason != NULL)
+        cache_drop(api, st->session_id); /* many rows changed: read again next time */
+    else if (id != 0)
         cache_append(api, st->session_id, json_copy((json_t *)reply));
     if (strcmp(status, "complete") == 0 && json_object_get(reply, "prompt_tokens") != NULL)
         sse(st, "usage", json_pack("{s:O, s:O, s:O?, s:O?}", "prompt_tokens",
@@ -520,10 +631,19 @@ on_turn_done(void *arg, const json_t *reply)
                                    json_object_get(reply, "tokens_per_s")));
     if (error != NULL)
         sse(st, "error", json_pack("{s:s}", "message", error));
-    sse(st, "done", json_pack("{s:I, s:s}", "message_id", id, "status", status));
-    publish(api, "message.done",
-            json_pack("{s:s, s:I, s:s}", "session", st->session_id, "message", id, "status",
-                      status));
+    json_t *done = json_pack("{s:I, s:s}", "message_id", id, "status", status);
+    if (stop_reason != NULL) {
+        json_object_set_new(done, "stop_reason", json_string(stop_reason));
+        jfield_copy(done, "reason", reply, "reason");
+        jfield_copy(done, "steps", reply, "steps");
+        jfield_copy(done, "files_changed", reply, "files_changed");
+    }
+    json_t *watch = json_pack("{s:s, s:I, s:s}", "session", st->session_id, "message", id,
+                              "status", status);
+    if (stop_reason != NULL)
+        json_object_set_new(watch, "stop_reason", json_string(stop_reason));
+    sse(st, "done", done);
+    publish(api, "message.done", watch);
     /* Its title (first message), totals and update time have changed. */
     publish(api, "session.updated", json_pack("{s:s}", "id", st->session_id));
     if (st->req != NULL) {
@@ -546,6 +666,7 @@ static const struct turn_observer turn_events = {
     .thinking = on_turn_thinking,
     .delta = on_turn_delta,
     .tool_call = on_turn_tool_call,
+    .agent_event = on_turn_agent_event,
     .done = on_turn_done,
 };
 
@@ -594,7 +715,143 @@ on_turn_session(json_t *session, const struct cerr *err, void *arg)
     op_free(o);
 }
 
+/* allow_always: the session's settings.approvals.CATEGORY becomes auto,
+ * read from the store so a PATCH made meanwhile is kept. */
+struct always {
+    struct sessions_api *api;
+    char category[16];
+};
+
+static void
+on_always_session(json_t *session, const struct cerr *err, void *arg)
+{
+    struct always *a = arg;
+    struct sessions_api *api = a->api;
+    if (err != NULL) {
+        log_error("allow_always could not be stored: %s", err->msg);
+        json_decref(session);
+        free(a);
+        return;
+    }
+    json_t *settings = json_deep_copy(json_object_get(session, "settings"));
+    if (!json_is_object(settings)) {
+        json_decref(settings);
+        settings = json_object();
+    }
+    json_t *ap = json_object_get(settings, "approvals");
+    if (!json_is_object(ap)) {
+        ap = json_object();
+        json_object_set_new(settings, "approvals", ap);
+    }
+    json_object_set_new(ap, a->category, json_string("auto"));
+    json_t *patch = json_pack("{s:o}", "settings", settings);
+    struct op *o = xcalloc(1, sizeof *o);
+    o->api = api;
+    o->kind = OP_ALWAYS;
+    store_update_session(api->store, session_id_of(session), patch, on_op_done, o);
+    json_decref(patch);
+    json_decref(session);
+    free(a);
+}
+
+static void
+remember_always(struct sessions_api *api, const char *id, const char *category)
+{
+    struct always *a = xcalloc(1, sizeof *a);
+    a->api = api;
+    snprintf(a->category, sizeof a->category, "%s", category);
+    store_get_session(api->store, id, false, on_always_session, a);
+}
+
 /* ---- route handlers ---- */
+
+/* A workspace is stored as its real path, and must be a directory: it
+ * is checked off the loop, then the create or PATCH goes on. */
+struct workspace_check {
+    uv_fs_t fs;
+    struct op *o;
+    char *id; /* PATCH: the session */
+};
+
+static void
+workspace_checked_go(struct workspace_check *c)
+{
+    struct op *o = c->o;
+    if (o->kind == OP_CREATE) {
+        store_create_session(o->api->store, o->body, on_op_done, o);
+    } else {
+        store_get_session(o->api->store, c->id, false, on_op_session_found, o);
+    }
+    free(c->id);
+    free(c);
+}
+
+static void
+workspace_refuse(struct workspace_check *c, const char *why)
+{
+    struct http_request *req = find_req(c->o->api, c->o->request_id);
+    if (req != NULL)
+        router_respond_error(req, 400, "workspace \"%s\" %s; give an existing directory",
+                             jfield_str(c->o->body, "workspace"), why);
+    op_free(c->o);
+    free(c->id);
+    free(c);
+}
+
+static void
+on_workspace_stat(uv_fs_t *fs)
+{
+    struct workspace_check *c = fs->data;
+    bool dir = fs->result == 0 && S_ISDIR(fs->statbuf.st_mode);
+    int result = (int)fs->result;
+    uv_fs_req_cleanup(fs);
+    if (!dir) {
+        workspace_refuse(c, result < 0 ? uv_strerror(result) : "is not a directory");
+        return;
+    }
+    workspace_checked_go(c);
+}
+
+static void
+on_workspace_realpath(uv_fs_t *fs)
+{
+    struct workspace_check *c = fs->data;
+    if (fs->result < 0) {
+        char why[128];
+        snprintf(why, sizeof why, "cannot be used (%s)", uv_strerror((int)fs->result));
+        uv_fs_req_cleanup(fs);
+        workspace_refuse(c, why);
+        return;
+    }
+    json_object_set_new(c->o->body, "workspace", json_string((const char *)fs->ptr));
+    uv_fs_req_cleanup(fs);
+    c->fs.data = c;
+    if (uv_fs_stat(c->o->api->env.loop, &c->fs, jfield_str(c->o->body, "workspace"),
+                   on_workspace_stat) != 0)
+        workspace_refuse(c, "cannot be checked");
+}
+
+/* Go on with O (its body checked) once its workspace, for a body that
+ * makes the session an agent's, is a real directory. */
+static void
+check_workspace_then(struct op *o, const char *id)
+{
+    const char *ws = jfield_str(o->body, "workspace");
+    const char *mode = jfield_str(o->body, "mode");
+    /* A chat session's workspace is only kept for clients. */
+    if (mode == NULL || strcmp(mode, "chat") == 0)
+        ws = NULL;
+    struct workspace_check *c = xcalloc(1, sizeof *c);
+    c->o = o;
+    c->id = id ? xstrdup(id) : NULL;
+    if (ws == NULL) {
+        workspace_checked_go(c);
+        return;
+    }
+    c->fs.data = c;
+    if (uv_fs_realpath(o->api->env.loop, &c->fs, ws, on_workspace_realpath) != 0)
+        workspace_refuse(c, "cannot be checked");
+}
 
 static void
 on_create(struct http_request *req, void *arg)
@@ -607,9 +864,16 @@ on_create(struct http_request *req, void *arg)
         json_decref(body);
         return;
     }
+    const char *mode = jfield_str(body, "mode");
+    if (mode != NULL && strcmp(mode, "chat") != 0 && jfield_str(body, "workspace") == NULL) {
+        router_respond_error(req, 400,
+                             "mode %s needs a workspace: the directory the agent works in", mode);
+        json_decref(body);
+        return;
+    }
     struct op *o = op_new(api, req, OP_CREATE);
-    store_create_session(api->store, body, on_op_done, o);
-    json_decref(body);
+    o->body = body;
+    check_workspace_then(o, NULL);
 }
 
 static void
@@ -654,7 +918,7 @@ on_patch(struct http_request *req, void *arg)
     }
     struct op *o = op_new(api, req, OP_PATCH);
     o->body = body;
-    store_get_session(api->store, id, false, on_op_session_found, o);
+    check_workspace_then(o, id);
 }
 
 static void
@@ -757,6 +1021,73 @@ on_cancel(struct http_request *req, void *arg)
 }
 
 static void
+on_approval(struct http_request *req, void *arg)
+{
+    struct sessions_api *api = arg;
+    char id[64], call[128];
+    json_t *body;
+    if (!path_session_id(req, id, sizeof id) || !parse_object(req, true, &body))
+        return;
+    const char *p = strstr(http_request_path(req), "/approvals/");
+    snprintf(call, sizeof call, "%s", p ? p + strlen("/approvals/") : "");
+    const char *decision = jfield_str(body, "decision");
+    json_t *feedback = json_object_get(body, "feedback");
+    if (decision == NULL || (feedback != NULL && !json_is_string(feedback))) {
+        router_respond_error(req, 400, "the body is {\"decision\": \"allow_once\" | "
+                                       "\"allow_always\" | \"reject\", \"feedback\": \"...\"}");
+        json_decref(body);
+        return;
+    }
+    struct session_turn *t = find_turn(api, id);
+    const char *category = NULL;
+    int rc = t != NULL ? turn_answer_approval(t->turn, call, decision,
+                                              json_string_value(feedback), &category)
+                       : -ENOENT;
+    if (rc == -EINVAL)
+        router_respond_error(req, 400, "decision must be allow_once, allow_always or reject");
+    else if (rc != 0)
+        router_respond_error(req, 404, "session %s waits for no approval of call \"%s\"", id,
+                             call);
+    else {
+        http_respond_json_take(req, 200, json_pack("{s:s, s:s, s:s}", "session", t->session_id,
+                                                   "call", call, "decision", decision));
+        if (strcmp(decision, "allow_always") == 0 && category != NULL)
+            remember_always(api, t->session_id, category);
+    }
+    json_decref(body);
+}
+
+static void
+on_undo(struct http_request *req, void *arg)
+{
+    struct sessions_api *api = arg;
+    char id[64];
+    json_t *body;
+    if (!store_usable(api, req) || !path_session_id(req, id, sizeof id) ||
+        !parse_object(req, false, &body))
+        return;
+    json_t *to = json_object_get(body, "to");
+    if (to != NULL && (!json_is_integer(to) || json_integer_value(to) < 1)) {
+        router_respond_error(req, 400, "to must be a message seq (an integer from 1)");
+        json_decref(body);
+        return;
+    }
+    struct op *o = op_new(api, req, OP_UNDO);
+    o->body = body;
+    store_get_session(api->store, id, false, on_op_session_found, o);
+}
+
+static void
+on_changes(struct http_request *req, void *arg)
+{
+    struct sessions_api *api = arg;
+    char id[64];
+    if (!store_usable(api, req) || !path_session_id(req, id, sizeof id))
+        return;
+    store_get_session(api->store, id, false, on_op_session_found, op_new(api, req, OP_CHANGES));
+}
+
+static void
 on_events(struct http_request *req, void *arg)
 {
     struct sessions_api *api = arg;
@@ -807,6 +1138,9 @@ sessions_api_register(struct sessions_api *api, struct router *r)
         {"DELETE", SESSIONS_PREFIX "/*", on_delete},
         {"POST", SESSIONS_PREFIX "/*/messages", on_message},
         {"POST", SESSIONS_PREFIX "/*/cancel", on_cancel},
+        {"POST", SESSIONS_PREFIX "/*/approvals/*", on_approval},
+        {"POST", SESSIONS_PREFIX "/*/undo", on_undo},
+        {"GET", SESSIONS_PREFIX "/*/changes", on_changes},
         {"GET", SESSIONS_PREFIX "/*/export", on_export},
         {"GET", "/careti/v1/events", on_events},
     };

@@ -1,8 +1,9 @@
 /*
  * doctor: GET /careti/v1/doctor checks the well-known ways a local model
  * setup fails (no server on the port, a misspelt model, a context window
- * cut by the server, too little memory or disk, a slow model) and says
- * the fix for each (the session database among them).  Owns one check
+ * cut by the server, too little memory or disk, a slow model, commands
+ * without a sandbox) and says the fix for each (the session database
+ * among them).  Owns one check
  * run per request; holds the request
  * id, never its pointer, across the provider calls it makes.  Never
  * blocks: /proc and statvfs are read on the thread pool.
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "careti/agent/command.h"
 #include "careti/api/doctor.h"
 #include "careti/core/jfield.h"
 #include "careti/core/sbuf.h"
@@ -41,6 +43,8 @@ struct run {
     uv_work_t work;
     double mem_gib;
     char mem_error[640];
+    bool landlock_fixed; /* a fixture stands for the kernel's answer */
+    int landlock_abi;
     json_t *disks; /* [{provider, dir, free, total, error?}] */
     /* the default model */
     struct resolution res;
@@ -130,11 +134,26 @@ read_disk(json_t *d)
     json_object_set_new(d, "total", json_integer((json_int_t)st.f_blocks * (json_int_t)st.f_frsize));
 }
 
+/* A fixture "landlock" holds what command_landlock_abi() would answer:
+ * an ABI version, or a negative errno for a kernel without Landlock. */
+static void
+read_landlock_fixture(struct run *r)
+{
+    char path[512];
+    const char *fx = fixture("landlock", path, sizeof path);
+    FILE *f = fx ? fopen(fx, "r") : NULL;
+    if (f == NULL)
+        return;
+    r->landlock_fixed = fscanf(f, "%d", &r->landlock_abi) == 1;
+    fclose(f);
+}
+
 static void
 on_host_work(uv_work_t *w)
 {
     struct run *r = w->data;
     read_memory(r);
+    read_landlock_fixture(r);
     size_t i;
     json_t *d;
     json_array_foreach(r->disks, i, d) read_disk(d);
@@ -505,6 +524,32 @@ check_compact_prompt(struct run *r)
                   "set defaults.compact_prompt: true; local models follow a short prompt better");
 }
 
+/* Which sandbox agent commands run in.  The kernel is asked on the loop
+ * (a syscall, then cached), never from the thread pool. */
+static void
+check_sandbox(struct run *r)
+{
+    if (!r->dr->cfg->agent.sandbox) {
+        add_check(r, "sandbox", "ok", "off (agent.sandbox: off)", NULL);
+        return;
+    }
+    int abi = r->landlock_fixed ? r->landlock_abi : command_landlock_abi();
+    if (abi > 0) {
+        char evidence[64];
+        snprintf(evidence, sizeof evidence, "landlock (ABI %d)", abi);
+        add_check(r, "sandbox", "ok", evidence, NULL);
+        return;
+    }
+    add_check(r, "sandbox", "warn",
+              "unavailable (kernel without Landlock): commands run unsandboxed",
+              abi == -EOPNOTSUPP
+                  ? "the kernel has Landlock but it is off: add landlock to its lsm= boot "
+                    "parameter; or set agent.sandbox: off to say that unsandboxed is meant"
+                  : "run a kernel built with Landlock (CONFIG_SECURITY_LANDLOCK, Linux 5.13 and "
+                    "later; Debian 12's has it); or set agent.sandbox: off to say that "
+                    "unsandboxed is meant");
+}
+
 static void
 check_cache_settings(struct run *r)
 {
@@ -588,6 +633,7 @@ maybe_finish(struct run *r)
         check_default_model(r);
         check_context(r);
         check_compact_prompt(r);
+        check_sandbox(r);
         check_cache_settings(r);
         check_disk(r);
         check_probe(r);

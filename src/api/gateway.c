@@ -263,6 +263,9 @@ list_openai(struct gateway *g, struct http_request *req)
                                   (json_int_t)(loaded > 0 ? loaded : configured));
         if (loaded > 0)
             json_object_set_new(entry, "configured_context_length", json_integer(configured));
+        const char *tools = lookup_alias_tools(g->lookup, m);
+        if (tools != NULL)
+            json_object_set_new(entry, "tools", json_string(tools));
         json_array_append_new(data, entry);
         free(of);
     }

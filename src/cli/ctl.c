@@ -32,12 +32,14 @@ static const struct ctl_cmd *const ctl_table[] = {
     &ctl_models_entry,
     &ctl_ask_entry,
     &ctl_chat_entry,
+    &ctl_agent_entry,
     &ctl_sessions_entry,
     &ctl_ps_entry,
     &ctl_pull_entry,
     &ctl_stats_entry,
     &ctl_bench_entry,
     &ctl_doctor_entry,
+    &ctl_acp_entry,
     &ctl_help_entry,
 };
 

@@ -126,6 +126,17 @@ extern const struct ctl_cmd ctl_pull_entry;
 extern const struct ctl_cmd ctl_stats_entry;
 extern const struct ctl_cmd ctl_bench_entry;
 extern const struct ctl_cmd ctl_doctor_entry;
+extern const struct ctl_cmd ctl_agent_entry;
+
+/* sessions undo ID [STEP]: undo the agent's last file change in SESSION,
+ * or every change from step STEP (a message seq, as `sessions diff`
+ * shows) on.  Returns an exit code (ctl_agent.c). */
+int ctl_agent_undo(const struct ctl_ctx *ctx, const char *session, const char *step);
+
+/* sessions diff ID: print the file changes the agent made in SESSION,
+ * as coloured unified diffs.  Returns an exit code (ctl_agent.c). */
+int ctl_agent_diff(const struct ctl_ctx *ctx, const char *session);
+extern const struct ctl_cmd ctl_acp_entry;
 /* Hidden: not in the table, so neither help nor prefixes know it. */
 extern const struct ctl_cmd ctl_complete_entry;
 

@@ -69,13 +69,17 @@ run_sessions(struct ctl_ctx *ctx, int argc, char **argv)
         snprintf(path, sizeof path, "/careti/v1/sessions/%s", argv[1]);
         if (strcmp(verb, "rm") == 0)
             method = "DELETE";
+    } else if (strcmp(verb, "undo") == 0 && (argc == 2 || argc == 3)) {
+        return ctl_agent_undo(ctx, argv[1], argc == 3 ? argv[2] : NULL);
+    } else if (strcmp(verb, "diff") == 0 && argc == 2) {
+        return ctl_agent_diff(ctx, argv[1]);
     } else if (strcmp(verb, "export") == 0 && (argc == 2 || argc == 3)) {
         const char *format = argc == 3 ? argv[2] : ctx->json ? "json" : "md";
         snprintf(path, sizeof path, "/careti/v1/sessions/%s/export?format=%s", argv[1], format);
         raw_text = strcmp(format, "md") == 0;
     } else {
         fprintf(stderr, "usage: caretictl sessions [list | show ID | rm ID | search TEXT | "
-                        "export ID [md|json]]\n");
+                        "export ID [md|json] | undo ID [STEP] | diff ID]\n");
         return CTL_EXIT_USAGE;
     }
     json_t *ans = NULL;
@@ -109,6 +113,6 @@ run_sessions(struct ctl_ctx *ctx, int argc, char **argv)
 }
 
 const struct ctl_cmd ctl_sessions_entry = {
-    "sessions", NULL, "[list|show ID|rm ID|search TEXT|export ID [md|json]]",
-    "list, show, search, export or remove agent sessions", 0, 3, run_sessions,
+    "sessions", NULL, "[list|show ID|rm ID|search TEXT|export ID [md|json]|undo ID [STEP]|diff ID]",
+    "list, show, search, export or remove sessions; undo or show the agent's file changes", 0, 3, run_sessions,
 };

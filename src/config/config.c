@@ -29,7 +29,10 @@ enum cfg_type {
     CT_BOOL,
     CT_LOG_LEVEL,
     CT_PROVIDER_TYPE,
-    CT_STRLIST, /* a sequence of strings, or one string */
+    CT_POLICY,      /* enum approval_policy */
+    CT_SANDBOX,     /* bool: landlock or off */
+    CT_MODEL_TOOLS, /* enum model_tools */
+    CT_STRLIST,     /* a sequence of strings, or one string */
     CT_SECTION,
     CT_PROVIDER_SEQ,
     CT_MODEL_MAP,
@@ -98,6 +101,9 @@ static const struct cfg_key model_keys[] = {
      16777216, "0", false, "context window in tokens; 0 means defaults.context_length"},
     {"options", CT_JSON_OBJECT, offsetof(struct config_model, options), 0, NULL, 0, 0, NULL,
      false, "options merged under the client's (Ollama options names)"},
+    {"tools", CT_MODEL_TOOLS, offsetof(struct config_model, tools), 0, NULL, 0, 0, "auto", false,
+     "how the agent's tools reach the model: native (the API's tools field), text (in the "
+     "prompt), or auto (native when the server says the model supports tools)"},
 };
 static const struct cfg_table model_table = {model_keys, KEY_COUNT(model_keys)};
 
@@ -148,6 +154,34 @@ static const struct cfg_key defaults_keys[] = {
 };
 static const struct cfg_table defaults_table = {defaults_keys, KEY_COUNT(defaults_keys)};
 
+/* Offsets into config_agent.approvals, in enum approval_category order
+ * (config_approval_category_name gives the same names). */
+static const struct cfg_key approvals_keys[] = {
+    {"read", CT_POLICY, APPROVAL_READ * sizeof(enum approval_policy), 0, NULL, 0, 0, "auto", false,
+     "read_file, list_files, search_files"},
+    {"edit", CT_POLICY, APPROVAL_EDIT * sizeof(enum approval_policy), 0, NULL, 0, 0, "ask", false,
+     "write_to_file, replace_in_file"},
+    {"command", CT_POLICY, APPROVAL_COMMAND * sizeof(enum approval_policy), 0, NULL, 0, 0, "ask",
+     false, "execute_command"},
+};
+static const struct cfg_table approvals_table = {approvals_keys, KEY_COUNT(approvals_keys)};
+
+static const struct cfg_key agent_keys[] = {
+    {"max_steps", CT_INT, offsetof(struct config_agent, max_steps), 0, NULL, 1, 1000, "50", false,
+     "model calls one agent turn may make before it stops (max_steps)"},
+    {"approvals", CT_SECTION, offsetof(struct config_agent, approvals), 0, &approvals_table, 0, 0,
+     NULL, false, "per tool category: auto, ask or deny"},
+    {"sandbox", CT_SANDBOX, offsetof(struct config_agent, sandbox), 0, NULL, 0, 0, "landlock",
+     false,
+     "landlock (commands write only in the workspace and the temporary directory, where "
+     "the kernel has Landlock) or off"},
+    {"command_timeout_s", CT_INT, offsetof(struct config_agent, command_timeout_s), 0, NULL, 1,
+     86400, "120", false, "seconds a command may run before its process group is killed"},
+    {"approval_timeout_s", CT_INT, offsetof(struct config_agent, approval_timeout_s), 0, NULL, 1,
+     604800, "600", false, "seconds a turn waits for an approval before it stops (needs_user)"},
+};
+static const struct cfg_table agent_table = {agent_keys, KEY_COUNT(agent_keys)};
+
 static const struct cfg_key root_keys[] = {
     {"daemon", CT_SECTION, offsetof(struct config, daemon), 0, &daemon_table, 0, 0, NULL, false,
      "the daemon itself"},
@@ -158,6 +192,8 @@ static const struct cfg_key root_keys[] = {
      &model_table, 0, 0, NULL, false, "aliases: name -> provider(s), model, context"},
     {"defaults", CT_SECTION, offsetof(struct config, defaults), 0, &defaults_table, 0, 0, NULL,
      false, "defaults for requests that do not say"},
+    {"agent", CT_SECTION, offsetof(struct config, agent), 0, &agent_table, 0, 0, NULL, false,
+     "the coding agent: steps, approvals, the command sandbox"},
 };
 static const struct cfg_table root_table = {root_keys, KEY_COUNT(root_keys)};
 
@@ -165,6 +201,27 @@ static const char *const provider_type_names[] = {
     [PROVIDER_OLLAMA] = "ollama",
     [PROVIDER_LMSTUDIO] = "lmstudio",
     [PROVIDER_OPENAI] = "openai",
+};
+
+static const char *const approval_policy_names[] = {
+    [APPROVAL_AUTO] = "auto",
+    [APPROVAL_ASK] = "ask",
+    [APPROVAL_DENY] = "deny",
+};
+
+static const char *const approval_category_names[] = {
+    [APPROVAL_READ] = "read",
+    [APPROVAL_EDIT] = "edit",
+    [APPROVAL_COMMAND] = "command",
+};
+
+/* Index 0 is false: agent.sandbox is a bool underneath. */
+static const char *const sandbox_names[] = {"off", "landlock"};
+
+static const char *const model_tools_names[] = {
+    [MODEL_TOOLS_AUTO] = "auto",
+    [MODEL_TOOLS_NATIVE] = "native",
+    [MODEL_TOOLS_TEXT] = "text",
 };
 
 static const struct {
@@ -336,6 +393,62 @@ parse_bool(const char *s, bool *out)
     return false;
 }
 
+/* The names a word-valued key takes, by its type: index i is the value i. */
+struct enum_type {
+    const char *const *names;
+    size_t n;
+};
+
+static const struct enum_type enum_types[] = {
+    [CT_PROVIDER_TYPE] = {provider_type_names, KEY_COUNT(provider_type_names)},
+    [CT_POLICY] = {approval_policy_names, KEY_COUNT(approval_policy_names)},
+    [CT_SANDBOX] = {sandbox_names, KEY_COUNT(sandbox_names)},
+    [CT_MODEL_TOOLS] = {model_tools_names, KEY_COUNT(model_tools_names)},
+};
+
+static void
+enum_store(enum cfg_type type, void *field, size_t i)
+{
+    if (type == CT_PROVIDER_TYPE)
+        *(enum provider_type *)field = (enum provider_type)i;
+    else if (type == CT_POLICY)
+        *(enum approval_policy *)field = (enum approval_policy)i;
+    else if (type == CT_SANDBOX)
+        *(bool *)field = i != 0;
+    else
+        *(enum model_tools *)field = (enum model_tools)i;
+}
+
+static size_t
+enum_load(enum cfg_type type, const void *field)
+{
+    const enum provider_type *pt = field;
+    const enum approval_policy *ap = field;
+    const enum model_tools *mt = field;
+    if (type == CT_PROVIDER_TYPE)
+        return (size_t)*pt;
+    if (type == CT_POLICY)
+        return (size_t)*ap;
+    if (type == CT_SANDBOX)
+        return *(const bool *)field ? 1 : 0;
+    return (size_t)*mt;
+}
+
+/* "a, b or c" into OUT. */
+static void
+enum_accepted(const struct enum_type *e, char *out, size_t outlen)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < e->n && used < outlen; i++) {
+        const char *sep = i == 0 ? "" : i + 1 == e->n ? " or " : ", ";
+        int w = snprintf(out + used, outlen - used, "%s%s", sep, e->names[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
 /*
  * Set a scalar-typed field from TEXT.  NODE is NULL when TEXT is a table
  * default; PLAIN says whether YAML quoting was absent (numbers and
@@ -388,13 +501,20 @@ set_scalar(struct loader *ld, const struct cfg_key *k, void *field, const char *
                            "expected error, warn, info or debug, got \"%s\"", text);
         return 0;
     case CT_PROVIDER_TYPE:
-        for (size_t i = 0; i < KEY_COUNT(provider_type_names); i++) {
-            if (strcmp(text, provider_type_names[i]) == 0) {
-                *(enum provider_type *)field = (enum provider_type)i;
+    case CT_POLICY:
+    case CT_SANDBOX:
+    case CT_MODEL_TOOLS: {
+        const struct enum_type *e = &enum_types[k->type];
+        for (size_t i = 0; i < e->n; i++) {
+            if (strcmp(text, e->names[i]) == 0) {
+                enum_store(k->type, field, i);
                 return 0;
             }
         }
-        return fail_at(ld, node, path, "expected ollama, lmstudio or openai, got \"%s\"", text);
+        char accepted[128];
+        enum_accepted(e, accepted, sizeof accepted);
+        return fail_at(ld, node, path, "expected %s, got \"%s\"", accepted, text);
+    }
     case CT_STRLIST: {
         char ***list = field;
         size_t *count = (size_t *)((char *)field - k->offset + k->count_offset);
@@ -571,6 +691,9 @@ load_value(struct loader *ld, const struct cfg_key *k, void *field, yaml_node_t 
     case CT_BOOL:
     case CT_LOG_LEVEL:
     case CT_PROVIDER_TYPE:
+    case CT_POLICY:
+    case CT_SANDBOX:
+    case CT_MODEL_TOOLS:
         if (node->type != YAML_SCALAR_NODE)
             return fail_at(ld, node, path, "expected a single value, not a %s",
                            node->type == YAML_MAPPING_NODE ? "mapping" : "list");
@@ -677,6 +800,9 @@ free_table(const struct cfg_table *t, void *base)
         case CT_BOOL:
         case CT_LOG_LEVEL:
         case CT_PROVIDER_TYPE:
+        case CT_POLICY:
+        case CT_SANDBOX:
+        case CT_MODEL_TOOLS:
             break;
         case CT_STRLIST: {
             char **list = *(char ***)field;
@@ -933,6 +1059,33 @@ config_provider_type_name(enum provider_type type)
     return provider_type_names[type];
 }
 
+const char *
+config_approval_policy_name(enum approval_policy p)
+{
+    return approval_policy_names[p];
+}
+
+int
+config_approval_policy_parse(const char *s)
+{
+    for (size_t i = 0; s != NULL && i < KEY_COUNT(approval_policy_names); i++)
+        if (strcmp(s, approval_policy_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *
+config_approval_category_name(enum approval_category c)
+{
+    return approval_category_names[c];
+}
+
+const char *
+config_model_tools_name(enum model_tools t)
+{
+    return model_tools_names[t];
+}
+
 static void
 dump_string(FILE *out, const char *s)
 {
@@ -970,7 +1123,10 @@ dump_value(const struct cfg_key *k, const void *base, FILE *out, int indent)
         fprintf(out, " %s\n", log_level_name(*(const enum log_level *)field));
         break;
     case CT_PROVIDER_TYPE:
-        fprintf(out, " %s\n", provider_type_names[*(const enum provider_type *)field]);
+    case CT_POLICY:
+    case CT_SANDBOX:
+    case CT_MODEL_TOOLS:
+        fprintf(out, " %s\n", enum_types[k->type].names[enum_load(k->type, field)]);
         break;
     case CT_STRLIST: {
         char *const *list = *(char **const *)field;

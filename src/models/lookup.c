@@ -145,9 +145,50 @@ struct lookup_wait {
     struct lookup *l;
     char *model;
     bool refreshed;
+    bool asked;     /* the servers were asked about tools once already */
+    size_t probing; /* answers still awaited */
     lookup_cb cb;
     void *arg;
 };
+
+static void on_resolve_catalogues(void *arg);
+
+static void
+on_tools_answer(void *arg)
+{
+    struct lookup_wait *w = arg;
+    if (--w->probing == 0)
+        on_resolve_catalogues(w); /* again: the config may have been reloaded meanwhile */
+}
+
+/*
+ * Decide RES->native_tools for an alias set to auto or a plain name:
+ * native when every candidate's server says the model takes tools.
+ * Returns false when servers were asked (W is called back once all have
+ * answered), true when decided.
+ */
+static bool
+decide_tools(struct lookup *l, struct lookup_wait *w, struct resolution *res)
+{
+    if (res->tools != MODEL_TOOLS_AUTO)
+        return true;
+    bool native = res->n > 0;
+    w->probing = 1; /* held while asking, so no answer finishes the wait early */
+    for (size_t i = 0; i < res->n; i++) {
+        struct provider *p = providers_find(l->providers, res->cand[i].provider);
+        int says =
+            p ? provider_native_tools(p, res->cand[i].model, w->asked ? NULL : on_tools_answer, w)
+              : 0;
+        if (says < 0 && !w->asked)
+            w->probing++;
+        native &= says == 1;
+    }
+    w->asked = true;
+    if (--w->probing > 0)
+        return false;
+    res->native_tools = native;
+    return true;
+}
 
 static void
 on_resolve_catalogues(void *arg)
@@ -170,6 +211,8 @@ on_resolve_catalogues(void *arg)
     }
     switch (rr) {
     case RESOLVE_OK:
+        if (!decide_tools(l, w, &res))
+            return;
         break;
     case RESOLVE_NOT_FOUND:
         status = 404;
@@ -190,6 +233,22 @@ on_resolve_catalogues(void *arg)
     w->cb(status, &res, msg, w->arg);
     free(w->model);
     free(w);
+}
+
+const char *
+lookup_alias_tools(struct lookup *l, const struct config_model *m)
+{
+    if (m->tools != MODEL_TOOLS_AUTO)
+        return config_model_tools_name(m->tools);
+    bool native = m->n_providers > 0;
+    for (size_t i = 0; i < m->n_providers; i++) {
+        struct provider *p = providers_find(l->providers, m->providers[i]);
+        int says = p ? provider_native_tools(p, m->model, NULL, NULL) : 0;
+        if (says < 0)
+            return NULL;
+        native &= says == 1;
+    }
+    return native ? "native" : "text";
 }
 
 long

@@ -59,10 +59,26 @@ struct provider {
     char logged_error[320]; /* the refusal last logged; "" once it answers */
     uint64_t logged_ms;
     struct fetch *fetching;
+    struct tools_probe *probes; /* servers asked whether a model takes tools */
     struct providers *reg;
 };
 
 struct fetch;
+
+/* Someone waiting for a tools probe's answer. */
+struct probe_waiter {
+    providers_refreshed_cb cb;
+    void *arg;
+    struct probe_waiter *next;
+};
+
+/* One question to a server: does MODEL take tools natively? */
+struct tools_probe {
+    struct provider *p;
+    char *model;
+    struct probe_waiter *waiters;
+    struct tools_probe *next;
+};
 
 /* A fetch finished: BODY is the parsed JSON of a 200 answer without a
  * top-level "error", else NULL with FAILURE/DETAIL/STATUS saying why. */
@@ -76,6 +92,8 @@ struct fetch {
     struct provider *p;
     struct fetch *prev, *next;
     char *path;
+    char *post; /* the body POSTed, or NULL for a GET */
+    struct tools_probe *probe;
     fetch_done_fn done;
     provider_json_cb user_cb;
     void *user_arg;
@@ -158,6 +176,8 @@ provider_unref(struct provider *p)
 }
 
 static void notify_waiters_if_idle(struct providers *reg);
+static void probe_done(struct fetch *f, json_t *body, enum upstream_failure failure,
+                       const char *detail);
 
 void
 providers_configure(struct providers *reg, const struct config *cfg)
@@ -218,6 +238,21 @@ providers_free(struct providers *reg)
         w->cb(w->arg);
         free(w);
     }
+    /* Tools probes are answered (nothing learnt) while the registry is
+     * still whole: their waiters resolve names against it.  A waiter may
+     * start fetches of its own, so the walk starts over after each. */
+    struct fetch *pf = reg->fetches;
+    while (pf != NULL) {
+        if (pf->probe == NULL) {
+            pf = pf->next;
+            continue;
+        }
+        if (pf->req != NULL)
+            upstream_cancel(pf->req);
+        pf->req = NULL;
+        probe_done(pf, NULL, UPSTREAM_OTHER, "the daemon is stopping");
+        pf = reg->fetches;
+    }
     for (size_t i = 0; i < reg->n; i++)
         provider_unref(reg->list[i]);
     free(reg->list);
@@ -234,6 +269,7 @@ providers_free(struct providers *reg)
         provider_unref(f->p);
         sbuf_free(&f->body);
         free(f->path);
+        free(f->post);
         free(f);
     }
     struct refresh_waiter *w = reg->waiters;
@@ -508,8 +544,10 @@ fetch_request(struct fetch *f, const char *path)
     struct provider *p = f->p;
     char *url = provider_url(p, path);
     struct upstream_opts o = {
-        .method = "GET",
+        .method = f->post ? "POST" : "GET",
         .url = url,
+        .body = f->post,
+        .body_len = f->post ? strlen(f->post) : 0,
         .api_key = p->api_key,
         .ca_file = p->ca_file,
         .connect_timeout_ms = p->timeouts.connect_s * 1000,
@@ -536,17 +574,20 @@ fetch_unlink_free(struct fetch *f)
         f->next->prev = f->prev;
     sbuf_free(&f->body);
     free(f->path);
+    free(f->post);
     provider_unref(f->p);
     free(f);
 }
 
+/* Start a GET of PATH on P, or a POST of POST (copied) when not NULL. */
 static struct fetch *
-fetch_start(struct provider *p, const char *path, fetch_done_fn done)
+fetch_start(struct provider *p, const char *path, const char *post, fetch_done_fn done)
 {
     struct fetch *f = xcalloc(1, sizeof *f);
     f->reg = p->reg;
     f->p = p;
     f->done = done;
+    f->post = post ? xstrdup(post) : NULL;
     provider_ref(p);
     f->next = f->reg->fetches;
     if (f->next != NULL)
@@ -588,6 +629,31 @@ fetch_on_done(enum upstream_failure failure, const struct cerr *err, void *arg)
     json_decref(body);
 }
 
+/* Copy the tools answers of OLD's entries into FRESH's entries for the
+ * same model (same name and digest) whose catalogue did not say. */
+static void
+keep_tools_answers(const json_t *old, json_t *fresh)
+{
+    size_t i, j;
+    json_t *e, *o;
+    json_array_foreach(fresh, i, e)
+    {
+        if (json_object_get(e, "tools") != NULL)
+            continue;
+        json_array_foreach((json_t *)old, j, o)
+        {
+            json_t *tools = json_object_get(o, "tools");
+            json_t *d_old = json_object_get(o, "digest"), *d_new = json_object_get(e, "digest");
+            if (tools != NULL && jfield_str(o, "name") != NULL &&
+                strcmp(jfield_str(o, "name"), jfield_str(e, "name")) == 0 &&
+                (d_old == d_new || json_equal(d_old, d_new))) {
+                json_object_set(e, "tools", tools);
+                break;
+            }
+        }
+    }
+}
+
 static void
 catalogue_done(struct fetch *f, json_t *body, enum upstream_failure failure, const char *detail)
 {
@@ -601,6 +667,10 @@ catalogue_done(struct fetch *f, json_t *body, enum upstream_failure failure, con
     }
     if (body != NULL) {
         json_t *models = p->kind->normalise(p->name, body);
+        /* A server that was down in between may have been restarted
+         * with other models or templates: ask it again. */
+        if (p->reachable)
+            keep_tools_answers(p->models, models);
         json_decref(p->models);
         p->models = models;
         p->last_error[0] = '\0';
@@ -643,10 +713,122 @@ get_json_done(struct fetch *f, json_t *body, enum upstream_failure failure, cons
     fetch_unlink_free(f);
 }
 
+/* A tools probe answered (BODY) or failed (NULL): keep the answer in the
+ * model's catalogue entry, then tell whoever waits. */
+static void
+probe_done(struct fetch *f, json_t *body, enum upstream_failure failure, const char *detail)
+{
+    struct tools_probe *pr = f->probe;
+    struct provider *p = pr->p;
+    bool native = body != NULL && p->kind->tools_from_probe(body);
+    json_t *e = (json_t *)provider_model_entry(p, pr->model);
+    /* A failed probe is kept as "text" too, or every turn would wait for
+     * it again; a server that was down is asked again once it is back
+     * (keep_tools_answers). */
+    if (e != NULL && !p->reg->closing) {
+        provider_entry_set_tools(e, native);
+        if (body == NULL)
+            log_info("%s: could not learn whether %s takes tools (%s %s: %s); using text", p->name,
+                     pr->model, f->path, failure == UPSTREAM_OK ? "answered" : "failed",
+                     failure == UPSTREAM_OK ? "no usable answer" : detail);
+    }
+    struct tools_probe **pp = &p->probes;
+    while (*pp != pr)
+        pp = &(*pp)->next;
+    *pp = pr->next;
+    fetch_unlink_free(f); /* P may be gone after this */
+    struct probe_waiter *w = pr->waiters;
+    while (w != NULL) {
+        struct probe_waiter *next = w->next;
+        w->cb(w->arg);
+        free(w);
+        w = next;
+    }
+    free(pr->model);
+    free(pr);
+}
+
+/* MODEL's catalogue entry on P, where an alias may name an Ollama model
+ * without its implied ":latest". */
+static const json_t *
+entry_for(const struct provider *p, const char *model)
+{
+    const json_t *e = provider_model_entry(p, model);
+    if (e == NULL && p != NULL && p->kind->implies_latest && strchr(model, ':') == NULL) {
+        char *tagged = xasprintf("%s:latest", model);
+        e = provider_model_entry(p, tagged);
+        free(tagged);
+    }
+    return e;
+}
+
+int
+provider_native_tools(struct provider *p, const char *model, providers_refreshed_cb cb, void *arg)
+{
+    const json_t *e = entry_for(p, model);
+    if (e == NULL)
+        return 0;
+    model = jfield_str(e, "name"); /* the probe asks for, and keeps, the listed name */
+    const char *tools = jfield_str(e, "tools");
+    if (tools != NULL)
+        return strcmp(tools, "native") == 0;
+    if (p->kind->tools_probe_path == NULL || !p->reachable || p->reg->closing)
+        return 0;
+    if (cb == NULL)
+        return -1;
+    struct tools_probe *pr = p->probes;
+    while (pr != NULL && strcmp(pr->model, model) != 0)
+        pr = pr->next;
+    if (pr == NULL) {
+        pr = xcalloc(1, sizeof *pr);
+        pr->p = p;
+        pr->model = xstrdup(model);
+        pr->next = p->probes;
+        p->probes = pr;
+        char *post = NULL;
+        if (p->kind->tools_probe_post) {
+            json_t *req = json_pack("{s:s}", "model", model);
+            post = json_dumps(req, JSON_COMPACT);
+            json_decref(req);
+        }
+        /* upstream reports even a failure to start from the loop, so
+         * the probe is set before anything can finish. */
+        struct fetch *f = fetch_start(p, p->kind->tools_probe_path, post, probe_done);
+        f->probe = pr;
+        free(post);
+    }
+    struct probe_waiter **tail = &pr->waiters;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = xcalloc(1, sizeof **tail);
+    (*tail)->cb = cb;
+    (*tail)->arg = arg;
+    return -1;
+}
+
+bool
+provider_caps_have(const json_t *caps, const char *word)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach((json_t *)caps, i, c)
+    {
+        if (json_is_string(c) && strcmp(json_string_value(c), word) == 0)
+            return true;
+    }
+    return false;
+}
+
+void
+provider_entry_set_tools(json_t *e, bool native)
+{
+    json_object_set_new(e, "tools", json_string(native ? "native" : "text"));
+}
+
 void
 provider_get_json(struct provider *p, const char *path, provider_json_cb cb, void *arg)
 {
-    struct fetch *f = fetch_start(p, path, get_json_done);
+    struct fetch *f = fetch_start(p, path, NULL, get_json_done);
     f->user_cb = cb;
     f->user_arg = arg;
 }
@@ -673,7 +855,7 @@ providers_refresh(struct providers *reg, bool force, providers_refreshed_cb cb, 
                      now - p->fetched_ms >= (p->reachable ? CATALOGUE_TTL_MS : CATALOGUE_RETRY_MS);
         if (p->fetching == NULL && (force || stale)) {
             reg->fetches_running++;
-            p->fetching = fetch_start(p, p->kind->catalogue_path, catalogue_done);
+            p->fetching = fetch_start(p, p->kind->catalogue_path, NULL, catalogue_done);
         }
     }
     notify_waiters_if_idle(reg);

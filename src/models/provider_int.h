@@ -48,11 +48,25 @@ struct provider_kind {
     /* Write how to load MODEL with a window of WANT tokens; LOADED is
      * the window it has now (0: not loaded). */
     void (*load_hint)(const char *model, long want, long loaded, char *out, size_t outlen);
+    /* Whether a model takes tools natively, when its catalogue entry
+     * does not say ("tools" set by normalise): the route that asks
+     * (NULL: none; with TOOLS_PROBE_POST a POST of {"model": name}, else
+     * a GET) and what its answer BODY says (true: native). */
+    const char *tools_probe_path;
+    bool tools_probe_post;
+    bool (*tools_from_probe)(const json_t *body);
 };
 
 extern const struct provider_kind provider_kind_ollama;
 extern const struct provider_kind provider_kind_lmstudio;
 extern const struct provider_kind provider_kind_openai;
+
+/* Whether the JSON array CAPS has the string WORD; false when CAPS is
+ * not an array. */
+bool provider_caps_have(const json_t *caps, const char *word);
+/* Mark catalogue entry E as taking tools natively or not ("tools":
+ * "native" or "text"), as its server said. */
+void provider_entry_set_tools(json_t *e, bool native);
 
 /* The entries of an OpenAI-style {"data":[{"id":...}]} list as
  * {"name","provider"} plus what EXTRA adds from each; a new array. */

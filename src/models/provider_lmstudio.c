@@ -4,6 +4,8 @@
  * a model was loaded with), falling back to /v1/models on older versions
  * that answer unknown routes with 200 and an error object; it fetches and
  * loads models with `lms`, and refuses response_format json_object.
+ * Whether a model takes tools is in its /api/v0 entry's capabilities
+ * ("tool_use", since 0.3.16); without them it is taken as text.
  * Owns no state.
  */
 #include <stdio.h>
@@ -50,6 +52,7 @@ v0_fields(json_t *e, const json_t *m)
     jfield_copy(e, "max_context_length", m, "max_context_length");
     jfield_copy(e, "type", m, "type");
     jfield_copy(e, "family", m, "arch");
+    provider_entry_set_tools(e, provider_caps_have(json_object_get(m, "capabilities"), "tool_use"));
 }
 
 static json_t *

@@ -2,7 +2,9 @@
  * provider_ollama: Ollama's quirks.  Its catalogue is /api/tags, a name
  * without a tag means ":latest", it takes num_ctx with every request
  * (so caretid, not the load, sets the window), and it has routes of its
- * own: /api/pull, /api/ps, /api/show, /api/version.  Owns no state.
+ * own: /api/pull, /api/ps, /api/show, /api/version.  Whether a model
+ * takes tools is in its capabilities: on /api/tags in recent versions,
+ * else on /api/show.  Owns no state.
  */
 #include <stdio.h>
 
@@ -11,6 +13,7 @@
 
 static json_t *normalise_tags(const char *provider, const json_t *body);
 static void fetch_hint(const char *provider, const char *model, char *out, size_t outlen);
+static bool tools_from_show(const json_t *body);
 
 const struct provider_kind provider_kind_ollama = {
     .wire = WIRE_OLLAMA,
@@ -28,6 +31,9 @@ const struct provider_kind provider_kind_ollama = {
     .models_home_dir = ".ollama/models",
     .models_env = "OLLAMA_MODELS",
     .fetch_hint = fetch_hint,
+    .tools_probe_path = "/api/show",
+    .tools_probe_post = true,
+    .tools_from_probe = tools_from_show,
 };
 
 /* /api/tags' {"models":[{"name","size","details":{...}}]} as catalogue
@@ -55,9 +61,19 @@ normalise_tags(const char *provider, const json_t *body)
         jfield_copy(e, "modified_at", m, "modified_at");
         jfield_copy(e, "digest", m, "digest");
         jfield_copy(e, "details", m, "details");
+        json_t *caps = json_object_get(m, "capabilities");
+        if (json_is_array(caps))
+            provider_entry_set_tools(e, provider_caps_have(caps, "tools"));
         json_array_append_new(out, e);
     }
     return out;
+}
+
+/* /api/show's capabilities (absent before Ollama 0.6.4: no tools). */
+static bool
+tools_from_show(const json_t *body)
+{
+    return provider_caps_have(json_object_get(body, "capabilities"), "tools");
 }
 
 static void

@@ -3,7 +3,9 @@
  * llama-server, vLLM, ...).  Its catalogue is /v1/models; llama.cpp's
  * adds the window it was started with (meta.n_ctx), which -c sets and
  * -np divides among its slots.  It cannot fetch or load models by
- * name: the hints say how to restart it.  Owns no state.
+ * name: the hints say how to restart it.  Whether its model takes tools
+ * is llama.cpp's /props chat_template_caps.supports_tool_calls; a
+ * server without /props (vLLM, ...) is taken as text.  Owns no state.
  */
 #include <stdio.h>
 
@@ -13,6 +15,7 @@
 static json_t *normalise_models(const char *provider, const json_t *body);
 static void fetch_hint(const char *provider, const char *model, char *out, size_t outlen);
 static void load_hint(const char *model, long want, long loaded, char *out, size_t outlen);
+static bool tools_from_props(const json_t *body);
 
 const struct provider_kind provider_kind_openai = {
     .wire = WIRE_OPENAI,
@@ -23,6 +26,8 @@ const struct provider_kind provider_kind_openai = {
     .start_fix = "start the server or fix base_url",
     .fetch_hint = fetch_hint,
     .load_hint = load_hint,
+    .tools_probe_path = "/props",
+    .tools_from_probe = tools_from_props,
 };
 
 json_t *
@@ -56,6 +61,14 @@ static json_t *
 normalise_models(const char *provider, const json_t *body)
 {
     return provider_openai_list(provider, body, meta_fields);
+}
+
+/* llama.cpp's /props: whether the chat template renders tool calls. */
+static bool
+tools_from_props(const json_t *body)
+{
+    return json_is_true(
+        json_object_get(json_object_get(body, "chat_template_caps"), "supports_tool_calls"));
 }
 
 /* llama.cpp's server is the common case: name its flags, and that -np

@@ -199,6 +199,8 @@ resolve_model(const struct config *cfg, const char *name, const struct catalogue
         if (m->context_length > 0)
             out->context_length = m->context_length;
         out->options = m->options;
+        out->tools = m->tools;
+        out->native_tools = m->tools == MODEL_TOOLS_NATIVE;
         out->alias = true;
         if (alias_missing(out, views, n_views)) {
             suggest_names(NULL, m->model, views, n_views, suggest, suggest_len,

@@ -34,8 +34,12 @@ enum job_kind {
     JOB_DELETE,
     JOB_ADD_MESSAGE,
     JOB_UPDATE_MESSAGE,
+    JOB_BATCH,
     JOB_ADD_REQUESTS,
     JOB_REQUEST_STATS,
+    JOB_LIST_CHANGES,
+    JOB_GET_CHANGES,
+    JOB_MARK_UNDONE,
     JOB_CHECK,
     JOB_CLOSE,
 };
@@ -55,6 +59,9 @@ struct job {
     enum job_kind kind;
     json_t *in;
     struct store_request *recs; /* JOB_ADD_REQUESTS */
+    struct store_change *changes; /* JOB_ADD_MESSAGE's one (in), JOB_GET_CHANGES's (out) */
+    size_t n_changes;
+    store_changes_cb changes_cb; /* JOB_GET_CHANGES */
     int64_t prune_before_ms;    /* JOB_ADD_REQUESTS; 0: none */
     char *text; /* id, prefix, query or directory */
     int64_t num;
@@ -140,6 +147,19 @@ static const char *const migrations[] = {
     " status INTEGER NOT NULL, error_kind TEXT, ttft_ms INTEGER, tokens_per_s REAL,"
     " prompt_tokens INTEGER, completion_tokens INTEGER, duration_ms INTEGER NOT NULL);"
     "CREATE INDEX requests_at ON requests(at);",
+    /* 3 -> 4: the coding agent: a session's mode, a message's agent
+     * facts, and every file change with what undo restores */
+    "ALTER TABLE sessions ADD COLUMN mode TEXT NOT NULL DEFAULT 'chat';"
+    "ALTER TABLE messages ADD COLUMN agent TEXT;"
+    "CREATE TABLE changes("
+    " id INTEGER PRIMARY KEY,"
+    " session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+    " message_id INTEGER NOT NULL, seq INTEGER NOT NULL, path TEXT NOT NULL,"
+    " existed INTEGER NOT NULL, before BLOB, before_mode INTEGER NOT NULL DEFAULT 0,"
+    " after BLOB NOT NULL, diff TEXT NOT NULL, added INTEGER NOT NULL DEFAULT 0,"
+    " removed INTEGER NOT NULL DEFAULT 0, undone INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE INDEX changes_session ON changes(session_id, id);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -292,12 +312,12 @@ bind_double_known(sqlite3_stmt *q, int i, double v)
 #define SESSION_COLUMNS                                                                        \
     "id, title, created_at, updated_at, model, provider, workspace, settings, prompt_tokens, " \
     "completion_tokens, duration_ms, (SELECT count(*) FROM messages m WHERE m.session_id = "   \
-    "sessions.id)"
+    "sessions.id), mode"
 
 static json_t *
 session_row(sqlite3_stmt *q)
 {
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}}", "id",
+    json_t *s = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}}", "id",
                      col_text(q, 0), "title", col_text(q, 1), "created_at",
                      iso_time(sqlite3_column_int64(q, 2)), "updated_at",
                      iso_time(sqlite3_column_int64(q, 3)), "model", col_text(q, 4), "provider",
@@ -306,12 +326,14 @@ session_row(sqlite3_stmt *q)
                      "completion_tokens", (json_int_t)sqlite3_column_int64(q, 9), "duration_ms",
                      (json_int_t)sqlite3_column_int64(q, 10), "messages",
                      (json_int_t)sqlite3_column_int64(q, 11));
+    json_object_set_new(s, "mode", col_text(q, 12));
+    return s;
 }
 
 #define MESSAGE_COLUMNS                                                                     \
     "id, seq, role, content, thinking, tool_calls, tool_call_id, model, provider, "         \
     "prompt_tokens, completion_tokens, ttft_ms, tokens_per_s, load_ms, status, error, "     \
-    "created_at, tokens"
+    "created_at, tokens, agent"
 
 static json_t *
 message_row(sqlite3_stmt *q)
@@ -345,6 +367,8 @@ message_row(sqlite3_stmt *q)
                           ? json_null()
                           : json_real(sqlite3_column_double(q, 12)),
                       "load_ms", col_int_or_null(q, 13)));
+    if (sqlite3_column_type(q, 18) != SQLITE_NULL)
+        json_object_set_new(m, "agent", col_json(q, 18));
     return m;
 }
 
@@ -621,7 +645,8 @@ job_create(struct store *st, struct job *j)
     char *settings = given ? json_dumps(given, JSON_COMPACT) : xstrdup("{}");
     if (sqlite3_prepare_v2(st->db,
                            "INSERT INTO sessions(id, title, created_at, updated_at, model, "
-                           "provider, workspace, settings) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
+                           "provider, workspace, settings, mode) VALUES (?1, ?2, ?3, ?3, ?4, ?5,"
+                           " ?6, ?7, ?8)",
                            -1, &q, NULL) != SQLITE_OK) {
         db_fail(st->db, &j->err, "creating the session");
         free(settings);
@@ -637,6 +662,7 @@ job_create(struct store *st, struct job *j)
         bind_text_or_null(q, 5, jfield_str(in, "provider"));
         bind_text_or_null(q, 6, jfield_str(in, "workspace"));
         sqlite3_bind_text(q, 7, settings, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 8, jfield_str_or(in, "mode", "chat"), -1, SQLITE_TRANSIENT);
         int rc = sqlite3_step(q);
         sqlite3_reset(q);
         if (rc == SQLITE_DONE) {
@@ -752,7 +778,8 @@ job_get(struct store *st, struct job *j)
 static void
 job_update_session(struct store *st, struct job *j)
 {
-    static const char *const columns[] = {"title", "model", "provider", "workspace", "settings"};
+    static const char *const columns[] = {"title",     "model",    "provider",
+                                          "workspace", "settings", "mode"};
     int64_t now = store_now_ms();
     /* All fields or none. */
     if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
@@ -815,32 +842,80 @@ job_delete(struct store *st, struct job *j)
         j->out = json_pack("{s:s}", "deleted", j->text);
 }
 
-static void
-job_add_message(struct store *st, struct job *j)
+/* The file change J carries, stored with message ID (in its
+ * transaction), and its id written into the message's agent facts. */
+static int
+insert_change(struct store *st, const char *sid, const struct store_change *c, int64_t id)
 {
-    const json_t *m = j->in;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db,
+                           "INSERT INTO changes(session_id, message_id, seq, path, existed, before,"
+                           " before_mode, after, diff, added, removed, created_at) VALUES (?1, ?2,"
+                           " (SELECT seq FROM messages WHERE id = ?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+                           " ?10, ?11)",
+                           -1, &q, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(q, 1, sid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 2, id);
+    sqlite3_bind_text(q, 3, c->path, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 4, c->existed);
+    if (c->existed)
+        sqlite3_bind_blob64(q, 5, c->before ? c->before : "", c->before_len, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(q, 5);
+    sqlite3_bind_int(q, 6, (int)c->before_mode);
+    sqlite3_bind_blob64(q, 7, c->after ? c->after : "", c->after_len, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 8, c->diff ? c->diff : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 9, (sqlite3_int64)c->added);
+    sqlite3_bind_int64(q, 10, (sqlite3_int64)c->removed);
+    sqlite3_bind_int64(q, 11, store_now_ms());
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return -EIO;
+    int64_t change = sqlite3_last_insert_rowid(st->db);
+    if (sqlite3_prepare_v2(st->db,
+                           "UPDATE messages SET agent = json_set(COALESCE(agent, '{}'),"
+                           " '$.change', ?1) WHERE id = ?2",
+                           -1, &q, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_int64(q, 1, change);
+    sqlite3_bind_int64(q, 2, id);
+    rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Insert message M into session SID with its CHANGE (may be NULL), in
+ * the caller's transaction; *ID gets its id.  Returns 0, or -EIO with
+ * ERR set. */
+static int
+add_message_tx(struct store *st, const char *sid, const json_t *m,
+               const struct store_change *change, int64_t *id, struct cerr *err)
+{
     sqlite3_stmt *q;
     int64_t now = store_now_ms();
     char *calls = json_object_get(m, "tool_calls")
                       ? json_dumps(json_object_get(m, "tool_calls"), JSON_COMPACT)
                       : NULL;
+    char *agent = json_is_object(json_object_get(m, "agent"))
+                      ? json_dumps(json_object_get(m, "agent"), JSON_COMPACT)
+                      : NULL;
     const char *content = jfield_str_or(m, "content", "");
     json_int_t tokens = json_integer_value(json_object_get(m, "tokens"));
     if (tokens <= 0)
         tokens = (json_int_t)(strlen(content) + 3) / 4;
-    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(st->db,
+    if (sqlite3_prepare_v2(st->db,
                            "INSERT INTO messages(session_id, seq, role, content, thinking, "
-                           "tool_calls, tool_call_id, model, provider, status, tokens, created_at)"
-                           " VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE "
-                           "session_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                           "tool_calls, tool_call_id, model, provider, status, tokens, created_at,"
+                           " agent) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages"
+                           " WHERE session_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                            -1, &q, NULL) != SQLITE_OK) {
-        db_fail(st->db, &j->err, "storing the message");
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         free(calls);
-        return;
+        free(agent);
+        return db_fail(st->db, err, "storing the message");
     }
-    sqlite3_bind_text(q, 1, j->text, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 1, sid, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 2, jfield_str(m, "role"), -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 3, content, -1, SQLITE_TRANSIENT);
     bind_text_or_null(q, 4, jfield_str(m, "thinking"));
@@ -848,19 +923,17 @@ job_add_message(struct store *st, struct job *j)
     bind_text_or_null(q, 6, jfield_str(m, "tool_call_id"));
     bind_text_or_null(q, 7, jfield_str(m, "model"));
     bind_text_or_null(q, 8, jfield_str(m, "provider"));
-    sqlite3_bind_text(q, 9, jfield_str_or(m, "status", "complete"), -1,
-                      SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 9, jfield_str_or(m, "status", "complete"), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 10, tokens);
     sqlite3_bind_int64(q, 11, now);
+    bind_text_or_null(q, 12, agent);
     int rc = sqlite3_step(q);
     sqlite3_finalize(q);
     free(calls);
-    int64_t id = sqlite3_last_insert_rowid(st->db);
-    if (rc != SQLITE_DONE) {
-        db_fail(st->db, &j->err, "storing the message");
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-        return;
-    }
+    free(agent);
+    *id = sqlite3_last_insert_rowid(st->db);
+    if (rc != SQLITE_DONE || (change != NULL && insert_change(st, sid, change, *id) != 0))
+        return db_fail(st->db, err, "storing the message");
     /* The session's update time, and a first message names an untitled
      * session: both in the message's transaction, or neither. */
     bool user = strcmp(jfield_str(m, "role"), "user") == 0;
@@ -873,7 +946,7 @@ job_add_message(struct store *st, struct job *j)
         sqlite3_stmt *u;
         rc = sqlite3_prepare_v2(st->db, touches[i], -1, &u, NULL);
         if (rc == SQLITE_OK) {
-            sqlite3_bind_text(u, 1, j->text, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(u, 1, sid, -1, SQLITE_TRANSIENT);
             if (i == 1)
                 sqlite3_bind_text(u, 2, content, -1, SQLITE_TRANSIENT);
             else
@@ -881,81 +954,115 @@ job_add_message(struct store *st, struct job *j)
             rc = sqlite3_step(u);
             sqlite3_finalize(u);
         }
-        if (rc != SQLITE_DONE) {
-            db_fail(st->db, &j->err, "storing the message");
-            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-            return;
-        }
+        if (rc != SQLITE_DONE)
+            return db_fail(st->db, err, "storing the message");
     }
-    if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        db_fail(st->db, &j->err, "committing the message");
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-        return;
-    }
-    rc = sqlite3_prepare_v2(st->db, "SELECT " MESSAGE_COLUMNS " FROM messages WHERE id = ?1", -1,
-                            &q, NULL);
+    return 0;
+}
+
+/* Message ID as stored, or NULL with ERR set. */
+static json_t *
+read_message(struct store *st, int64_t id, struct cerr *err)
+{
+    sqlite3_stmt *q;
+    json_t *out = NULL;
+    int rc = sqlite3_prepare_v2(st->db, "SELECT " MESSAGE_COLUMNS " FROM messages WHERE id = ?1",
+                                -1, &q, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(q, 1, id);
         if ((rc = sqlite3_step(q)) == SQLITE_ROW)
-            j->out = message_row(q);
-        else if (rc != SQLITE_DONE)
-            db_fail(st->db, &j->err, "reading the stored message");
+            out = message_row(q);
         sqlite3_finalize(q);
     }
-    if (j->out == NULL && j->err.code == 0)
-        db_fail(st->db, &j->err, "reading the stored message");
+    if (out == NULL)
+        db_fail(st->db, err, "reading the stored message");
+    return out;
+}
+
+static bool
+commit(struct store *st, struct cerr *err, const char *what)
+{
+    if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        return true;
+    db_fail(st->db, err, what);
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return false;
 }
 
 static void
-job_update_message(struct store *st, struct job *j)
+job_add_message(struct store *st, struct job *j)
+{
+    int64_t id;
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "storing the message");
+        return;
+    }
+    if (add_message_tx(st, j->text, j->in, j->changes, &id, &j->err) != 0) {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return;
+    }
+    if (commit(st, &j->err, "committing the message"))
+        j->out = read_message(st, id, &j->err);
+}
+
+/* Update message ID with FIELDS in the caller's transaction. */
+static bool
+update_message_tx(struct store *st, int64_t id, const json_t *fields)
 {
     static const char *const text_cols[] = {"content", "thinking", "status", "error", "model",
                                             "provider"};
     static const char *const int_cols[] = {"prompt_tokens", "completion_tokens", "ttft_ms",
                                            "load_ms", "tokens"};
-    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        db_fail(st->db, &j->err, "updating the message");
-        return;
-    }
     struct {
         const char *col;
         json_t *v;
     } sets[16];
     size_t n = 0;
     for (size_t i = 0; i < sizeof text_cols / sizeof text_cols[0]; i++)
-        if (json_is_string(json_object_get(j->in, text_cols[i])))
-            sets[n].col = text_cols[i], sets[n++].v = json_object_get(j->in, text_cols[i]);
+        if (json_is_string(json_object_get(fields, text_cols[i])))
+            sets[n].col = text_cols[i], sets[n++].v = json_object_get(fields, text_cols[i]);
     for (size_t i = 0; i < sizeof int_cols / sizeof int_cols[0]; i++)
-        if (json_is_integer(json_object_get(j->in, int_cols[i])))
-            sets[n].col = int_cols[i], sets[n++].v = json_object_get(j->in, int_cols[i]);
-    if (json_is_number(json_object_get(j->in, "tokens_per_s")))
-        sets[n].col = "tokens_per_s", sets[n++].v = json_object_get(j->in, "tokens_per_s");
-    if (json_object_get(j->in, "tool_calls") != NULL)
-        sets[n].col = "tool_calls", sets[n++].v = json_object_get(j->in, "tool_calls");
+        if (json_is_integer(json_object_get(fields, int_cols[i])))
+            sets[n].col = int_cols[i], sets[n++].v = json_object_get(fields, int_cols[i]);
+    if (json_is_number(json_object_get(fields, "tokens_per_s")))
+        sets[n].col = "tokens_per_s", sets[n++].v = json_object_get(fields, "tokens_per_s");
+    if (json_object_get(fields, "tool_calls") != NULL)
+        sets[n].col = "tool_calls", sets[n++].v = json_object_get(fields, "tool_calls");
+    if (json_is_object(json_object_get(fields, "agent")))
+        sets[n].col = "agent", sets[n++].v = json_object_get(fields, "agent");
     bool ok = true;
-    for (size_t i = 0; i < n && ok; i++) {
-        char sql[96];
-        snprintf(sql, sizeof sql, "UPDATE messages SET %s = ?1 WHERE id = ?2", sets[i].col);
+    if (n > 0) {
+        /* One statement for every column: each statement costs more than
+         * its row. */
+        char sql[512];
+        size_t len = (size_t)snprintf(sql, sizeof sql, "UPDATE messages SET ");
+        for (size_t i = 0; i < n; i++)
+            len += (size_t)snprintf(sql + len, sizeof sql - len, "%s%s = ?%zu", i ? ", " : "",
+                                    sets[i].col, i + 1);
+        snprintf(sql + len, sizeof sql - len, " WHERE id = ?%zu", n + 1);
         sqlite3_stmt *q;
         ok = sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) == SQLITE_OK;
-        if (!ok)
-            break;
-        if (json_is_string(sets[i].v))
-            sqlite3_bind_text(q, 1, json_string_value(sets[i].v), -1, SQLITE_TRANSIENT);
-        else if (json_is_integer(sets[i].v))
-            sqlite3_bind_int64(q, 1, json_integer_value(sets[i].v));
-        else if (json_is_real(sets[i].v))
-            sqlite3_bind_double(q, 1, json_real_value(sets[i].v));
-        else {
-            char *t = json_dumps(sets[i].v, JSON_COMPACT | JSON_ENCODE_ANY);
-            sqlite3_bind_text(q, 1, t, -1, SQLITE_TRANSIENT);
-            free(t);
+        for (size_t i = 0; ok && i < n; i++) {
+            int k = (int)i + 1;
+            if (json_is_string(sets[i].v))
+                sqlite3_bind_text(q, k, json_string_value(sets[i].v), -1, SQLITE_TRANSIENT);
+            else if (json_is_integer(sets[i].v))
+                sqlite3_bind_int64(q, k, json_integer_value(sets[i].v));
+            else if (json_is_real(sets[i].v))
+                sqlite3_bind_double(q, k, json_real_value(sets[i].v));
+            else {
+                char *t = json_dumps(sets[i].v, JSON_COMPACT | JSON_ENCODE_ANY);
+                sqlite3_bind_text(q, k, t, -1, SQLITE_TRANSIENT);
+                free(t);
+            }
         }
-        sqlite3_bind_int64(q, 2, j->num);
-        ok = sqlite3_step(q) == SQLITE_DONE;
-        sqlite3_finalize(q);
+        if (ok) {
+            sqlite3_bind_int64(q, (int)n + 1, id);
+            ok = sqlite3_step(q) == SQLITE_DONE;
+            sqlite3_finalize(q);
+        }
     }
-    const char *status = jfield_str(j->in, "status");
+    const char *status = jfield_str(fields, "status");
     if (ok && status != NULL && strcmp(status, "complete") == 0) {
         sqlite3_stmt *q;
         ok = sqlite3_prepare_v2(
@@ -967,19 +1074,78 @@ job_update_message(struct store *st, struct job *j)
                  " FROM messages WHERE id = ?1) AS m WHERE sessions.id = m.session_id",
                  -1, &q, NULL) == SQLITE_OK;
         if (ok) {
-            sqlite3_bind_int64(q, 1, j->num);
-            sqlite3_bind_int64(q, 2, json_integer_value(json_object_get(j->in, "duration_ms")));
+            sqlite3_bind_int64(q, 1, id);
+            sqlite3_bind_int64(q, 2, json_integer_value(json_object_get(fields, "duration_ms")));
             sqlite3_bind_int64(q, 3, store_now_ms());
             ok = sqlite3_step(q) == SQLITE_DONE;
             sqlite3_finalize(q);
         }
     }
-    if (!ok || sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    return ok;
+}
+
+static void
+job_update_message(struct store *st, struct job *j)
+{
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "updating the message");
+        return;
+    }
+    if (!update_message_tx(st, j->num, j->in)) {
         db_fail(st->db, &j->err, "updating the message");
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return;
     }
-    j->out = json_pack("{s:I}", "id", (json_int_t)j->num);
+    if (commit(st, &j->err, "updating the message"))
+        j->out = json_pack("{s:I}", "id", (json_int_t)j->num);
+}
+
+/* Several writes of one session in one transaction: J->IN is
+ * {"update": [{"id", "fields"}...], "add": [msg...]}, the change going
+ * with the first message added. */
+static void
+job_batch(struct store *st, struct job *j)
+{
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "storing the step");
+        return;
+    }
+    size_t i;
+    json_t *u;
+    json_array_foreach(json_object_get(j->in, "update"), i, u)
+    {
+        if (!update_message_tx(st, json_integer_value(json_object_get(u, "id")),
+                               json_object_get(u, "fields"))) {
+            db_fail(st->db, &j->err, "storing the step");
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            return;
+        }
+    }
+    json_t *adds = json_object_get(j->in, "add");
+    size_t n = json_array_size(adds);
+    int64_t *ids = xcalloc(n + 1, sizeof *ids);
+    json_t *m;
+    json_array_foreach(adds, i, m)
+    {
+        if (add_message_tx(st, j->text, m, i == 0 ? j->changes : NULL, &ids[i], &j->err) != 0) {
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            free(ids);
+            return;
+        }
+    }
+    if (commit(st, &j->err, "committing the step")) {
+        json_t *added = json_array();
+        for (i = 0; i < n && j->err.code == 0; i++) {
+            json_t *row = read_message(st, ids[i], &j->err);
+            if (row != NULL)
+                json_array_append_new(added, row);
+        }
+        if (j->err.code == 0)
+            j->out = json_pack("{s:o}", "added", added);
+        else
+            json_decref(added);
+    }
+    free(ids);
 }
 
 /* Rows written by one INSERT statement.  Most of a one-row INSERT's cost
@@ -1179,6 +1345,117 @@ job_request_stats(struct store *st, struct job *j)
     j->out = json_pack("{s:o, s:o}", "since", iso_time(j->num), "models", list);
 }
 
+#define CHANGE_COLUMNS "id, seq, path, existed, added, removed, diff, undone, message_id"
+
+static void
+job_list_changes(struct store *st, struct job *j)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT " CHANGE_COLUMNS " FROM changes WHERE session_id = ?1"
+                           " ORDER BY id",
+                           -1, &q, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "reading the file changes");
+        return;
+    }
+    sqlite3_bind_text(q, 1, j->text, -1, SQLITE_TRANSIENT);
+    json_t *list = json_array();
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        json_array_append_new(
+            list, json_pack("{s:I, s:I, s:o, s:b, s:I, s:I, s:o, s:b, s:I}", "id",
+                            (json_int_t)sqlite3_column_int64(q, 0), "seq",
+                            (json_int_t)sqlite3_column_int64(q, 1), "path", col_text(q, 2),
+                            "existed", sqlite3_column_int(q, 3), "added",
+                            (json_int_t)sqlite3_column_int64(q, 4), "removed",
+                            (json_int_t)sqlite3_column_int64(q, 5), "diff", col_text(q, 6),
+                            "undone", sqlite3_column_int(q, 7), "message_id",
+                            (json_int_t)sqlite3_column_int64(q, 8)));
+    if (step_end(st->db, rc, &j->err, "reading the file changes") != 0) {
+        json_decref(list);
+        list = NULL;
+    }
+    sqlite3_finalize(q);
+    if (list != NULL)
+        j->out = json_pack("{s:o}", "changes", list);
+}
+
+static void
+job_get_changes(struct store *st, struct job *j)
+{
+    sqlite3_stmt *q;
+    /* NUM 0: the last change not undone; else every one from seq NUM. */
+    const char *sql = j->num > 0
+                          ? "SELECT " CHANGE_COLUMNS ", before, before_mode, after FROM changes"
+                            " WHERE session_id = ?1 AND undone = 0 AND seq >= ?2 ORDER BY id DESC"
+                          : "SELECT " CHANGE_COLUMNS ", before, before_mode, after FROM changes"
+                            " WHERE session_id = ?1 AND undone = 0 ORDER BY id DESC LIMIT 1";
+    if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "reading the file changes");
+        return;
+    }
+    sqlite3_bind_text(q, 1, j->text, -1, SQLITE_TRANSIENT);
+    if (j->num > 0)
+        sqlite3_bind_int64(q, 2, j->num);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (j->n_changes == cap) {
+            cap = cap ? cap * 2 : 8;
+            j->changes = xrealloc(j->changes, cap * sizeof *j->changes);
+        }
+        struct store_change *c = &j->changes[j->n_changes++];
+        memset(c, 0, sizeof *c);
+        c->id = sqlite3_column_int64(q, 0);
+        c->path = xstrdup((const char *)sqlite3_column_text(q, 2));
+        c->existed = sqlite3_column_int(q, 3) != 0;
+        c->before_len = (size_t)sqlite3_column_bytes(q, 9);
+        c->before = xmalloc(c->before_len + 1);
+        if (c->before_len > 0)
+            memcpy(c->before, sqlite3_column_blob(q, 9), c->before_len);
+        c->before[c->before_len] = '\0';
+        c->before_mode = (unsigned)sqlite3_column_int(q, 10);
+        c->after_len = (size_t)sqlite3_column_bytes(q, 11);
+        c->after = xmalloc(c->after_len + 1);
+        if (c->after_len > 0)
+            memcpy(c->after, sqlite3_column_blob(q, 11), c->after_len);
+        c->after[c->after_len] = '\0';
+    }
+    step_end(st->db, rc, &j->err, "reading the file changes");
+    sqlite3_finalize(q);
+}
+
+static void
+job_mark_undone(struct store *st, struct job *j)
+{
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "marking the changes undone");
+        return;
+    }
+    size_t i;
+    json_t *id;
+    bool ok = true;
+    json_array_foreach(j->in, i, id)
+    {
+        sqlite3_stmt *q;
+        ok = sqlite3_prepare_v2(st->db, "UPDATE changes SET undone = 1 WHERE id = ?1", -1, &q,
+                                NULL) == SQLITE_OK;
+        if (!ok)
+            break;
+        sqlite3_bind_int64(q, 1, json_integer_value(id));
+        ok = sqlite3_step(q) == SQLITE_DONE;
+        sqlite3_finalize(q);
+        if (!ok)
+            break;
+    }
+    if (!ok || sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(st->db, &j->err, "marking the changes undone");
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return;
+    }
+    j->out = json_pack("{s:I}", "undone", (json_int_t)json_array_size(j->in));
+}
+
 /* The check itself runs in on_work, as before every write. */
 static void
 job_check(struct store *st, struct job *j)
@@ -1208,8 +1485,12 @@ static void (*const job_table[])(struct store *, struct job *) = {
     [JOB_DELETE] = job_delete,
     [JOB_ADD_MESSAGE] = job_add_message,
     [JOB_UPDATE_MESSAGE] = job_update_message,
+    [JOB_BATCH] = job_batch,
     [JOB_ADD_REQUESTS] = job_add_requests,
     [JOB_REQUEST_STATS] = job_request_stats,
+    [JOB_LIST_CHANGES] = job_list_changes,
+    [JOB_GET_CHANGES] = job_get_changes,
+    [JOB_MARK_UNDONE] = job_mark_undone,
     [JOB_CHECK] = job_check,
     [JOB_CLOSE] = job_close,
 };
@@ -1219,7 +1500,7 @@ static void (*const job_table[])(struct store *, struct job *) = {
 static const bool job_checks_file[] = {
     [JOB_CREATE] = true,         [JOB_UPDATE_SESSION] = true, [JOB_DELETE] = true,
     [JOB_ADD_MESSAGE] = true,    [JOB_UPDATE_MESSAGE] = true, [JOB_ADD_REQUESTS] = true,
-    [JOB_CHECK] = true,
+    [JOB_MARK_UNDONE] = true,    [JOB_BATCH] = true,          [JOB_CHECK] = true,
 };
 
 /* ---------- the queue (loop thread) ---------- */
@@ -1324,8 +1605,11 @@ on_work_done(uv_work_t *w, int status)
                 st->tail = NULL;
             cerr_set(&late->err, -ECANCELED, 503,
                      "agent state: the daemon is stopping; the write was not made");
-            if (late->cb != NULL)
+            if (late->changes_cb != NULL)
+                late->changes_cb(NULL, 0, &late->err, late->arg);
+            else if (late->cb != NULL)
                 late->cb(NULL, &late->err, late->arg);
+            store_changes_free(late->changes, late->n_changes);
             json_decref(late->in);
             if (late->recs != NULL)
                 store_requests_free(late->recs, (size_t)late->num);
@@ -1335,10 +1619,17 @@ on_work_done(uv_work_t *w, int status)
         close_step(st);
         return;
     }
-    if (j->cb != NULL)
+    if (j->changes_cb != NULL) {
+        /* The callback takes the array. */
+        j->changes_cb(j->err.code ? NULL : j->changes, j->err.code ? 0 : j->n_changes,
+                      j->err.code ? &j->err : NULL, j->arg);
+        if (j->err.code == 0)
+            j->changes = NULL, j->n_changes = 0;
+    } else if (j->cb != NULL)
         j->cb(j->out, j->err.code ? &j->err : NULL, j->arg);
     else
         json_decref(j->out);
+    store_changes_free(j->changes, j->n_changes);
     json_decref(j->in);
     if (j->recs != NULL)
         store_requests_free(j->recs, (size_t)j->num);
@@ -1545,5 +1836,85 @@ store_request_stats(struct store *st, int64_t since_ms, store_cb cb, void *arg)
 {
     struct job *j = submit(st, JOB_REQUEST_STATS, NULL, NULL, cb, arg);
     j->num = since_ms;
+    run_next(st);
+}
+
+void
+store_changes_free(struct store_change *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(c[i].path);
+        free(c[i].before);
+        free(c[i].after);
+        free(c[i].diff);
+    }
+    free(c);
+}
+
+/* A copy of C (NULL: NULL) the worker owns. */
+static struct store_change *
+change_copy(const struct store_change *change)
+{
+    if (change == NULL)
+        return NULL;
+    struct store_change *c = xcalloc(1, sizeof *c);
+    c->path = xstrdup(change->path);
+    c->existed = change->existed;
+    c->before_len = change->existed ? change->before_len : 0;
+    c->before = xmalloc(c->before_len + 1);
+    if (c->before_len > 0)
+        memcpy(c->before, change->before, c->before_len);
+    c->before_mode = change->before_mode;
+    c->after_len = change->after_len;
+    c->after = xmalloc(c->after_len + 1);
+    if (c->after_len > 0)
+        memcpy(c->after, change->after, c->after_len);
+    c->diff = xstrdup(change->diff ? change->diff : "");
+    c->added = change->added;
+    c->removed = change->removed;
+    return c;
+}
+
+void
+store_add_message_change(struct store *st, const char *id, const json_t *msg,
+                         const struct store_change *change, store_cb cb, void *arg)
+{
+    struct job *j = submit(st, JOB_ADD_MESSAGE, msg, id, cb, arg);
+    j->changes = change_copy(change);
+    j->n_changes = change ? 1 : 0;
+    run_next(st);
+}
+
+void
+store_write_step(struct store *st, const char *id, const json_t *writes,
+                 const struct store_change *change, store_cb cb, void *arg)
+{
+    struct job *j = submit(st, JOB_BATCH, writes, id, cb, arg);
+    j->changes = change_copy(change);
+    j->n_changes = change ? 1 : 0;
+    run_next(st);
+}
+
+void
+store_list_changes(struct store *st, const char *id, store_cb cb, void *arg)
+{
+    submit(st, JOB_LIST_CHANGES, NULL, id, cb, arg);
+    run_next(st);
+}
+
+void
+store_get_changes(struct store *st, const char *id, int64_t from_seq, store_changes_cb cb,
+                  void *arg)
+{
+    struct job *j = submit(st, JOB_GET_CHANGES, NULL, id, NULL, arg);
+    j->changes_cb = cb;
+    j->num = from_seq;
+    run_next(st);
+}
+
+void
+store_mark_undone(struct store *st, const json_t *change_ids, store_cb cb, void *arg)
+{
+    submit(st, JOB_MARK_UNDONE, change_ids, NULL, cb, arg);
     run_next(st);
 }

@@ -30,6 +30,7 @@ DEAD="  - {name: dead, type: ollama, base_url: \"http://127.0.0.1:9\"}"
 
 memory 64
 disk 100000000000
+echo 4 > "$FX/landlock"
 check "daemon starts" doctor_daemon good "qwen3-coder:30b" "$OLLAMA" "$LMS"
 out=$("$CARETICTL" --socket "$S" doctor)
 code=$?
@@ -47,6 +48,28 @@ expect_contains "the probe measures speed" "$out" "tokens/s"
 expect_contains "the summary line" "$out" "0 failed, 0 warnings"
 json=$("$CARETICTL" --socket "$S" doctor --json)
 expect_contains "--json gives every check" "$json" '"check": "probe"'
+expect_contains "the sandbox in force, with Landlock's ABI" "$out" $'ok   sandbox\n     landlock (ABI 4)'
+echo -38 > "$FX/landlock" # ENOSYS: a kernel built without Landlock
+out=$("$CARETICTL" --socket "$S" doctor)
+expect_contains "a kernel without Landlock warns" "$out" $'warn sandbox\n     unavailable (kernel without Landlock): commands run unsandboxed'
+expect_contains "with the kernel to run, or how to say unsandboxed is meant" "$out" "CONFIG_SECURITY_LANDLOCK"
+echo -95 > "$FX/landlock" # EOPNOTSUPP: built in, off at boot
+out=$("$CARETICTL" --socket "$S" doctor)
+expect_contains "Landlock off at boot: the lsm= parameter" "$out" "add landlock to its lsm= boot parameter"
+rm "$FX/landlock"
+out=$("$CARETICTL" --socket "$S" doctor)
+expect_contains "without a fixture the kernel is asked" "$out" "sandbox"$'\n'"     "
+stop_daemon "$DPID"
+
+write_config "$T/off.yaml" "daemon:" "  state_dir: $T/state-off" "providers:" "$OLLAMA" \
+    "defaults:" "  model: \"qwen3-coder:30b\"" "agent:" "  sandbox: off"
+check "daemon starts" start_daemon "$T/off" "$T/off.yaml"
+S="$T/off/caretid.sock"
+wait_store_open "$S"
+echo 4 > "$FX/landlock"
+out=$("$CARETICTL" --socket "$S" doctor)
+expect_contains "agent.sandbox: off is said, whatever the kernel has" "$out" $'ok   sandbox\n     off (agent.sandbox: off)'
+rm "$FX/landlock"
 stop_daemon "$DPID"
 
 memory 16

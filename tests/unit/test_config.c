@@ -287,6 +287,159 @@ START_TEST(test_dump_redacts_secrets)
 }
 END_TEST
 
+
+START_TEST(test_agent_defaults)
+{
+    struct config *cfg = load_ok("");
+    ck_assert_int_eq(cfg->agent.max_steps, 50);
+    ck_assert_int_eq(cfg->agent.approvals[APPROVAL_READ], APPROVAL_AUTO);
+    ck_assert_int_eq(cfg->agent.approvals[APPROVAL_EDIT], APPROVAL_ASK);
+    ck_assert_int_eq(cfg->agent.approvals[APPROVAL_COMMAND], APPROVAL_ASK);
+    ck_assert(cfg->agent.sandbox);
+    ck_assert_int_eq(cfg->agent.command_timeout_s, 120);
+    ck_assert_int_eq(cfg->agent.approval_timeout_s, 600);
+    config_free(cfg);
+    /* The built-in defaults are the same. */
+    struct cerr err = {0};
+    cfg = config_load(NULL, &err);
+    ck_assert_int_eq(cfg->agent.max_steps, 50);
+    ck_assert_int_eq(cfg->agent.approvals[APPROVAL_EDIT], APPROVAL_ASK);
+    ck_assert(cfg->agent.sandbox);
+    config_free(cfg);
+    /* A partial approvals block keeps the others' defaults. */
+    cfg = load_ok("agent:\n  approvals:\n    command: deny\n");
+    ck_assert_int_eq(cfg->agent.approvals[APPROVAL_READ], APPROVAL_AUTO);
+    ck_assert_int_eq(cfg->agent.approvals[APPROVAL_EDIT], APPROVAL_ASK);
+    ck_assert_int_eq(cfg->agent.approvals[APPROVAL_COMMAND], APPROVAL_DENY);
+    config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_agent_keys)
+{
+    struct config *cfg = load_ok("agent:\n  max_steps: 1000\n"
+                                 "  approvals: {read: deny, edit: auto, command: \"auto\"}\n"
+                                 "  sandbox: off\n  command_timeout_s: 86400\n"
+                                 "  approval_timeout_s: 604800\n");
+    ck_assert_int_eq(cfg->agent.max_steps, 1000);
+    ck_assert_int_eq(cfg->agent.approvals[APPROVAL_READ], APPROVAL_DENY);
+    ck_assert_int_eq(cfg->agent.approvals[APPROVAL_EDIT], APPROVAL_AUTO);
+    ck_assert_int_eq(cfg->agent.approvals[APPROVAL_COMMAND], APPROVAL_AUTO);
+    ck_assert(!cfg->agent.sandbox);
+    ck_assert_int_eq(cfg->agent.command_timeout_s, 86400);
+    ck_assert_int_eq(cfg->agent.approval_timeout_s, 604800);
+    config_free(cfg);
+    cfg = load_ok("agent:\n  max_steps: 1\n  sandbox: landlock\n  command_timeout_s: 1\n"
+                  "  approval_timeout_s: 1\n  approvals:\n    edit: ask\n");
+    ck_assert_int_eq(cfg->agent.max_steps, 1);
+    ck_assert(cfg->agent.sandbox);
+    ck_assert_int_eq(cfg->agent.command_timeout_s, 1);
+    ck_assert_int_eq(cfg->agent.approval_timeout_s, 1);
+    config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_agent_errors)
+{
+    expect_error("agent:\n  max_steps: 0\n",
+                 ":2:14: agent.max_steps: expected an integer from 1 to 1000, got \"0\"");
+    expect_error("agent:\n  max_steps: 1001\n", "agent.max_steps: expected an integer from 1 to 1000");
+    expect_error("agent:\n  max_steps: many\n", "agent.max_steps: expected an integer");
+    expect_error("agent:\n  command_timeout_s: 0\n",
+                 "agent.command_timeout_s: expected an integer from 1 to 86400, got \"0\"");
+    expect_error("agent:\n  command_timeout_s: 86401\n", "agent.command_timeout_s: expected an integer from 1 to 86400");
+    expect_error("agent:\n  approval_timeout_s: 604801\n",
+                 "agent.approval_timeout_s: expected an integer from 1 to 604800, got \"604801\"");
+    expect_error("agent:\n  approval_timeout_s: -1\n", "agent.approval_timeout_s: expected an integer from 1 to 604800");
+    expect_error("agent:\n  approvals:\n    edit: sometimes\n",
+                 ":3:11: agent.approvals.edit: expected auto, ask or deny, got \"sometimes\"");
+    expect_error("agent:\n  approvals: {read: yes}\n",
+                 "agent.approvals.read: expected auto, ask or deny, got \"yes\"");
+    expect_error("agent:\n  approvals:\n    command: Auto\n", "agent.approvals.command: expected auto, ask or deny");
+    expect_error("agent:\n  approvals:\n    write: ask\n", ":3:5: agent.approvals.write: unknown key");
+    expect_error("agent:\n  approvals: auto\n", "agent.approvals: expected a mapping of keys");
+    expect_error("agent:\n  sandbox: true\n",
+                 ":2:12: agent.sandbox: expected off or landlock, got \"true\"");
+    expect_error("agent:\n  sandbox: firejail\n", "agent.sandbox: expected off or landlock, got \"firejail\"");
+    expect_error("agent:\n  sandbox: [landlock]\n", "agent.sandbox: expected a single value, not a list");
+    expect_error("agent:\n  max_step: 3\n", "agent.max_step: unknown key; did you mean \"max_steps\"?");
+}
+END_TEST
+
+START_TEST(test_model_tools_key)
+{
+    struct config *cfg = load_ok("providers:\n  - {name: o, type: ollama, base_url: http://o}\n"
+                                 "models:\n  a: {provider: o, model: x}\n"
+                                 "  n: {provider: o, model: x, tools: native}\n"
+                                 "  t: {provider: o, model: x, tools: text}\n"
+                                 "  u: {provider: o, model: x, tools: auto}\n");
+    ck_assert_int_eq(cfg->models[0].tools, MODEL_TOOLS_AUTO);
+    ck_assert_int_eq(cfg->models[1].tools, MODEL_TOOLS_NATIVE);
+    ck_assert_int_eq(cfg->models[2].tools, MODEL_TOOLS_TEXT);
+    ck_assert_int_eq(cfg->models[3].tools, MODEL_TOOLS_AUTO);
+    config_free(cfg);
+    expect_error("providers:\n  - {name: o, type: ollama, base_url: http://o}\n"
+                 "models:\n  a:\n    provider: o\n    model: x\n    tools: json\n",
+                 ":7:12: models.a.tools: expected auto, native or text, got \"json\"");
+    expect_error("providers:\n  - {name: o, type: ollama, base_url: http://o}\n"
+                 "models:\n  a: {provider: o, model: x, tools: true}\n",
+                 "models.a.tools: expected auto, native or text, got \"true\"");
+}
+END_TEST
+
+START_TEST(test_enum_names)
+{
+    ck_assert_str_eq(config_approval_policy_name(APPROVAL_AUTO), "auto");
+    ck_assert_str_eq(config_approval_policy_name(APPROVAL_ASK), "ask");
+    ck_assert_str_eq(config_approval_policy_name(APPROVAL_DENY), "deny");
+    ck_assert_int_eq(config_approval_policy_parse("auto"), APPROVAL_AUTO);
+    ck_assert_int_eq(config_approval_policy_parse("ask"), APPROVAL_ASK);
+    ck_assert_int_eq(config_approval_policy_parse("deny"), APPROVAL_DENY);
+    ck_assert_int_eq(config_approval_policy_parse("Ask"), -1);
+    ck_assert_int_eq(config_approval_policy_parse(""), -1);
+    ck_assert_int_eq(config_approval_policy_parse(NULL), -1);
+    ck_assert_str_eq(config_approval_category_name(APPROVAL_READ), "read");
+    ck_assert_str_eq(config_approval_category_name(APPROVAL_EDIT), "edit");
+    ck_assert_str_eq(config_approval_category_name(APPROVAL_COMMAND), "command");
+    ck_assert_str_eq(config_model_tools_name(MODEL_TOOLS_AUTO), "auto");
+    ck_assert_str_eq(config_model_tools_name(MODEL_TOOLS_NATIVE), "native");
+    ck_assert_str_eq(config_model_tools_name(MODEL_TOOLS_TEXT), "text");
+    /* The approvals keys are the categories' names, in the enum's order. */
+    for (size_t i = 0; i < APPROVAL_CATEGORIES; i++) {
+        ck_assert_str_eq(approvals_keys[i].name, config_approval_category_name(i));
+        ck_assert_uint_eq(approvals_keys[i].offset, i * sizeof(enum approval_policy));
+    }
+}
+END_TEST
+
+START_TEST(test_dump_agent_roundtrip)
+{
+    struct config *cfg = load_ok("providers:\n  - {name: o, type: ollama, base_url: http://o}\n"
+                                 "models:\n  n: {provider: o, model: x, tools: native}\n"
+                                 "agent:\n  max_steps: 7\n  sandbox: off\n"
+                                 "  approvals: {read: ask, edit: deny, command: auto}\n");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    config_dump(cfg, f);
+    fclose(f);
+    config_free(cfg);
+    ck_assert_ptr_nonnull(strstr(buf, "\nagent:\n  max_steps: 7\n  approvals:\n    read: ask\n"
+                                      "    edit: deny\n    command: auto\n  sandbox: off\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "    tools: native\n"));
+    /* The dump loads back to the same values. */
+    cfg = load_ok(buf);
+    ck_assert_int_eq(cfg->agent.max_steps, 7);
+    ck_assert(!cfg->agent.sandbox);
+    ck_assert_int_eq(cfg->agent.approvals[APPROVAL_READ], APPROVAL_ASK);
+    ck_assert_int_eq(cfg->agent.approvals[APPROVAL_EDIT], APPROVAL_DENY);
+    ck_assert_int_eq(cfg->agent.approvals[APPROVAL_COMMAND], APPROVAL_AUTO);
+    ck_assert_int_eq(cfg->models[0].tools, MODEL_TOOLS_NATIVE);
+    config_free(cfg);
+    free(buf);
+}
+END_TEST
+
 static void
 check_key_documented(const char *dotted, void *arg)
 {
@@ -325,6 +478,12 @@ main(void)
     tcase_add_test(tc, test_missing_file);
     tcase_add_test(tc, test_dump_redacts_secrets);
     tcase_add_test(tc, test_every_key_documented);
+    tcase_add_test(tc, test_agent_defaults);
+    tcase_add_test(tc, test_agent_keys);
+    tcase_add_test(tc, test_agent_errors);
+    tcase_add_test(tc, test_model_tools_key);
+    tcase_add_test(tc, test_enum_names);
+    tcase_add_test(tc, test_dump_agent_roundtrip);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

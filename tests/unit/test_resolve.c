@@ -36,6 +36,11 @@ static const char config_yaml[] = "providers:\n"
                                   "  small:\n"
                                   "    provider: lmstudio\n"
                                   "    model: qwen3-8b\n"
+                                  "    tools: text\n"
+                                  "  native:\n"
+                                  "    provider: lmstudio\n"
+                                  "    model: qwen3-8b\n"
+                                  "    tools: native\n"
                                   "  qwen3:8b:\n" /* an alias that shadows a catalogue name */
                                   "    provider: backup\n"
                                   "    model: qwen3:8b-q8_0\n"
@@ -163,6 +168,26 @@ START_TEST(test_alias_single_uses_default_context)
     ck_assert_str_eq(res.name, "small");
     ck_assert_int_eq(res.context_length, 32768); /* defaults.context_length */
     ck_assert_ptr_null(res.options);
+}
+END_TEST
+
+START_TEST(test_alias_tools)
+{
+    /* The alias's word is carried; only native decides here, the rest is
+     * the lookup's (it asks the servers). */
+    ck_assert_int_eq(resolve("coder"), RESOLVE_OK);
+    ck_assert_int_eq(res.tools, MODEL_TOOLS_AUTO);
+    ck_assert(!res.native_tools);
+    ck_assert_int_eq(resolve("small"), RESOLVE_OK);
+    ck_assert_int_eq(res.tools, MODEL_TOOLS_TEXT);
+    ck_assert(!res.native_tools);
+    ck_assert_int_eq(resolve("native"), RESOLVE_OK);
+    ck_assert_int_eq(res.tools, MODEL_TOOLS_NATIVE);
+    ck_assert(res.native_tools);
+    /* A name that is not an alias is auto. */
+    ck_assert_int_eq(resolve("gemma-3-12b"), RESOLVE_OK);
+    ck_assert_int_eq(res.tools, MODEL_TOOLS_AUTO);
+    ck_assert(!res.native_tools);
 }
 END_TEST
 
@@ -584,6 +609,7 @@ main(void)
     TCase *tc = tcase_create("resolve");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_alias_failover_list);
+    tcase_add_test(tc, test_alias_tools);
     tcase_add_test(tc, test_alias_single_uses_default_context);
     tcase_add_test(tc, test_alias_beats_catalogue_names);
     tcase_add_test(tc, test_alias_does_not_need_catalogue_or_reachability);

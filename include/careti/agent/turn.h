@@ -37,7 +37,8 @@ struct turn_env {
 
 /* What a turn reports, in this order: user_stored, reply_started (once
  * the model is known), then any of truncated, thinking, delta,
- * tool_call, and last done.  Any may be NULL.  JSON arguments are
+ * tool_call, agent_event (agent sessions: a tool loop of steps), and
+ * last done.  Any may be NULL.  JSON arguments are
  * borrowed.  Called from the loop, never from inside turn_start or
  * turn_cancel. */
 struct turn_observer {
@@ -51,10 +52,15 @@ struct turn_observer {
     void (*delta)(void *arg, const char *text);
     /* A tool call the model made: {id, name, arguments}. */
     void (*tool_call)(void *arg, const json_t *call);
+    /* An agent session's other events (docs/api/agent.md): step,
+     * approval, approval_decision, tool_output, tool_result, usage,
+     * question, completion; DATA is borrowed. */
+    void (*agent_event)(void *arg, const char *event, const json_t *data);
     /* The turn is over and its outcome is on disk (or, when ERROR says
      * so, could not be written).  REPLY is the reply as stored: its id
      * (0 when no row was made), status ("complete", "error",
-     * "interrupted"), error, content, tool_calls and the server's counts.
+     * "interrupted"), error, content, tool_calls and the server's counts;
+     * for an agent turn also stop_reason, reason, steps, files_changed.
      * The turn is freed when this returns. */
     void (*done)(void *arg, const json_t *reply);
 };
@@ -71,6 +77,18 @@ struct turn *turn_start(const struct turn_env *env, const char *session_id, json
  * the turn ends "interrupted" (done follows, later).  Nothing happens
  * once T is finishing. */
 void turn_cancel(struct turn *t);
+
+/* Answer the approval T waits for, for call CALL_ID: DECISION is
+ * "allow_once", "allow_always" or "reject" (FEEDBACK, may be NULL, goes to
+ * the model).  *CATEGORY gets the call's category ("read", "edit",
+ * "command") for the caller to store an allow_always.  Returns 0, -ENOENT
+ * when T waits for no such approval, -EINVAL for another decision. */
+int turn_answer_approval(struct turn *t, const char *call_id, const char *decision,
+                         const char *feedback, const char **category);
+
+/* The approval T waits for (the approval event's data), or NULL;
+ * borrowed. */
+const json_t *turn_pending_approval(const struct turn *t);
 
 /* The session T answers in. */
 const char *turn_session_id(const struct turn *t);

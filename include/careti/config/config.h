@@ -35,6 +35,13 @@ struct config_provider {
     long max_queue;
 };
 
+/* models.<alias>.tools: how the agent offers its tools to the model. */
+enum model_tools {
+    MODEL_TOOLS_AUTO,   /* as the server says the model supports */
+    MODEL_TOOLS_NATIVE, /* the API's tools field (OpenAI tools, Ollama tools) */
+    MODEL_TOOLS_TEXT,   /* described in the prompt, parsed from the text */
+};
+
 struct config_model {
     char *alias;
     char **providers; /* tried in order (failover) */
@@ -42,6 +49,7 @@ struct config_model {
     char *model;
     long context_length; /* 0 = use defaults.context_length */
     json_t *options;     /* object merged under the client's options, or NULL */
+    enum model_tools tools;
 };
 
 struct config_daemon {
@@ -70,6 +78,19 @@ struct config_defaults {
     bool compact_prompt;
 };
 
+/* What an agent's tool call needs before it runs, per category. */
+enum approval_category { APPROVAL_READ, APPROVAL_EDIT, APPROVAL_COMMAND, APPROVAL_CATEGORIES };
+enum approval_policy { APPROVAL_AUTO, APPROVAL_ASK, APPROVAL_DENY };
+
+struct config_agent {
+    long max_steps; /* agent.max_steps: 1..1000, default 50 */
+    /* agent.approvals.{read,edit,command}: auto|ask|deny; defaults auto, ask, ask */
+    enum approval_policy approvals[APPROVAL_CATEGORIES];
+    bool sandbox;            /* agent.sandbox: landlock (true, default) | off */
+    long command_timeout_s;  /* agent.command_timeout_s: 1..86400, default 120 */
+    long approval_timeout_s; /* agent.approval_timeout_s: 1..604800, default 600 */
+};
+
 struct config {
     char *path; /* file it came from; NULL for built-in defaults */
     struct config_daemon daemon;
@@ -78,6 +99,7 @@ struct config {
     struct config_model *models;
     size_t n_models;
     struct config_defaults defaults;
+    struct config_agent agent;
 };
 
 /*
@@ -112,6 +134,16 @@ const struct config_provider *config_provider_find(const struct config *cfg, con
 
 /* "ollama", "lmstudio" or "openai". */
 const char *config_provider_type_name(enum provider_type type);
+
+/* "auto", "ask" or "deny"; static.  Pure. */
+const char *config_approval_policy_name(enum approval_policy p);
+/* The policy named S ("auto", "ask", "deny"), or -1 for anything else
+ * (NULL too).  Pure. */
+int config_approval_policy_parse(const char *s);
+/* "read", "edit" or "command"; static.  Pure. */
+const char *config_approval_category_name(enum approval_category c);
+/* "auto", "native" or "text"; static.  Pure. */
+const char *config_model_tools_name(enum model_tools t);
 
 /*
  * Split a listen address "host:port" or "[v6]:port" into HOST (NUL-ended,

@@ -20,6 +20,7 @@
 #define CTL_EXIT_ERROR 1
 #define CTL_EXIT_USAGE 2
 #define CTL_EXIT_NO_DAEMON 3
+#define CTL_EXIT_NEEDS_USER 4 /* agent: a question, or an approval with no one to ask */
 #define CTL_EXIT_INTERRUPTED 130
 
 /* caretid exit codes (caretid(8) EXIT STATUS). */

@@ -21,6 +21,9 @@ struct sbuf {
 void sbuf_reserve(struct sbuf *b, size_t extra);
 /* Append LEN bytes of DATA. */
 void sbuf_add(struct sbuf *b, const void *data, size_t len);
+/* Append printf-style text. */
+void sbuf_addf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Append V in decimal. */
 void sbuf_add_int(struct sbuf *b, int64_t v);
 /* Append a NUL-terminated string. */

@@ -27,8 +27,17 @@ typedef void (*lookup_cb)(int status, const struct resolution *res, const char *
 
 /* Resolve MODEL (NULL or "": defaults.model) against the config and the
  * catalogues, refreshing stale ones first and all of them once on a
- * miss.  CB runs from the loop, possibly before this returns. */
+ * miss.  RES->native_tools is decided too: for an alias with tools:
+ * auto, or a name that is not an alias, the candidates' servers are
+ * asked whether the model takes tools the first time (each answer is
+ * kept with its catalogue), and a server that cannot say means text.
+ * CB runs from the loop, possibly before this returns. */
 void lookup_model(struct lookup *l, const char *model, lookup_cb cb, void *arg);
+
+/* How an agent would offer tools to alias M now, from the config and
+ * the answers kept so far, asking no server: "native", "text", or NULL
+ * while a server has not been asked yet.  Static string. */
+const char *lookup_alias_tools(struct lookup *l, const struct config_model *m);
 
 /* The context window MODEL was loaded with on an OpenAI-compatible
  * PROVIDER, from its catalogue; 0 when unknown or for Ollama (which takes

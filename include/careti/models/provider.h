@@ -115,6 +115,20 @@ const json_t *provider_models(const struct provider *p);
 /* The cached entry for the model called NAME, or NULL (also when P is
  * NULL); borrowed. */
 const json_t *provider_model_entry(const struct provider *p, const char *name);
+/*
+ * Whether MODEL on P takes the agent's tools natively, as its server
+ * says (Ollama: capabilities has "tools"; LM Studio: "tool_use";
+ * llama.cpp: /props chat_template_caps.supports_tool_calls).  Returns 1
+ * yes; 0 no, also when P is NULL, MODEL is not in its catalogue, the
+ * server cannot say, or asking failed; -1 not known yet.  Then, with CB,
+ * the server is asked (once, however many wait) and CB runs from the
+ * loop, never before this returns, once the answer is kept with the
+ * catalogue (also at shutdown, with nothing learnt); without CB nothing
+ * is asked.  The answer is kept across catalogue refreshes while the
+ * server stays reachable and the model's digest is unchanged.
+ */
+int provider_native_tools(struct provider *p, const char *model, providers_refreshed_cb cb,
+                          void *arg);
 /* Whether the last catalogue fetch reached the server, and if not why. */
 bool provider_reachable(const struct provider *p);
 const char *provider_last_error(const struct provider *p);

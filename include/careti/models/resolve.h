@@ -39,6 +39,13 @@ struct resolution {
     long context_length;
     const json_t *options; /* the alias's options, borrowed from the config */
     char name[256];        /* the name the client sees */
+    enum model_tools tools; /* the alias's models.<alias>.tools; AUTO for any other name */
+    /* Whether an agent sends its tools' schemas in the request's own
+     * field (OpenAI tools, Ollama tools) rather than in the prompt: the
+     * alias's tools when native or text, else what every candidate's
+     * server says (lookup_model decides it; resolve_model leaves it
+     * false unless the alias says native). */
+    bool native_tools;
     bool alias;            /* NAME is a config alias; cand[] are its targets, also on NOT_FOUND */
     bool is_default;       /* NAME is defaults.model, named or implied */
     bool near_miss;        /* NOT_FOUND: NAME is a typo of an installed name or alias */

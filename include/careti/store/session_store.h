@@ -17,7 +17,7 @@
 #include "careti/core/cerr.h"
 
 /* The schema version this build writes; older databases are migrated. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store;
 
@@ -58,7 +58,7 @@ const char *store_path(const struct store *st);
 void store_close(struct store *st, void (*cb)(void *arg), void *arg);
 
 /* Create a session from FIELDS {title?, model?, provider?, workspace?,
- * settings?}.  RESULT: the session. */
+ * settings?, mode?}.  RESULT: the session. */
 void store_create_session(struct store *st, const json_t *fields, store_cb cb, void *arg);
 
 /* Sessions newest first; with Q, those whose messages match Q (full-text),
@@ -79,7 +79,7 @@ void store_update_session(struct store *st, const char *id, const json_t *patch,
 void store_delete_session(struct store *st, const char *id, store_cb cb, void *arg);
 
 /* Append MSG {role, content, thinking?, tool_calls?, tool_call_id?, model?,
- * provider?, status?, tokens?} to session ID, committed before the
+ * provider?, status?, tokens?, agent?} to session ID, committed before the
  * callback runs.  RESULT: the stored message with "id" and "seq". */
 void store_add_message(struct store *st, const char *id, const json_t *msg, store_cb cb,
                        void *arg);
@@ -90,6 +90,54 @@ void store_add_message(struct store *st, const char *id, const json_t *msg, stor
  * "complete" adds the usage to the session's totals.  RESULT: {"id"}. */
 void store_update_message(struct store *st, int64_t msg_id, const json_t *fields, store_cb cb,
                           void *arg);
+
+/* A file the agent changed: what undo needs to put it back. */
+struct store_change {
+    int64_t id; /* set when read back */
+    char *path; /* workspace-relative */
+    bool existed;
+    char *before; /* EXISTED: BEFORE_LEN bytes (NUL-terminated when read back) */
+    size_t before_len;
+    unsigned before_mode;
+    char *after; /* what the agent wrote */
+    size_t after_len;
+    char *diff; /* unified */
+    size_t added, removed;
+};
+
+/* Free N changes and their array; NULL is fine. */
+void store_changes_free(struct store_change *c, size_t n);
+
+/* store_add_message, and CHANGE (may be NULL; copied) in the same
+ * transaction: the message's agent.change becomes the change's id. */
+void store_add_message_change(struct store *st, const char *id, const json_t *msg,
+                              const struct store_change *change, store_cb cb, void *arg);
+
+/* Several writes of an agent's step in one transaction: WRITES is
+ * {"update": [{"id": message id, "fields": {as store_update_message}}],
+ * "add": [message, ...]} (either may be absent), CHANGE (may be NULL;
+ * copied) going with the first message added.  RESULT: {"added": [the
+ * stored messages]}. */
+void store_write_step(struct store *st, const char *id, const json_t *writes,
+                      const struct store_change *change, store_cb cb, void *arg);
+
+/* Session ID's changes, oldest first, without their contents.
+ * RESULT: {"changes":[{id, seq, path, existed, added, removed, diff,
+ * undone, message_id}]} */
+void store_list_changes(struct store *st, const char *id, store_cb cb, void *arg);
+
+/* Changes not undone of session ID (a full id), newest first, with their
+ * contents: the last one when FROM_SEQ is 0, else those stored at a
+ * message seq >= FROM_SEQ.  CB takes the array (free with
+ * store_changes_free); NULL and 0 on error. */
+typedef void (*store_changes_cb)(struct store_change *changes, size_t n, const struct cerr *err,
+                                 void *arg);
+void store_get_changes(struct store *st, const char *id, int64_t from_seq, store_changes_cb cb,
+                       void *arg);
+
+/* Mark the changes whose ids are in the JSON array CHANGE_IDS undone, in
+ * one transaction.  RESULT: {"undone": n}. */
+void store_mark_undone(struct store *st, const json_t *change_ids, store_cb cb, void *arg);
 
 /* The wall clock the store's rows are stamped with, in epoch ms. */
 int64_t store_now_ms(void);
