@@ -52,7 +52,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all run check check-build check-valgrind deps node-deps install uninstall clean bench fuzz
 
-all: $(BUILD)/caretid $(BUILD)/caretictl
+all: $(BUILD)/caretid $(BUILD)/caretictl $(BUILD)/completions/caretictl.bash \
+     $(BUILD)/completions/_caretictl
 
 $(BUILD)/caretid: $(DAEMON_OBJS)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
@@ -60,6 +61,16 @@ $(BUILD)/caretid: $(DAEMON_OBJS)
 $(BUILD)/caretictl: $(CTL_OBJS)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libcurl jansson libedit) \
 	    $(LDFLAGS)
+
+# Shell completions come from caretictl's own command table, so they
+# cannot drift from it.
+$(BUILD)/completions/caretictl.bash: $(BUILD)/caretictl
+	@mkdir -p $(dir $@)
+	$(BUILD)/caretictl __complete bash > $@
+
+$(BUILD)/completions/_caretictl: $(BUILD)/caretictl
+	@mkdir -p $(dir $@)
+	$(BUILD)/caretictl __complete zsh > $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -163,8 +174,13 @@ check-valgrind: deps node-deps tests/compat/node_modules/.package-lock.json
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 	    $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/user $(DESTDIR)$(PREFIX)/share/careti
+	    $(DESTDIR)$(PREFIX)/lib/systemd/user $(DESTDIR)$(PREFIX)/share/careti \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 	install -m 755 $(BUILD)/caretid $(BUILD)/caretictl $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/completions/caretictl.bash \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/caretictl
+	install -m 644 $(BUILD)/completions/_caretictl $(DESTDIR)$(PREFIX)/share/zsh/site-functions/
 	install -m 644 man/caretictl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/caretid.yaml.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 man/caretid.8 $(DESTDIR)$(PREFIX)/share/man/man8/
@@ -180,7 +196,9 @@ uninstall:
 	    $(DESTDIR)$(PREFIX)/share/man/man8/caretid.8 \
 	    $(DESTDIR)$(PREFIX)/share/careti/caretid.yaml.example \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/user/caretid.service \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/user/caretid.socket
+	    $(DESTDIR)$(PREFIX)/lib/systemd/user/caretid.socket \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/caretictl \
+	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_caretictl
 	-rmdir $(DESTDIR)$(PREFIX)/share/careti 2>/dev/null
 
 clean:

@@ -125,6 +125,64 @@ pending_free(struct pending *p)
 static bool show_from_catalogue(struct gateway *g, struct http_request *req,
                                 const struct resolution *res);
 
+/* Bytes of text in a request's prompt: message contents (strings, and the
+ * text parts of arrays), /api/generate's prompt and system, and the tools'
+ * definitions.  Images and the JSON around them are not counted. */
+static size_t
+prompt_text_bytes(const json_t *body)
+{
+    size_t n = strlen(jfield_str_or(body, "prompt", "")) + strlen(jfield_str_or(body, "system", ""));
+    size_t i, j;
+    json_t *m, *part;
+    json_array_foreach(json_object_get(body, "messages"), i, m)
+    {
+        const json_t *content = json_object_get(m, "content");
+        if (json_is_string(content))
+            n += json_string_length(content);
+        json_array_foreach(content, j, part)
+            n += strlen(jfield_str_or(part, "text", ""));
+    }
+    const json_t *tools = json_object_get(body, "tools");
+    if (tools != NULL) {
+        char *t = json_dumps(tools, JSON_COMPACT);
+        n += t ? strlen(t) : 0;
+        free(t);
+    }
+    return n;
+}
+
+/* A server that loaded the model with a window of its own (llama.cpp's
+ * -c, LM Studio's load) cuts or rejects a longer prompt in its own words:
+ * refuse one that clearly cannot fit, with the fix.  "Clearly": even at
+ * six bytes a token, more than the text of any tokenizer averages, it
+ * would not.  Returns true after answering REQ. */
+static bool
+refuse_over_window(struct pending *pd, struct http_request *req, const struct resolution *res)
+{
+    struct provider *p = providers_find(pd->g->providers, res->cand[0].provider);
+    long window = provider_loaded_context(p, res->cand[0].model);
+    size_t raw_len = 0;
+    const char *raw = http_request_body(req, &raw_len);
+    if (pd->ep == EP_EMBED || window <= 0 || raw_len / 6 <= (size_t)window)
+        return false; /* the whole body fits: its text does */
+    /* Read through jscan, unparsed: parse it now, once, for a large one. */
+    json_t *parsed = pd->body ? NULL : json_loadb(raw, raw_len, 0, NULL);
+    size_t text = prompt_text_bytes(pd->body ? pd->body : parsed);
+    json_decref(parsed);
+    if (text / 6 <= (size_t)window)
+        return false;
+    long tokens = (long)(text / 4), want = res->context_length;
+    while (want < tokens + tokens / 4)
+        want *= 2;
+    char hint[384];
+    provider_load_hint(p, res->cand[0].model, want, window, hint, sizeof hint);
+    router_respond_error(req, 400,
+                         "the prompt is about %ld tokens (%zu bytes of text), more than the "
+                         "%ld-token window %s loaded %s with; %s, or send a shorter prompt",
+                         tokens, text, window, res->cand[0].provider, res->cand[0].model, hint);
+    return true;
+}
+
 static void
 on_model_resolved(int status, const struct resolution *res, const char *error, void *arg)
 {
@@ -149,6 +207,8 @@ on_model_resolved(int status, const struct resolution *res, const char *error, v
         };
         metrics_record(g->metrics, &smp);
         router_respond_error(req, status, "%s", error);
+    } else if (pd->kind == RK_MODEL && refuse_over_window(pd, req, res)) {
+        /* answered */
     } else if (pd->kind != RK_SHOW || !show_from_catalogue(g, req, res)) {
         size_t raw_len = 0;
         struct relay_spec spec = {
@@ -192,17 +252,21 @@ list_openai(struct gateway *g, struct http_request *req)
     for (size_t i = 0; i < g->cfg->n_models; i++) {
         const struct config_model *m = &g->cfg->models[i];
         char *of = xasprintf("%s@%s", m->model, m->providers[0]);
-        json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:I}", "id",
-                                              m->alias, "object", "model", "created", 0,
-                                              "owned_by", "careti", "alias_of", of, "provider",
-                                              m->providers[0], "context_length",
-                                              (json_int_t)(m->context_length
-                                                               ? m->context_length
-                                                               : g->cfg->defaults.context_length)));
+        long configured = m->context_length ? m->context_length : g->cfg->defaults.context_length;
+        /* A server that sets the window at load gives the model that one,
+         * whatever is configured: show what requests really get. */
+        long loaded =
+            provider_loaded_context(providers_find(g->providers, m->providers[0]), m->model);
+        json_t *entry = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:I}", "id", m->alias, "object",
+                                  "model", "created", 0, "owned_by", "careti", "alias_of", of,
+                                  "provider", m->providers[0], "context_length",
+                                  (json_int_t)(loaded > 0 ? loaded : configured));
+        if (loaded > 0)
+            json_object_set_new(entry, "configured_context_length", json_integer(configured));
         const char *tools = lookup_alias_tools(g->lookup, m);
         if (tools != NULL)
-            json_object_set_new(json_array_get(data, json_array_size(data) - 1), "tools",
-                                json_string(tools));
+            json_object_set_new(entry, "tools", json_string(tools));
+        json_array_append_new(data, entry);
         free(of);
     }
     for (size_t p = 0; p < providers_count(g->providers); p++) {

@@ -45,6 +45,13 @@ static const struct ctl_cmd *const ctl_table[] = {
 
 #define CTL_N_CMDS (sizeof ctl_table / sizeof ctl_table[0])
 
+const struct ctl_cmd *const *
+ctl_commands(size_t *n)
+{
+    *n = CTL_N_CMDS;
+    return ctl_table;
+}
+
 double
 ctl_now_s(void)
 {
@@ -234,7 +241,10 @@ main(int argc, char **argv)
         usage(stderr);
         return CTL_EXIT_USAGE;
     }
-    const struct ctl_cmd *cmd = find_command(argv[optind]);
+    /* Hidden from help, prefixes and suggestions: the shells call it. */
+    const struct ctl_cmd *cmd = strcmp(argv[optind], ctl_complete_entry.name) == 0
+                                    ? &ctl_complete_entry
+                                    : find_command(argv[optind]);
     if (cmd == NULL)
         return CTL_EXIT_USAGE;
     int nargs = argc - optind - 1;

@@ -141,5 +141,10 @@ int ctl_agent_undo(const struct ctl_ctx *ctx, const char *session, const char *s
  * as coloured unified diffs.  Returns an exit code (ctl_agent.c). */
 int ctl_agent_diff(const struct ctl_ctx *ctx, const char *session);
 extern const struct ctl_cmd ctl_acp_entry;
+/* Hidden: not in the table, so neither help nor prefixes know it. */
+extern const struct ctl_cmd ctl_complete_entry;
+
+/* The command table, in help's order; *N gets its length.  Static. */
+const struct ctl_cmd *const *ctl_commands(size_t *n);
 
 #endif

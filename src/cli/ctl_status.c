@@ -73,12 +73,16 @@ run_status(struct ctl_ctx *ctx, int argc, char **argv)
     json_array_foreach(json_object_get(st, "providers"), i, p)
     {
         json_t *reachable = json_object_get(p, "reachable");
+        char verdict[64] = "";
+        if (json_is_false(reachable))
+            snprintf(verdict, sizeof verdict, " unreachable (checked %lld s ago)",
+                     json_integer_value(json_object_get(p, "checked_s_ago")));
         printf("%-12s%s (%s) %s%s%s%s\n", i == 0 ? "providers" : "",
                json_string_value(json_object_get(p, "name")),
                json_string_value(json_object_get(p, "type")),
                json_string_value(json_object_get(p, "base_url")),
-               json_is_false(reachable) ? ctl_red(ctx) : "",
-               json_is_false(reachable) ? " unreachable" : "", json_is_false(reachable) ? r : "");
+               json_is_false(reachable) ? ctl_red(ctx) : "", verdict,
+               json_is_false(reachable) ? r : "");
         if (json_is_false(reachable))
             printf("%-12s  %s\n", "", json_string_value(json_object_get(p, "error")));
     }

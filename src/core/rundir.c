@@ -78,41 +78,78 @@ out:
     return rc;
 }
 
+/* Open LOCK_PATH and take its exclusive lock, then write LINE (our pid
+ * and what the holder serves) into it.  Returns the fd; -EWOULDBLOCK with
+ * HOLDER (HOLDER_LEN bytes) filled from the file when another process
+ * holds it; else a negative errno with ERR filled. */
+static int
+take_lock(const char *lock_path, const char *line, char *holder, size_t holder_len,
+          struct cerr *err)
+{
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return cerr_set(err, -errno, 500, "error opening %s (%s)", lock_path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        ssize_t n = pread(fd, holder, holder_len - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return -EWOULDBLOCK;
+        return cerr_set(err, -e, 500, "error locking %s (%s)", lock_path, strerror(e));
+    }
+    ssize_t len = (ssize_t)strlen(line);
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
+        int e = errno;
+        close(fd);
+        return cerr_set(err, -e, 500, "error writing %s (%s)", lock_path, strerror(e));
+    }
+    return fd;
+}
+
 int
 rundir_lock(const char *socket_path, struct cerr *err)
 {
     char *lock_path = xasprintf("%s.lock", socket_path);
-    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    int rc;
-    if (fd < 0) {
-        rc = cerr_set(err, -errno, 500, "error opening %s (%s)", lock_path, strerror(errno));
-        goto out;
+    char line[32], holder[32];
+    snprintf(line, sizeof line, "%ld\n", (long)getpid());
+    int rc = take_lock(lock_path, line, holder, sizeof holder, err);
+    if (rc == -EWOULDBLOCK) {
+        holder[strcspn(holder, "\n")] = '\0';
+        rc = cerr_set(err, -EWOULDBLOCK, 500,
+                      "another caretid (pid %s) is already serving %s; stop it first "
+                      "(systemctl --user stop caretid) or give this one another --socket",
+                      *holder ? holder : "unknown", socket_path);
     }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        char pid[32] = "";
-        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-        if (n > 0)
-            pid[strcspn(pid, "\n")] = '\0';
-        close(fd);
-        if (e == EWOULDBLOCK)
-            rc = cerr_set(err, -EWOULDBLOCK, 500,
-                          "another caretid (pid %s) is already serving %s; stop it first "
-                          "(systemctl --user stop caretid) or give this one another --socket",
-                          *pid ? pid : "unknown", socket_path);
-        else
-            rc = cerr_set(err, -e, 500, "error locking %s (%s)", lock_path, strerror(e));
-        goto out;
+    free(lock_path);
+    return rc;
+}
+
+int
+rundir_lock_state(const char *state_dir, const char *socket_path, const char *config_path,
+                  struct cerr *err)
+{
+    int rc = rundir_mkdirs(state_dir, err);
+    if (rc != 0)
+        return rc;
+    char *lock_path = xasprintf("%s/caretid.lock", state_dir);
+    char *line = xasprintf("%ld\n%s\n", (long)getpid(), socket_path);
+    char holder[PATH_MAX + 32];
+    rc = take_lock(lock_path, line, holder, sizeof holder, err);
+    if (rc == -EWOULDBLOCK) {
+        /* "PID\nSOCKET\n", as the holder wrote it. */
+        char *sock = strchr(holder, '\n');
+        if (sock != NULL) {
+            *sock++ = '\0';
+            sock[strcspn(sock, "\n")] = '\0';
+        }
+        rc = cerr_set(err, -EWOULDBLOCK, 500,
+                      "another caretid (pid %s, serving %s) is already using the state "
+                      "directory %s; stop it, or give this one its own daemon.state_dir (in %s)",
+                      *holder ? holder : "unknown", sock && *sock ? sock : "an unknown socket",
+                      state_dir, config_path ? config_path : "a config file given with -c");
     }
-    char line[32];
-    int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
-        rc = cerr_set(err, -errno, 500, "error writing %s (%s)", lock_path, strerror(errno));
-        close(fd);
-        goto out;
-    }
-    rc = fd;
-out:
+    free(line);
     free(lock_path);
     return rc;
 }

@@ -50,6 +50,7 @@ struct daemon {
     char *socket_path;
     bool socket_activated;
     int lock_fd;
+    int state_lock_fd; /* daemon.state_dir's lock: one daemon per database */
     struct http_server *srv;
     struct router *router;
     struct upstream *up;
@@ -376,11 +377,20 @@ daemon_metrics(void *self, struct sbuf *out)
                    http_server_open_connections(d->srv), out);
 }
 
+static void
+on_status_refreshed(void *arg)
+{
+    (void)arg;
+}
+
 static json_t *
 daemon_status(void *self)
 {
     struct daemon *d = self;
     json_t *providers = providers_status_json(d->providers);
+    /* Status answers at once with the verdicts it has, and their age;
+     * stale ones are fetched again meanwhile, for the next look. */
+    providers_refresh(d->providers, false, on_status_refreshed, NULL);
     json_t *reload = json_pack("{s:I, s:b}", "count", (json_int_t)d->reloads, "ok",
                                d->reloads == 0 || d->last_reload_ok);
     if (d->reloads > 0) {
@@ -596,6 +606,7 @@ daemon_run_take(const struct daemon_options *opts, struct config *cfg)
     d->opts = opts;
     d->cfg = cfg;
     d->lock_fd = -1;
+    d->state_lock_fd = -1;
     d->exit_code = CARETID_EXIT_OK;
     d->started_wall = time(NULL);
     if ((rc = uv_loop_init(&d->loop)) != 0) {
@@ -628,13 +639,29 @@ daemon_run_take(const struct daemon_options *opts, struct config *cfg)
     doctor_register(d->doctor, d->router);
     sessions_api_register(d->sessions, d->router);
     d->state_dir = xstrdup(cfg->daemon.state_dir);
-    store_open(d->store, d->state_dir, on_store_opened, NULL);
-    /* Made even without TCP listeners, so that a reload adding some finds
-     * it; a failure matters only to them (check_tcp_token). */
-    if (tcp_token_load(d->state_dir, d->tcp_token, &err) != 0) {
-        d->tcp_token[0] = '\0';
-        snprintf(d->tcp_token_error, sizeof d->tcp_token_error, "%s", err.msg);
-        cerr_clear(&err);
+    /* The socket's lock, then the state directory's, before anything in
+     * that directory is touched: a daemon refused either way must not open
+     * the database, where it would mark the running daemon's replies in
+     * flight as interrupted.  Every daemon takes them in this order. */
+    rc = open_unix_listener(d, &err);
+    if (rc == 0) {
+        int fd = rundir_lock_state(d->state_dir, d->socket_path, cfg->path, &err);
+        if (fd >= 0)
+            d->state_lock_fd = fd;
+        else if (fd == -EWOULDBLOCK)
+            rc = fd;
+        else
+            cerr_clear(&err); /* unusable: the store says why, and sessions answer 503 */
+    }
+    if (rc == 0) {
+        store_open(d->store, d->state_dir, on_store_opened, NULL);
+        /* Made even without TCP listeners, so that a reload adding some
+         * finds it; a failure matters only to them (check_tcp_token). */
+        if (tcp_token_load(d->state_dir, d->tcp_token, &err) != 0) {
+            d->tcp_token[0] = '\0';
+            snprintf(d->tcp_token_error, sizeof d->tcp_token_error, "%s", err.msg);
+            cerr_clear(&err);
+        }
     }
     apply_config(d);
     /* The loop is not serving yet: libcurl may load from disk now. */
@@ -649,14 +676,13 @@ daemon_run_take(const struct daemon_options *opts, struct config *cfg)
         uv_signal_init(&d->loop, sigs[i]);
         sigs[i]->data = d;
         /* A daemon that cannot hear TERM cannot stop cleanly: refuse to serve. */
-        if ((rc = uv_signal_start(sigs[i], on_signal, signums[i])) != 0) {
+        if (rc == 0 && (rc = uv_signal_start(sigs[i], on_signal, signums[i])) != 0) {
             cerr_set(&err, rc, 0, "cannot watch signal %d (%s)", signums[i], uv_strerror(rc));
             break;
         }
     }
 
-    if (rc != 0 || (rc = open_unix_listener(d, &err)) != 0 ||
-        (rc = start_tcp_listeners(d, &err)) != 0) {
+    if (rc != 0 || (rc = start_tcp_listeners(d, &err)) != 0) {
         log_error("%s", err.msg);
         d->exit_code = CARETID_EXIT_FAILURE;
         begin_shutdown(d);
@@ -687,6 +713,8 @@ daemon_run_take(const struct daemon_options *opts, struct config *cfg)
     router_free(d->router);
     config_free(d->cfg);
     config_free(d->reload_result);
+    if (d->state_lock_fd >= 0)
+        close(d->state_lock_fd);
     if (d->lock_fd >= 0)
         close(d->lock_fd);
     free(d->socket_path);

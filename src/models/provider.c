@@ -19,8 +19,14 @@
 #include "careti/models/provider.h"
 #include "provider_int.h"
 
-/* Catalogues are refreshed after this long, and on a miss. */
+/* Catalogues are refreshed after this long, and on a miss; a server that
+ * did not answer is tried again sooner, so that one started a moment ago
+ * is seen within seconds.  The same refusal is logged again only after
+ * CATALOGUE_RELOG_MS: a burst of requests each forcing a fetch from a
+ * server that is down must not flood the log. */
 #define CATALOGUE_TTL_MS 30000
+#define CATALOGUE_RETRY_MS 2000
+#define CATALOGUE_RELOG_MS 60000
 #define CATALOGUE_MAX_BYTES (8 * 1024 * 1024)
 
 struct provider_wait {
@@ -50,6 +56,8 @@ struct provider {
     bool ever_fetched;
     bool reachable;
     char last_error[320];
+    char logged_error[320]; /* the refusal last logged; "" once it answers */
+    uint64_t logged_ms;
     struct fetch *fetching;
     struct tools_probe *probes; /* servers asked whether a model takes tools */
     struct providers *reg;
@@ -677,8 +685,15 @@ catalogue_done(struct fetch *f, json_t *body, enum upstream_failure failure, con
     p->fetched_ms = uv_now(reg->loop);
     p->ever_fetched = true;
     p->reachable = body != NULL;
-    if (body == NULL)
+    if (body == NULL && (strcmp(p->logged_error, p->last_error) != 0 ||
+                         p->fetched_ms - p->logged_ms >= CATALOGUE_RELOG_MS)) {
         log_warn("catalogue: %s", p->last_error);
+        memcpy(p->logged_error, p->last_error, sizeof p->logged_error);
+        p->logged_ms = p->fetched_ms;
+    } else if (body != NULL && p->logged_error[0] != '\0') {
+        log_info("catalogue: %s at %s answers again", p->name, p->base);
+        p->logged_error[0] = '\0';
+    }
     p->fetching = NULL;
     fetch_unlink_free(f);
     reg->fetches_running--;
@@ -836,7 +851,8 @@ providers_refresh(struct providers *reg, bool force, providers_refreshed_cb cb, 
     *tail = w;
     for (size_t i = 0; i < reg->n; i++) {
         struct provider *p = reg->list[i];
-        bool stale = !p->ever_fetched || now - p->fetched_ms >= CATALOGUE_TTL_MS;
+        bool stale = !p->ever_fetched ||
+                     now - p->fetched_ms >= (p->reachable ? CATALOGUE_TTL_MS : CATALOGUE_RETRY_MS);
         if (p->fetching == NULL && (force || stale)) {
             reg->fetches_running++;
             p->fetching = fetch_start(p, p->kind->catalogue_path, NULL, catalogue_done);
@@ -897,6 +913,9 @@ providers_status_json(const struct providers *reg)
                               (json_int_t)p->active, "queued", (json_int_t)p->queued);
         if (p->ever_fetched) {
             json_object_set_new(e, "reachable", json_boolean(p->reachable));
+            json_object_set_new(e, "checked_s_ago",
+                                json_integer((json_int_t)((uv_now(reg->loop) - p->fetched_ms) /
+                                                          1000)));
             json_object_set_new(e, "models", json_integer((json_int_t)json_array_size(p->models)));
             if (!p->reachable)
                 json_object_set_new(e, "error", json_string(p->last_error));

@@ -91,7 +91,8 @@ const models = {
     { name: 'gemma-3-12b', quant: 'Q8_0', family: 'gemma3', state: 'not-loaded', max: 131072, caps: [] },
     { name: 'text-embedding-nomic-embed-text-v1.5', quant: 'Q8_0', family: 'nomic-bert', state: 'loaded', max: 2048, loaded: 2048, type: 'embeddings' },
   ],
-  openai: [{ name: 'local-model', family: 'llama', n_ctx: 8192 }],
+  // EMU_N_CTX: the window the server was started with (-c), 8192 unless set.
+  openai: [{ name: 'local-model', family: 'llama', n_ctx: Number(process.env.EMU_N_CTX || 8192) }],
 }[kind];
 
 let faults = {};

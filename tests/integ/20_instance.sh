@@ -51,6 +51,8 @@ expect_eq "of four simultaneous daemons exactly one runs" "$alive" 1
 expect_eq "the other three say which one runs" "$failed_with_message" 3
 out=$("$CARETICTL" --socket "$T/race/s.sock" status --json)
 expect_contains "the socket belongs to the survivor" "$out" "\"pid\": $winner"
+# It holds the state directory too (21_state_lock.sh): the daemons below need it.
+stop_daemon "$winner"
 
 # A socket directory open to others is refused with the fix.
 mkdir -m 755 "$T/open"

@@ -6,7 +6,8 @@
 
 start_emu ollama O || exit 1
 start_emu lmstudio L || exit 1
-start_emu openai A || exit 1
+# Started with a window (-c) that takes the 4 MB conversation below.
+EMU_N_CTX=4194304 start_emu openai A || exit 1
 write_config "$T/c.yaml" \
     "providers:" \
     "  - {name: ollama, type: ollama, base_url: \"http://127.0.0.1:$O_PORT\"}" \

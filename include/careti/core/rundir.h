@@ -1,6 +1,7 @@
 /*
  * The runtime directory around the socket: created 0700, checked to be
- * ours, and the single-instance lock beside the socket.  Runs at start-up,
+ * ours, and the single-instance locks beside the socket and in the state
+ * directory.  Runs at start-up,
  * before the loop, so its blocking file calls are fine.
  */
 #ifndef CARETI_RUNDIR_H
@@ -29,5 +30,16 @@ int rundir_prepare(const char *socket_path, struct cerr *err);
  * running daemon's pid when another holds it (-EWOULDBLOCK).
  */
 int rundir_lock(const char *socket_path, struct cerr *err);
+
+/*
+ * Take the exclusive lock "STATE_DIR/caretid.lock" (making STATE_DIR 0700
+ * if missing) for the daemon's life and record our pid and SOCKET_PATH in
+ * it, so that two daemons on different sockets never share one sessions
+ * database.  Returns the lock fd, or a negative errno with ERR naming the
+ * holder's pid and socket, STATE_DIR and the fix (daemon.state_dir in
+ * CONFIG_PATH, which may be NULL) when another holds it (-EWOULDBLOCK).
+ */
+int rundir_lock_state(const char *state_dir, const char *socket_path, const char *config_path,
+                      struct cerr *err);
 
 #endif
