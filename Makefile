@@ -47,7 +47,7 @@ TEST_OBJS := $(filter-out $(BUILD)/obj/src/main.o,$(DAEMON_OBJS))
 
 DEBIAN_PKGS := build-essential pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev \
                libyaml-dev libhttp-parser-dev libsqlite3-dev libedit-dev libpcre2-dev check mandoc \
-               curl openssl systemd
+               curl openssl systemd zsh
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all run check check-build check-valgrind deps node-deps install uninstall clean bench fuzz
