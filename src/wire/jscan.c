@@ -33,12 +33,19 @@ struct capture {
     bool found;
 };
 
+/* An earlier object whose members need no second scan where they
+ * repeat, and how many did. */
+struct likeness {
+    const struct jscan_object *like;
+    size_t same;
+};
+
 /* The scanner's small steps are forced inline: a call per value and per
  * string was a third of what scanning a frame cost. */
 #define JSCAN_HOT static inline __attribute__((always_inline))
 
 static bool scan_container(struct scan *s, int depth, struct jscan_object *out, struct capture *cap,
-                           const struct jscan_object *like);
+                           struct likeness *like);
 
 JSCAN_HOT void
 skip_ws(struct scan *s)
@@ -314,11 +321,11 @@ scan_key(struct scan *s, struct jscan_member *m)
  * and s->p is past it.  Its bytes, ending where the next byte ends a
  * value, scan as they scanned there: a memcmp instead of a scan. */
 JSCAN_HOT bool
-same_member(struct scan *s, const struct jscan_object *like, size_t i, struct jscan_member *m)
+same_member(struct scan *s, struct likeness *like, size_t i, struct jscan_member *m)
 {
-    if (like == NULL || i >= like->n)
+    if (like == NULL || i >= like->like->n)
         return false;
-    const struct jscan_member *pm = &like->m[i];
+    const struct jscan_member *pm = &like->like->m[i];
     const char *span = pm->key - 1; /* its opening quote */
     size_t len = (size_t)(pm->value + pm->value_len - span);
     if ((size_t)(s->end - s->p) <= len || memcmp(s->p, span, len) != 0)
@@ -331,6 +338,7 @@ same_member(struct scan *s, const struct jscan_object *like, size_t i, struct js
     m->value = s->p + (pm->value - span);
     m->value_len = pm->value_len;
     s->p += len;
+    like->same++;
     return true;
 }
 
@@ -340,7 +348,7 @@ same_member(struct scan *s, const struct jscan_object *like, size_t i, struct js
  * members need no second scan (same_member). */
 static bool
 scan_container(struct scan *s, int depth, struct jscan_object *out, struct capture *cap,
-               const struct jscan_object *like)
+               struct likeness *like)
 {
     bool object = *s->p == '{';
     char close = object ? '}' : ']';
@@ -390,7 +398,7 @@ scan_container(struct scan *s, int depth, struct jscan_object *out, struct captu
 
 static bool
 scan_top(const char *text, size_t len, struct jscan_object *out, struct capture *cap,
-         const struct jscan_object *like)
+         struct likeness *like)
 {
     struct scan s = {text, text + len};
     out->n = 0;
@@ -409,9 +417,12 @@ jscan_object(const char *text, size_t len, struct jscan_object *out)
 
 bool
 jscan_object_like(const char *text, size_t len, struct jscan_object *out,
-                  const struct jscan_object *like)
+                  const struct jscan_object *like, size_t *same)
 {
-    return scan_top(text, len, out, NULL, like);
+    struct likeness l = {like, 0};
+    bool ok = scan_top(text, len, out, NULL, like != NULL ? &l : NULL);
+    *same = l.same;
+    return ok;
 }
 
 bool

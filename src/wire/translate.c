@@ -64,9 +64,9 @@ struct xlate {
     /* What every OpenAI stream event of this answer starts with, up to
      * its choices, built once (see openai_event_begin). */
     struct sbuf event_head;
-    /* The last OpenAI frame jscan vouched for, copied, and its members:
-     * what the next frame repeats of it (id, model, created...) is
-     * compared, not scanned again (jscan_object_like). */
+    /* An earlier OpenAI frame jscan vouched for, copied, and its members:
+     * what later frames repeat of it (id, model, created...) is compared,
+     * not scanned again (jscan_object_like). */
     struct sbuf like_text;
     struct jscan_object like;
     /* created_at's date and time to the second, for WHEN_SECS. */
@@ -1744,9 +1744,13 @@ fast_openai_frame(struct xlate *x, const char *payload, size_t plen, const char 
                   uint64_t now_ns, struct sbuf *out)
 {
     struct jscan_object o;
-    if (!jscan_object_like(payload, plen, &o, &x->like))
+    size_t same;
+    if (!jscan_object_like(payload, plen, &o, &x->like, &same))
         return false;
-    remember_frame(x, &o, payload, plen);
+    /* Its choices change from one event to the next: a frame where more
+     * changed (the first, a new second in "created") is the new model. */
+    if (same + 1 < o.n)
+        remember_frame(x, &o, payload, plen);
     if (jscan_get(&o, "error") != NULL)
         return false;
     const struct jscan_member *choices = jscan_get(&o, "choices");

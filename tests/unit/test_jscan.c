@@ -317,7 +317,9 @@ START_TEST(test_like_frames_scan_as_alone)
             mutate(buf, &len, sizeof buf, &rng);
         struct jscan_object alone, with;
         bool a = jscan_object(buf, len, &alone);
-        bool w = jscan_object_like(buf, len, &with, &like);
+        size_t same;
+        bool w = jscan_object_like(buf, len, &with, &like, &same);
+        ck_assert_uint_le(same, with.n);
         ck_assert_msg(a == w, "verdicts differ on %.*s after %s", (int)len, buf, prev);
         compared++;
         if (!a)
@@ -336,9 +338,14 @@ START_TEST(test_like_frames_scan_as_alone)
      * goes on past the earlier one's end is still read whole. */
     struct jscan_object like, o;
     ck_assert(jscan_object(like_frames[0], strlen(like_frames[0]), &like));
-    ck_assert(jscan_object_like(like_frames[1], strlen(like_frames[1]), &o, &like));
+    size_t same;
+    ck_assert(jscan_object_like(like_frames[1], strlen(like_frames[1]), &o, &like, &same));
     ck_assert_int_eq(jscan_integer(jscan_get(&o, "created")), 1767);
-    ck_assert(jscan_object_like(like_frames[0], strlen(like_frames[0]), &o, NULL));
+    ck_assert_uint_eq(same, 2); /* id and model */
+    ck_assert(jscan_object_like(like_frames[0], strlen(like_frames[0]), &o, &like, &same));
+    ck_assert_uint_eq(same, 4);
+    ck_assert(jscan_object_like(like_frames[0], strlen(like_frames[0]), &o, NULL, &same));
+    ck_assert_uint_eq(same, 0);
 }
 END_TEST
 
