@@ -46,6 +46,7 @@ struct likeness {
 
 static bool scan_container(struct scan *s, int depth, struct jscan_object *out, struct capture *cap,
                            struct likeness *like);
+static bool skip_container(struct scan *s, int depth);
 
 JSCAN_HOT void
 skip_ws(struct scan *s)
@@ -284,7 +285,7 @@ scan_value(struct scan *s, int depth)
     switch (*s->p) {
     case '{':
     case '[':
-        return scan_container(s, depth, NULL, NULL, NULL);
+        return skip_container(s, depth);
     case '"':
         return scan_string(s, &escaped);
     case 't':
@@ -389,6 +390,34 @@ scan_container(struct scan *s, int depth, struct jscan_object *out, struct captu
                 return false;
             out->m[out->n++] = m;
         }
+        if (skip_past(s, ','))
+            skip_ws(s);
+        else
+            return skip_past(s, close);
+    }
+}
+
+/* scan_container for a value inside a member, whose members nobody
+ * reads: most of a frame, scanned with nothing kept. */
+static bool
+skip_container(struct scan *s, int depth)
+{
+    bool object = *s->p == '{';
+    char close = object ? '}' : ']';
+    if (depth >= JSCAN_MAX_DEPTH)
+        return false;
+    s->p++;
+    skip_ws(s);
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return true;
+    }
+    for (;;) {
+        struct jscan_member m;
+        if (object && !scan_key(s, &m))
+            return false;
+        if (!scan_value(s, depth + 1))
+            return false;
         if (skip_past(s, ','))
             skip_ws(s);
         else
