@@ -33,12 +33,20 @@ struct capture {
     bool found;
 };
 
+/* An earlier object whose members need no second scan where they
+ * repeat, and how many did. */
+struct likeness {
+    const struct jscan_object *like;
+    size_t same;
+};
+
 /* The scanner's small steps are forced inline: a call per value and per
  * string was a third of what scanning a frame cost. */
 #define JSCAN_HOT static inline __attribute__((always_inline))
 
-static bool scan_container(struct scan *s, int depth, struct jscan_object *out,
-                           struct capture *cap);
+static bool scan_container(struct scan *s, int depth, struct jscan_object *out, struct capture *cap,
+                           struct likeness *like);
+static bool skip_container(struct scan *s, int depth);
 
 JSCAN_HOT void
 skip_ws(struct scan *s)
@@ -277,7 +285,7 @@ scan_value(struct scan *s, int depth)
     switch (*s->p) {
     case '{':
     case '[':
-        return scan_container(s, depth, NULL, NULL);
+        return skip_container(s, depth);
     case '"':
         return scan_string(s, &escaped);
     case 't':
@@ -291,10 +299,57 @@ scan_value(struct scan *s, int depth)
     }
 }
 
+/* A member's key at s->p, its colon and the white space after, into M:
+ * keys with escapes are declined (their bytes are not their text). */
+JSCAN_HOT bool
+scan_key(struct scan *s, struct jscan_member *m)
+{
+    bool escaped = false;
+    if (s->p >= s->end || *s->p != '"')
+        return false;
+    m->key = s->p + 1;
+    if (!scan_string(s, &escaped) || escaped)
+        return false;
+    m->key_len = (size_t)(s->p - 1 - m->key);
+    if (!skip_past(s, ':'))
+        return false;
+    skip_ws(s);
+    return true;
+}
+
+/* Whether the member at s->p is, byte for byte, the member at the same
+ * place in LIKE, an object vouched for at the same depth; then M is it,
+ * and s->p is past it.  Its bytes, ending where the next byte ends a
+ * value, scan as they scanned there: a memcmp instead of a scan. */
+JSCAN_HOT bool
+same_member(struct scan *s, struct likeness *like, size_t i, struct jscan_member *m)
+{
+    if (like == NULL || i >= like->like->n)
+        return false;
+    const struct jscan_member *pm = &like->like->m[i];
+    const char *span = pm->key - 1; /* its opening quote */
+    size_t len = (size_t)(pm->value + pm->value_len - span);
+    if ((size_t)(s->end - s->p) <= len || memcmp(s->p, span, len) != 0)
+        return false;
+    char next = s->p[len];
+    if (next != ',' && next != '}' && next != ' ' && next != '\t' && next != '\n' && next != '\r')
+        return false; /* a number would go on, or the object is broken there */
+    m->key = s->p + 1;
+    m->key_len = pm->key_len;
+    m->value = s->p + (pm->value - span);
+    m->value_len = pm->value_len;
+    s->p += len;
+    like->same++;
+    return true;
+}
+
 /* An object or array at s->p (on its bracket); members go to OUT when
- * not NULL, and CAP (when not NULL) reads one member's object as well. */
+ * not NULL, and CAP (when not NULL) reads one member's object as well.
+ * LIKE, when not NULL, is an object vouched for at this depth whose
+ * members need no second scan (same_member). */
 static bool
-scan_container(struct scan *s, int depth, struct jscan_object *out, struct capture *cap)
+scan_container(struct scan *s, int depth, struct jscan_object *out, struct capture *cap,
+               struct likeness *like)
 {
     bool object = *s->p == '{';
     char close = object ? '}' : ']';
@@ -306,35 +361,30 @@ scan_container(struct scan *s, int depth, struct jscan_object *out, struct captu
         s->p++;
         return true;
     }
-    for (;;) {
+    for (size_t i = 0;; i++) {
         struct jscan_member m = {0};
-        if (object) {
-            bool escaped = false;
-            if (s->p >= s->end || *s->p != '"')
+        if (object && same_member(s, like, i, &m)) {
+            /* vouched for already, where LIKE has it */
+        } else {
+            if (object && !scan_key(s, &m))
                 return false;
-            m.key = s->p + 1;
-            if (!scan_string(s, &escaped) || escaped)
-                return false;
-            m.key_len = (size_t)(s->p - 1 - m.key);
-            if (!skip_past(s, ':'))
-                return false;
-            skip_ws(s);
-        }
-        m.value = s->p;
-        if (cap != NULL && m.key_len == cap->key_len && memcmp(m.key, cap->key, m.key_len) == 0) {
-            /* The last of duplicate keys counts, as in jansson. */
-            cap->found = s->p < s->end && *s->p == '{';
-            if (cap->found) {
-                cap->inner->n = 0;
-                if (!scan_container(s, depth + 1, cap->inner, NULL))
+            m.value = s->p;
+            if (cap != NULL && m.key_len == cap->key_len &&
+                memcmp(m.key, cap->key, m.key_len) == 0) {
+                /* The last of duplicate keys counts, as in jansson. */
+                cap->found = s->p < s->end && *s->p == '{';
+                if (cap->found) {
+                    cap->inner->n = 0;
+                    if (!scan_container(s, depth + 1, cap->inner, NULL, NULL))
+                        return false;
+                } else if (!scan_value(s, depth + 1)) {
                     return false;
+                }
             } else if (!scan_value(s, depth + 1)) {
                 return false;
             }
-        } else if (!scan_value(s, depth + 1)) {
-            return false;
+            m.value_len = (size_t)(s->p - m.value);
         }
-        m.value_len = (size_t)(s->p - m.value);
         if (out != NULL) {
             if (out->n == JSCAN_MAX_MEMBERS)
                 return false;
@@ -347,13 +397,42 @@ scan_container(struct scan *s, int depth, struct jscan_object *out, struct captu
     }
 }
 
+/* scan_container for a value inside a member, whose members nobody
+ * reads: most of a frame, scanned with nothing kept. */
 static bool
-scan_top(const char *text, size_t len, struct jscan_object *out, struct capture *cap)
+skip_container(struct scan *s, int depth)
+{
+    bool object = *s->p == '{';
+    char close = object ? '}' : ']';
+    if (depth >= JSCAN_MAX_DEPTH)
+        return false;
+    s->p++;
+    skip_ws(s);
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return true;
+    }
+    for (;;) {
+        struct jscan_member m;
+        if (object && !scan_key(s, &m))
+            return false;
+        if (!scan_value(s, depth + 1))
+            return false;
+        if (skip_past(s, ','))
+            skip_ws(s);
+        else
+            return skip_past(s, close);
+    }
+}
+
+static bool
+scan_top(const char *text, size_t len, struct jscan_object *out, struct capture *cap,
+         struct likeness *like)
 {
     struct scan s = {text, text + len};
     out->n = 0;
     skip_ws(&s);
-    if (s.p >= s.end || *s.p != '{' || !scan_container(&s, 0, out, cap))
+    if (s.p >= s.end || *s.p != '{' || !scan_container(&s, 0, out, cap, like))
         return false;
     skip_ws(&s);
     return s.p == s.end;
@@ -362,7 +441,17 @@ scan_top(const char *text, size_t len, struct jscan_object *out, struct capture 
 bool
 jscan_object(const char *text, size_t len, struct jscan_object *out)
 {
-    return scan_top(text, len, out, NULL);
+    return scan_top(text, len, out, NULL, NULL);
+}
+
+bool
+jscan_object_like(const char *text, size_t len, struct jscan_object *out,
+                  const struct jscan_object *like, size_t *same)
+{
+    struct likeness l = {like, 0};
+    bool ok = scan_top(text, len, out, NULL, like != NULL ? &l : NULL);
+    *same = l.same;
+    return ok;
 }
 
 bool
@@ -370,7 +459,7 @@ jscan_object_inner(const char *text, size_t len, struct jscan_object *out, const
                    struct jscan_object *inner, bool *found)
 {
     struct capture cap = {key, strlen(key), inner, false};
-    bool ok = scan_top(text, len, out, &cap);
+    bool ok = scan_top(text, len, out, &cap, NULL);
     *found = ok && cap.found;
     return ok;
 }
@@ -425,7 +514,7 @@ jscan_array_next(struct jscan_iter *it, struct jscan_member *elem)
     it->members_vouched = false;
     if (*s.p == '{') {
         const char *start = s.p;
-        it->members_vouched = scan_container(&s, 1, &it->members, NULL);
+        it->members_vouched = scan_container(&s, 1, &it->members, NULL, NULL);
         if (!it->members_vouched) { /* too many members to keep */
             s.p = start;
             it->members.n = 0;

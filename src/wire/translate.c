@@ -64,6 +64,11 @@ struct xlate {
     /* What every OpenAI stream event of this answer starts with, up to
      * its choices, built once (see openai_event_begin). */
     struct sbuf event_head;
+    /* An earlier OpenAI frame jscan vouched for, copied, and its members:
+     * what later frames repeat of it (id, model, created...) is compared,
+     * not scanned again (jscan_object_like). */
+    struct sbuf like_text;
+    struct jscan_object like;
     /* created_at's date and time to the second, for WHEN_SECS. */
     char when_base[32];
     int64_t when_secs;
@@ -902,6 +907,7 @@ xlate_free(struct xlate *x)
     sbuf_free(&x->raw);
     sbuf_free(&x->think_pending);
     sbuf_free(&x->event_head);
+    sbuf_free(&x->like_text);
     json_decref(x->tool_calls_openai);
     json_decref(x->ollama_final);
     json_decref(x->embed);
@@ -1649,63 +1655,115 @@ fast_openai_text_to_ollama(struct xlate *x, const struct jscan_member *text, uin
     return true;
 }
 
-/* An OpenAI frame jscan vouches for, for a streaming client, from its
- * bytes: passed on to an OpenAI client (its first token's time and its
- * usage read on the way; a usage-only frame the client did not ask for
- * left out), or, when it is plain text, finish reasons and usage,
- * translated for an Ollama client.  False, with nothing done, for every
- * other frame: errors, reasoning and tool calls to translate, shapes
- * jscan declines, which the full parse then handles. */
+/* Keep the members of the OpenAI frame O, vouched for in PAYLOAD, and a
+ * copy of its bytes, for the next frame's scan to compare against. */
+static void
+remember_frame(struct xlate *x, const struct jscan_object *o, const char *payload, size_t plen)
+{
+    sbuf_reset(&x->like_text);
+    sbuf_add(&x->like_text, payload, plen);
+    x->like.n = o->n;
+    memcpy(x->like.m, o->m, o->n * sizeof o->m[0]);
+    jscan_rebase(&x->like, payload, x->like_text.s);
+}
+
+/* The first choice of the OpenAI frame O (vouched for), with its members
+ * into *CHOICE_OUT, or NULL when it has none; and where its text is into
+ * *M (the delta of a chat choice, read into DELTA; a completion's choice
+ * itself), NULL when there is none or it is not an object.  False when
+ * jscan declines either. */
 static bool
-fast_openai_frame(struct xlate *x, const char *payload, size_t plen, const char *raw,
-                  size_t rawlen, uint64_t now_ns, struct sbuf *out)
+openai_first_choice(const struct xlate *x, const struct jscan_member *choices,
+                    struct jscan_iter *it, struct jscan_object *delta,
+                    const struct jscan_object **choice_out, const struct jscan_object **m)
+{
+    struct jscan_member first;
+    jscan_array_begin(choices, it);
+    bool has_choice = jscan_array_next(it, &first);
+    if (has_choice && !it->members_vouched)
+        return false;
+    const struct jscan_object *choice = has_choice ? &it->members : NULL;
+    *choice_out = choice;
+    *m = NULL;
+    if (choice != NULL && x->p.ep != EP_CHAT) {
+        *m = choice;
+    } else if (choice != NULL) {
+        const struct jscan_member *d = jscan_get(choice, "delta");
+        if (jscan_is_object(d)) {
+            if (!jscan_object(d->value, d->value_len, delta))
+                return false;
+            *m = delta;
+        }
+    }
+    return true;
+}
+
+/* An OpenAI frame O (vouched for, with no error) passed on to a
+ * streaming OpenAI client: its first token's time and its usage read on
+ * the way; a usage-only frame the client did not ask for left out.  Its
+ * choices are read only until the first token is seen.  False, with
+ * nothing done, when jscan declines a part that must be read. */
+static bool
+fast_openai_passthrough(struct xlate *x, const struct jscan_object *o,
+                        const struct jscan_member *choices, const char *raw, size_t rawlen,
+                        uint64_t now_ns, struct sbuf *out)
+{
+    bool token = false;
+    if (!x->first_token_seen) {
+        struct jscan_iter it;
+        struct jscan_object delta;
+        const struct jscan_object *choice, *m;
+        if (!openai_first_choice(x, choices, &it, &delta, &choice, &m))
+            return false;
+        if (m != NULL) {
+            const struct jscan_member *calls = jscan_get(m, "tool_calls");
+            token = jscan_is_array(calls) && !jscan_is_empty_array(calls);
+            for (size_t i = 0; !token && i < sizeof token_fields / sizeof token_fields[0]; i++)
+                token = scanned_text(jscan_get(m, token_fields[i]));
+        }
+    }
+    if (!scanned_openai_usage(x, jscan_get(o, "usage")))
+        return false;
+    if (token)
+        note_token(x, now_ns);
+    /* We ask OpenAI servers for usage; a client that did not gets no
+     * usage-only chunk. */
+    if (x->p.include_usage || !jscan_is_empty_array(choices))
+        sbuf_add(out, raw, rawlen);
+    return true;
+}
+
+/* An OpenAI frame jscan vouches for, for a streaming client, from its
+ * bytes: passed on to an OpenAI client (fast_openai_passthrough), or,
+ * when it is plain text, finish reasons and usage, translated for an
+ * Ollama client.  False, with nothing done, for every other frame:
+ * errors, reasoning and tool calls to translate, shapes jscan declines,
+ * which the full parse then handles. */
+static bool
+fast_openai_frame(struct xlate *x, const char *payload, size_t plen, const char *raw, size_t rawlen,
+                  uint64_t now_ns, struct sbuf *out)
 {
     struct jscan_object o;
-    if (!jscan_object(payload, plen, &o) || jscan_get(&o, "error") != NULL)
+    size_t same;
+    if (!jscan_object_like(payload, plen, &o, &x->like, &same))
+        return false;
+    /* Its choices change from one event to the next: a frame where more
+     * changed (the first, a new second in "created") is the new model. */
+    if (same + 1 < o.n)
+        remember_frame(x, &o, payload, plen);
+    if (jscan_get(&o, "error") != NULL)
         return false;
     const struct jscan_member *choices = jscan_get(&o, "choices");
     if (!jscan_is_array(choices))
         return false;
-    /* The first choice, the one both dialects read; its members are read
-     * in the same pass. */
+    if (x->p.client == WIRE_OPENAI)
+        return fast_openai_passthrough(x, &o, choices, raw, rawlen, now_ns, out);
     struct jscan_iter it;
-    struct jscan_member first;
-    jscan_array_begin(choices, &it);
-    bool has_choice = jscan_array_next(&it, &first);
-    if (has_choice && !it.members_vouched)
-        return false;
-    const struct jscan_object *choice = has_choice ? &it.members : NULL;
-    /* Where the text is: the delta of a chat choice, a completion's
-     * choice itself; NULL when there is none, or it is not an object. */
     struct jscan_object delta;
-    const struct jscan_object *m = NULL;
-    if (choice != NULL && x->p.ep != EP_CHAT) {
-        m = choice;
-    } else if (choice != NULL) {
-        const struct jscan_member *d = jscan_get(choice, "delta");
-        if (jscan_is_object(d)) {
-            if (!jscan_object(d->value, d->value_len, &delta))
-                return false;
-            m = &delta;
-        }
-    }
+    const struct jscan_object *choice, *m;
+    if (!openai_first_choice(x, choices, &it, &delta, &choice, &m))
+        return false;
     const struct jscan_member *calls = m ? jscan_get(m, "tool_calls") : NULL;
-    if (x->p.client == WIRE_OPENAI) {
-        if (!scanned_openai_usage(x, jscan_get(&o, "usage")))
-            return false;
-        if (!x->first_token_seen && m != NULL) {
-            bool token = jscan_is_array(calls) && !jscan_is_empty_array(calls);
-            for (size_t i = 0; !token && i < sizeof token_fields / sizeof token_fields[0]; i++)
-                token = scanned_text(jscan_get(m, token_fields[i]));
-            if (token)
-                note_token(x, now_ns);
-        }
-        /* We ask OpenAI servers for usage; a client that did not gets no
-         * usage-only chunk. */
-        if (x->p.include_usage || !jscan_is_empty_array(choices))
-            sbuf_add(out, raw, rawlen);
-        return true;
-    }
     /* For an Ollama client: only text, and nothing that needs decoding
      * to be read (the server's timings, on its last frame, are numbers). */
     if (jscan_get(&o, "timings") != NULL)

@@ -4,6 +4,7 @@
  * must accept as an object whose members equal the ones jscan found;
  * anything else aborts, which libFuzzer reports with the input.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
     struct jscan_object o;
-    if (!jscan_object(text, size, &o))
+    bool ok = jscan_object(text, size, &o);
+    /* Scanned against an earlier stream frame, the verdict and members
+     * are the same (jscan_object_like compares what repeats). */
+    static const char earlier[] = "{\"id\":\"c-1\",\"object\":\"chat.completion.chunk\","
+                                  "\"created\":17,\"model\":\"m\",\"choices\":[]}";
+    struct jscan_object like, with;
+    size_t same;
+    if (!jscan_object(earlier, sizeof earlier - 1, &like) ||
+        jscan_object_like(text, size, &with, &like, &same) != ok ||
+        (ok && (with.n != o.n || memcmp(with.m, o.m, o.n * sizeof o.m[0]) != 0))) {
+        fprintf(stderr, "jscan_object_like disagrees with jscan_object\n");
+        abort();
+    }
+    if (!ok)
         return 0;
     json_error_t jerr;
     json_t *obj = json_loadb(text, size, 0, &jerr);

@@ -229,13 +229,44 @@ START_TEST(test_array_element_members)
 }
 END_TEST
 
-/* Seeded mutations of real frames: whatever jscan vouches for, jansson
- * must accept with the same members (vouched() asserts it). */
-START_TEST(test_mutations_never_vouch_for_what_jansson_refuses)
+/* One to three seeded edits of BUF[0, *LEN) (at most CAP bytes): a byte
+ * that matters to JSON replaced, inserted or deleted. */
+static void
+mutate(char *buf, size_t *len, size_t cap, uint32_t *rng)
 {
     static const unsigned char interesting[] = {'"', '\\', '{', '}', '[', ']', ',', ':', '0',
                                                 '-', '.', 'e', 'u', ' ', '\n', 0x00, 0x1f,
                                                 0x7f, 0x80, 0xc3, 0xe2, 0xed, 0xf0, 0xff};
+    int edits = 1 + (int)(*rng % 3);
+    for (int e = 0; e < edits; e++) {
+        *rng = *rng * 1103515245u + 12345u;
+        size_t at = (*rng >> 8) % *len;
+        unsigned char c = interesting[(*rng >> 20) % sizeof interesting];
+        switch ((*rng >> 4) % 3) {
+        case 0: /* replace */
+            buf[at] = (char)c;
+            break;
+        case 1: /* insert */
+            if (*len + 1 < cap) {
+                memmove(buf + at + 1, buf + at, *len - at);
+                buf[at] = (char)c;
+                (*len)++;
+            }
+            break;
+        default: /* delete */
+            if (*len > 1) {
+                memmove(buf + at, buf + at + 1, *len - at - 1);
+                (*len)--;
+            }
+            break;
+        }
+    }
+}
+
+/* Seeded mutations of real frames: whatever jscan vouches for, jansson
+ * must accept with the same members (vouched() asserts it). */
+START_TEST(test_mutations_never_vouch_for_what_jansson_refuses)
+{
     uint32_t rng = 12345;
     size_t vouched_count = 0;
     for (int round = 0; round < 20000; round++) {
@@ -243,35 +274,78 @@ START_TEST(test_mutations_never_vouch_for_what_jansson_refuses)
         char buf[512];
         size_t len = strlen(seed);
         memcpy(buf, seed, len);
-        int edits = 1 + (int)(rng % 3);
-        for (int e = 0; e < edits; e++) {
-            rng = rng * 1103515245u + 12345u;
-            size_t at = (rng >> 8) % len;
-            unsigned char c = interesting[(rng >> 20) % sizeof interesting];
-            switch ((rng >> 4) % 3) {
-            case 0: /* replace */
-                buf[at] = (char)c;
-                break;
-            case 1: /* insert */
-                if (len + 1 < sizeof buf) {
-                    memmove(buf + at + 1, buf + at, len - at);
-                    buf[at] = (char)c;
-                    len++;
-                }
-                break;
-            default: /* delete */
-                if (len > 1) {
-                    memmove(buf + at, buf + at + 1, len - at - 1);
-                    len--;
-                }
-                break;
-            }
-        }
+        mutate(buf, &len, sizeof buf, &rng);
         vouched_count += vouched(buf, len);
     }
     /* Many mutations stay valid (a changed letter in a string): the
      * property was exercised, not just declined every time. */
     ck_assert_uint_gt(vouched_count, 1000);
+}
+END_TEST
+
+/* Stream frames alike but for a few bytes, as a server's are. */
+static const char *const like_frames[] = {
+    "{\"id\":\"c-1\",\"created\":17,\"model\":\"m\",\"choices\":[{\"delta\":{\"content\":\"a\"}}]}",
+    "{\"id\":\"c-1\",\"created\":1767,\"model\":\"m\",\"choices\":[{\"delta\":{\"content\":\"b\"}}]"
+    "}",
+    "{\"id\":\"c-1\",\"created\":17 ,\"model\":\"m\" ,\"choices\":[]}",
+    "{\"id\":\"c-1\",\"created\":17,\"model\":\"m\",\"choices\":[],\"usage\":{\"a\":1}}",
+    "{\"id\":\"c-1\"}",
+};
+
+/* jscan_object_like gives jscan_object's verdict and members, whatever
+ * the earlier frame it compares with: the next frame of a stream, the
+ * same frame, or either broken by seeded edits. */
+START_TEST(test_like_frames_scan_as_alone)
+{
+    const char *const *sets[] = {frames, like_frames};
+    size_t set_n[] = {sizeof frames / sizeof frames[0], sizeof like_frames / sizeof like_frames[0]};
+    uint32_t rng = 777;
+    size_t compared = 0, vouched_count = 0;
+    for (int round = 0; round < 40000; round++) {
+        const char *const *set = sets[round % 2];
+        size_t n = set_n[round % 2];
+        const char *prev = set[(size_t)(round / 2) % n];
+        const char *seed = set[(size_t)(round / 2 / n) % n];
+        struct jscan_object like;
+        if (!jscan_object(prev, strlen(prev), &like))
+            continue;
+        char buf[512];
+        size_t len = strlen(seed);
+        memcpy(buf, seed, len);
+        if ((round / 2) % 4 != 0) /* some frames whole, as they come */
+            mutate(buf, &len, sizeof buf, &rng);
+        struct jscan_object alone, with;
+        bool a = jscan_object(buf, len, &alone);
+        size_t same;
+        bool w = jscan_object_like(buf, len, &with, &like, &same);
+        ck_assert_uint_le(same, with.n);
+        ck_assert_msg(a == w, "verdicts differ on %.*s after %s", (int)len, buf, prev);
+        compared++;
+        if (!a)
+            continue;
+        vouched_count++;
+        ck_assert_uint_eq(alone.n, with.n);
+        for (size_t i = 0; i < alone.n; i++) {
+            ck_assert(alone.m[i].key == with.m[i].key && alone.m[i].key_len == with.m[i].key_len);
+            ck_assert(alone.m[i].value == with.m[i].value &&
+                      alone.m[i].value_len == with.m[i].value_len);
+        }
+    }
+    ck_assert_uint_gt(vouched_count, 2000);
+    ck_assert_uint_gt(compared - vouched_count, 2000);
+    /* A frame's own members are compared, not scanned: a number that
+     * goes on past the earlier one's end is still read whole. */
+    struct jscan_object like, o;
+    ck_assert(jscan_object(like_frames[0], strlen(like_frames[0]), &like));
+    size_t same;
+    ck_assert(jscan_object_like(like_frames[1], strlen(like_frames[1]), &o, &like, &same));
+    ck_assert_int_eq(jscan_integer(jscan_get(&o, "created")), 1767);
+    ck_assert_uint_eq(same, 2); /* id and model */
+    ck_assert(jscan_object_like(like_frames[0], strlen(like_frames[0]), &o, &like, &same));
+    ck_assert_uint_eq(same, 4);
+    ck_assert(jscan_object_like(like_frames[0], strlen(like_frames[0]), &o, NULL, &same));
+    ck_assert_uint_eq(same, 0);
 }
 END_TEST
 
@@ -288,6 +362,7 @@ main(void)
     tcase_add_test(tc, test_array_elements);
     tcase_add_test(tc, test_array_element_members);
     tcase_add_test(tc, test_mutations_never_vouch_for_what_jansson_refuses);
+    tcase_add_test(tc, test_like_frames_scan_as_alone);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

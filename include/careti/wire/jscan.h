@@ -32,6 +32,14 @@ struct jscan_object {
  * into TEXT.  False means "not vouched for", not "invalid".  TEXT need not
  * be NUL-terminated. */
 bool jscan_object(const char *text, size_t len, struct jscan_object *out);
+/* jscan_object for the next of a stream's frames: a member of TEXT that
+ * is, byte for byte, the member at the same place in LIKE (the members of
+ * an object jscan_object or jscan_object_like vouched for, pointing into
+ * text that is still there) is compared, not scanned again; *SAME says
+ * how many were.  Same verdict and members as jscan_object.  LIKE may be
+ * NULL. */
+bool jscan_object_like(const char *text, size_t len, struct jscan_object *out,
+                       const struct jscan_object *like, size_t *same);
 /* jscan_object, reading in the same pass the members of the object that
  * is the value of the top-level member KEY into INNER.  *FOUND tells
  * whether KEY's value (the last, for duplicate keys) is an object; INNER
