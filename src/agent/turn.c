@@ -1371,6 +1371,7 @@ agent_on_prepared(struct tool_job *job)
         agent_ask(t, TOOL_CATEGORY_EDIT);
         return;
     }
+    t->decision = json_pack("{s:s}", "decision", "auto");
     agent_run_file_tool(t, job->tool, false); /* T's job: its edit is written */
 }
 
@@ -2000,6 +2001,9 @@ turn_cancel(struct turn *t)
         uv_timer_stop(&t->approval_timer);
         json_decref(t->approval);
         t->approval = NULL;
+        t->decision = json_pack("{s:s}", "decision", "cancelled");
+        agent_tell(t, "approval_decision",
+                   json_pack("{s:s, s:s}", "call", call_id(t), "decision", "cancelled"));
         if (t->job != NULL) {
             tool_job_free(t->job);
             t->job = NULL;

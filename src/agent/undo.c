@@ -9,6 +9,7 @@
 
 #include "careti/agent/undo.h"
 #include "careti/agent/workspace.h"
+#include "careti/core/jfield.h"
 #include "careti/core/xmalloc.h"
 
 struct undo {
@@ -87,6 +88,18 @@ on_work(uv_work_t *w)
                                               NULL, &u->err)
                             : workspace_remove(ws, c->path, &expect, &u->err);
         if (rc != 0) {
+            /* Say what was put back before it: those are marked undone. */
+            size_t len = strlen(u->err.msg);
+            size_t k;
+            json_t *d;
+            json_array_foreach(u->done, k, d)
+            {
+                int n = snprintf(u->err.msg + len, sizeof u->err.msg - len, "%s%s",
+                                 k == 0 ? "; undone before it: " : ", ", jfield_str(d, "path"));
+                if (n < 0 || (size_t)n >= sizeof u->err.msg - len)
+                    break;
+                len += (size_t)n;
+            }
             u->err.http_status = 409;
             break;
         }

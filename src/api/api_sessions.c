@@ -492,6 +492,8 @@ on_op_done(json_t *result, const struct cerr *err, void *arg)
     op_free(o);
 }
 
+static void patch_checked(struct op *o, const json_t *session);
+
 /* PATCH and DELETE name a session by prefix: find its full id first. */
 static void
 on_op_session_found(json_t *session, const struct cerr *err, void *arg)
@@ -518,6 +520,11 @@ on_op_session_found(json_t *session, const struct cerr *err, void *arg)
                              id);
         json_decref(session);
         op_free(o);
+        return;
+    }
+    if (o->kind == OP_PATCH) {
+        patch_checked(o, session);
+        json_decref(session);
         return;
     }
     if (o->kind == OP_DELETE)
@@ -777,11 +784,10 @@ static void
 workspace_checked_go(struct workspace_check *c)
 {
     struct op *o = c->o;
-    if (o->kind == OP_CREATE) {
+    if (o->kind == OP_CREATE)
         store_create_session(o->api->store, o->body, on_op_done, o);
-    } else {
-        store_get_session(o->api->store, c->id, false, on_op_session_found, o);
-    }
+    else
+        store_update_session(o->api->store, c->id, o->body, on_op_done, o);
     free(c->id);
     free(c);
 }
@@ -831,16 +837,19 @@ on_workspace_realpath(uv_fs_t *fs)
         workspace_refuse(c, "cannot be checked");
 }
 
-/* Go on with O (its body checked) once its workspace, for a body that
- * makes the session an agent's, is a real directory. */
-static void
-check_workspace_then(struct op *o, const char *id)
+static bool
+mode_is_agent(const char *mode)
 {
-    const char *ws = jfield_str(o->body, "workspace");
-    const char *mode = jfield_str(o->body, "mode");
-    /* A chat session's workspace is only kept for clients. */
-    if (mode == NULL || strcmp(mode, "chat") == 0)
-        ws = NULL;
+    return mode != NULL && (strcmp(mode, "act") == 0 || strcmp(mode, "plan") == 0);
+}
+
+/* Go on with O (its body checked; ID the session's full id for a PATCH)
+ * once the workspace it gives is a real directory, when AGENT (a chat
+ * session's workspace is only kept for clients). */
+static void
+check_workspace_then(struct op *o, const char *id, bool agent)
+{
+    const char *ws = agent ? jfield_str(o->body, "workspace") : NULL;
     struct workspace_check *c = xcalloc(1, sizeof *c);
     c->o = o;
     c->id = id ? xstrdup(id) : NULL;
@@ -873,7 +882,29 @@ on_create(struct http_request *req, void *arg)
     }
     struct op *o = op_new(api, req, OP_CREATE);
     o->body = body;
-    check_workspace_then(o, NULL);
+    check_workspace_then(o, NULL, mode_is_agent(mode));
+}
+
+/* A PATCH, once the session is found: an agent session (by the PATCH or
+ * already) needs a workspace, and a new one is checked. */
+static void
+patch_checked(struct op *o, const json_t *session)
+{
+    struct http_request *req = find_req(o->api, o->request_id);
+    const char *mode = jfield_str(o->body, "mode");
+    if (mode == NULL)
+        mode = jfield_str(session, "mode");
+    json_t *given = json_object_get(o->body, "workspace");
+    const char *ws = given != NULL ? json_string_value(given) : jfield_str(session, "workspace");
+    if (mode_is_agent(mode) && ws == NULL) {
+        router_respond_error(req, 400,
+                             "mode %s needs a workspace: the directory the agent works in; "
+                             "give \"workspace\" too",
+                             mode);
+        op_free(o);
+        return;
+    }
+    check_workspace_then(o, session_id_of(session), mode_is_agent(mode));
 }
 
 static void
@@ -918,7 +949,7 @@ on_patch(struct http_request *req, void *arg)
     }
     struct op *o = op_new(api, req, OP_PATCH);
     o->body = body;
-    check_workspace_then(o, id);
+    store_get_session(api->store, id, false, on_op_session_found, o);
 }
 
 static void
@@ -1046,8 +1077,8 @@ on_approval(struct http_request *req, void *arg)
     if (rc == -EINVAL)
         router_respond_error(req, 400, "decision must be allow_once, allow_always or reject");
     else if (rc != 0)
-        router_respond_error(req, 404, "session %s waits for no approval of call \"%s\"", id,
-                             call);
+        router_respond_error(req, 404, "session %s waits for no approval of call \"%s\"",
+                             t != NULL ? t->session_id : id, call);
     else {
         http_respond_json_take(req, 200, json_pack("{s:s, s:s, s:s}", "session", t->session_id,
                                                    "call", call, "decision", decision));

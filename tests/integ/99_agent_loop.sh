@@ -39,6 +39,13 @@ SID=$(new_session "{\"mode\":\"act\",\"workspace\":\"$T/link/\"}")
 got=$(curl -s --unix-socket "$S" "http://x/careti/v1/sessions/$SID")
 expect_contains "the workspace is stored as its real path" "$got" "\"workspace\":\"$W\""
 expect_contains "and the mode" "$got" '"mode":"act"'
+CHAT=$(new_session '{}')
+out=$(curl -s -w '\n%{http_code}' --unix-socket "$S" -X PATCH "http://x/careti/v1/sessions/$CHAT" -d '{"mode":"act"}')
+expect_contains "PATCH to act mode without a workspace is 400" "$out" "needs a workspace"
+out=$(curl -s -w '\n%{http_code}' --unix-socket "$S" -X PATCH "http://x/careti/v1/sessions/$SID" -d "{\"workspace\":\"$T/nowhere\"}")
+expect_contains "PATCH of an agent session's workspace to nowhere is 400" "$out" "give an existing directory"
+out=$(curl -s --unix-socket "$S" -X PATCH "http://x/careti/v1/sessions/$CHAT" -d "{\"mode\":\"plan\",\"workspace\":\"$T/link\"}")
+expect_contains "PATCH to plan mode with a workspace stores its real path" "$out" "\"workspace\":\"$W\""
 
 # A whole task: read, edit, run, complete; each reply cut into 7-byte pieces.
 R1='I will read it.\n<read_file>\n<path>src/main.c</path>\n</read_file>\nTHIS IS NEVER SEEN'

@@ -75,6 +75,7 @@ check "after allow_always both files are written" test -f "$W/b.txt" -a -f "$W/c
 expect_eq "  with one approval asked" "$(grep -c '^event: approval$' "$T/t3")" "1"
 got=$(curl -s --unix-socket "$S" "http://x/careti/v1/sessions/$SID")
 expect_contains "  and the session's policy says so" "$got" '"approvals":{"edit":"auto"}'
+expect_contains "  and the edit the policy allowed says so" "$got" '"summary":"created c.txt (+1 -0)","approval":{"decision":"auto"}'
 
 # An approval nobody answers (3 s here) ends the turn needs_user.
 script '[{"content":"<execute_command><command>touch ran</command></execute_command>"}]'
@@ -91,6 +92,7 @@ check "a command waits for its approval" wait_for "$T/t4" "event: approval"
 curl -s --unix-socket "$S" -X POST "http://x/careti/v1/sessions/$SID/cancel" > /dev/null
 wait "$C4"
 expect_contains "cancel during an approval ends the turn cancelled" "$(cat "$T/t4")" '"status":"interrupted","stop_reason":"cancelled"'
+expect_contains "  and withdraws the approval" "$(cat "$T/t4")" '"decision":"cancelled"'
 check "  the command never ran" test ! -e "$W/ran"
 
 curl -s --unix-socket "$S" -X PATCH "http://x/careti/v1/sessions/$SID" -d '{"settings":{"approvals":{"read":"auto","edit":"auto","command":"auto"}}}' > /dev/null
