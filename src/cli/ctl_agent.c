@@ -665,7 +665,9 @@ agent_turn(struct agent *ag, const char *content)
     return code;
 }
 
-/* Answer STATUS/ANS of a request: the exit code, after printing an error. */
+/* Answer STATUS/ANS of a request: the exit code, after printing an error.
+ * Call ctl_request first and pass its ANS after: as arguments of one call,
+ * the order in which the two are evaluated is unspecified. */
 static int
 answer_code(int status, json_t *ans)
 {
@@ -685,7 +687,8 @@ patch_take(struct agent *ag, json_t *body)
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     json_t *ans = NULL;
-    int code = answer_code(ctl_request(ag->ctx, "PATCH", path, text, &ans), ans);
+    int status = ctl_request(ag->ctx, "PATCH", path, text, &ans);
+    int code = answer_code(status, ans);
     json_decref(ans);
     free(text);
     return code;
@@ -728,7 +731,8 @@ open_session(struct agent *ag, const char *id, bool plan_given)
     char *eid = ctl_escape(id);
     char *path = xasprintf("/careti/v1/sessions/%s", eid);
     json_t *ans = NULL;
-    int code = answer_code(ctl_request(ag->ctx, "GET", path, NULL, &ans), ans);
+    int status = ctl_request(ag->ctx, "GET", path, NULL, &ans);
+    int code = answer_code(status, ans);
     free(path);
     free(eid);
     if (code != CTL_EXIT_OK)
@@ -867,7 +871,8 @@ undo_last(struct agent *ag, long long n)
     char path[160];
     snprintf(path, sizeof path, "/careti/v1/sessions/%s/changes", ag->session);
     json_t *ans = NULL;
-    if (answer_code(ctl_request(ag->ctx, "GET", path, NULL, &ans), ans) != CTL_EXIT_OK) {
+    int status = ctl_request(ag->ctx, "GET", path, NULL, &ans);
+    if (answer_code(status, ans) != CTL_EXIT_OK) {
         json_decref(ans);
         return;
     }
@@ -898,7 +903,8 @@ approve_command(struct agent *ag, const char *args)
     char path[160];
     snprintf(path, sizeof path, "/careti/v1/sessions/%s", ag->session);
     json_t *ans = NULL;
-    if (answer_code(ctl_request(ag->ctx, "GET", path, NULL, &ans), ans) != CTL_EXIT_OK) {
+    int status = ctl_request(ag->ctx, "GET", path, NULL, &ans);
+    if (answer_code(status, ans) != CTL_EXIT_OK) {
         json_decref(ans);
         return;
     }
