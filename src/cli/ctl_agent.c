@@ -63,6 +63,8 @@ struct run {
     /* The edit whose line waits for its counts (from its approval or result). */
     char edit_call[128];
     char *edit_line;
+    /* The call whose refusal was printed: its failed result says no more. */
+    char refused_call[128];
 };
 
 static const char agent_usage[] =
@@ -470,7 +472,9 @@ static void
 print_event(struct run *r, const char *event, const json_t *j)
 {
     const struct ctl_ctx *ctx = r->ag->ctx;
-    if (strcmp(event, "delta") == 0 || strcmp(event, "thinking") == 0) {
+    if (strcmp(event, "step") == 0) {
+        end_line(r); /* each step's text starts its own line */
+    } else if (strcmp(event, "delta") == 0 || strcmp(event, "thinking") == 0) {
         const char *text = jstr(j, "content");
         bool thinking = event[0] == 't';
         if (text == NULL || *text == '\0' || (thinking && !ctx->color))
@@ -508,6 +512,7 @@ print_event(struct run *r, const char *event, const json_t *j)
             const char *call = jstr(j, "call");
             if (call != NULL && strcmp(call, r->edit_call) == 0)
                 show_edit(r, j);
+            snprintf(r->refused_call, sizeof r->refused_call, "%s", call ? call : "");
             end_line(r);
             printf("  %s%s%s\n", ctl_red(ctx),
                    d == NULL                   ? "not allowed"
@@ -525,7 +530,8 @@ print_event(struct run *r, const char *event, const json_t *j)
         end_line(r);
         if (json_is_integer(code) && json_integer_value(code) != 0)
             printf("  %sexit %lld%s\n", ctl_red(ctx), json_integer_value(code), ctl_reset(ctx));
-        else if (!ok && jstr(j, "summary") != NULL)
+        else if (!ok && jstr(j, "summary") != NULL &&
+                 (call == NULL || strcmp(call, r->refused_call) != 0))
             printf("  %sfailed: %s%s\n", ctl_red(ctx), jstr(j, "summary"), ctl_reset(ctx));
     } else if (strcmp(event, "usage") == 0) {
         r->prompt_tokens += json_integer_value(json_object_get(j, "prompt_tokens"));
@@ -658,7 +664,10 @@ agent_turn(struct agent *ag, const char *content)
                         r.steps, *r.reason ? ": " : "", r.reason);
             else if (strcmp(r.stop_reason, "needs_user") == 0 && *r.reason)
                 fprintf(stderr, "(waiting for you: %s)\n", r.reason);
-            print_summary(&r);
+            /* A turn that failed before the model answered has nothing to
+             * sum up: its error, already printed, is the whole story. */
+            if (strcmp(r.stop_reason, "error") != 0 || r.prompt_tokens + r.completion_tokens > 0)
+                print_summary(&r);
         }
     }
     free(r.edit_line);

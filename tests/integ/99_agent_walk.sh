@@ -44,4 +44,29 @@ out=$(printf '/approve edit sometimes\n/exit\n' | NO_COLOR=1 XDG_STATE_HOME="$T/
 expect_contains "/approve with a bad value prints the daemon's reason" "$out" \
     "each auto, ask or deny"
 
+
+# A rejected call reads "rejected" once, not again as "failed: rejected".
+emu "$E_PORT" /_emu/script '{"replace":true,"replies":[{"content":'"$EDIT"'},
+    {"content":'"$DONE"',"expect":{"contains":"use a constant"}}]}' > /dev/null
+out=$(printf 'f use a constant\n' | NO_COLOR=1 "$PTY" 60 "[f]eedback " -- "${C[@]}" agent -w "$T/ws" "set y")
+expect_eq "a task with a rejected edit completes (exit 0)" "$?" 0
+expect_contains "the refusal is said" "$out" "  rejected"
+expect_not_contains "once" "$out" "failed: rejected"
+
+# The text of each step starts its own line.
+script '"Change return 1 to return 0."' '"I cannot edit it."' '"Really."'
+agent -w "$T/ws" "fix it"
+expect_eq "a model that never calls a tool ends needing the user (exit 4)" "$RC" 4
+expect_contains "its texts one a line" "$(cat "$T/out")" $'return 0.\nI cannot edit it.\nReally.'
+
+# A turn that fails before the model answers: the error, and no "1 step,
+# 0 tokens, 0.0 tokens/s" summary after it.
+emu "$E_PORT" /_emu/fault '{"status":500,"error":"model exploded","count":1}' > /dev/null
+script
+agent -w "$T/ws" "anything"
+expect_eq "a failed turn exits 1" "$RC" 1
+expect_contains "saying why" "$(cat "$T/err")" "model exploded"
+expect_not_contains "with no empty summary" "$(cat "$T/err")" "0 tokens"
+emu "$E_PORT" /_emu/reset > /dev/null
+
 finish
