@@ -992,7 +992,8 @@ repl_command(struct agent *ag, const char *line)
     } else if (IS("/model")) {
         if (*arg == '\0') {
             printf("model: %s\n", ag->model ? ag->model : "(the daemon's default)");
-        } else if (patch_take(ag, json_pack("{s:s}", "model", arg)) == CTL_EXIT_OK) {
+        } else if (ctl_check_model(ag->ctx, arg) == CTL_EXIT_OK &&
+                   patch_take(ag, json_pack("{s:s}", "model", arg)) == CTL_EXIT_OK) {
             free(ag->model);
             ag->model = xstrdup(arg);
             printf("model: %s\n", ag->model);
@@ -1152,6 +1153,10 @@ run_agent(struct ctl_ctx *ctx, int argc, char **argv)
         }
         ag.workspace = xstrdup(real);
     }
+    /* A model no server has fails here, before a session is made or
+     * changed for it, rather than at the turn. */
+    if (ag.model != NULL && (code = ctl_check_model(ctx, ag.model)) != CTL_EXIT_OK)
+        goto out;
     code = session ? open_session(&ag, session, plan_given) : new_session(&ag);
     if (code != CTL_EXIT_OK)
         goto out;

@@ -69,4 +69,22 @@ expect_contains "saying why" "$(cat "$T/err")" "model exploded"
 expect_not_contains "with no empty summary" "$(cat "$T/err")" "0 tokens"
 emu "$E_PORT" /_emu/reset > /dev/null
 
+# A model no server has is refused before a session is made or changed.
+count() { "${C[@]}" sessions --json | jq '.sessions | length'; }
+n=$(count)
+agent -w "$T/ws" -m nosuch "x"
+expect_eq "agent -m with a model no server has exits 1" "$RC" 1
+expect_contains "with the daemon's refusal" "$(cat "$T/err")" "model 'nosuch' not found"
+expect_eq "and no session is made for it" "$(count)" "$n"
+ID=$("${C[@]}" sessions --json | jq -r '.sessions[0].id')
+agent --session "$ID" -m nosuch "x"
+expect_eq "--session with -m nosuch exits 1" "$RC" 1
+expect_eq "leaving the session's model as it was" \
+    "$(curl -s --unix-socket "$S" "http://x/careti/v1/sessions/$ID" | jq -r '.model')" null
+out=$(printf '/model nosuch\n/model\n/exit\n' | NO_COLOR=1 XDG_STATE_HOME="$T/hist" \
+    "$PTY" 60 "> " -- "${C[@]}" agent -w "$T/ws")
+expect_contains "/model with a model no server has is refused at once" "$out" \
+    "model 'nosuch' not found"
+expect_contains "and the model stays the default" "$out" $'agent> /model\r\nmodel: (the daemon'
+
 finish
