@@ -44,6 +44,7 @@ struct agent {
     char *model;     /* NULL: the session's or the daemon's default */
     bool plan;
     unsigned approve; /* categories answered allow_once without asking (--yes, --approve) */
+    bool one_task;    /* TASK was given: no REPL line follows to answer a question */
     int tty;          /* /dev/tty, opened at the first approval to ask; -1 if none */
     bool tty_tried;
 };
@@ -664,6 +665,9 @@ agent_turn(struct agent *ag, const char *content)
                         r.steps, *r.reason ? ": " : "", r.reason);
             else if (strcmp(r.stop_reason, "needs_user") == 0 && *r.reason)
                 fprintf(stderr, "(waiting for you: %s)\n", r.reason);
+            if (strcmp(r.stop_reason, "needs_user") == 0 && ag->one_task)
+                fprintf(stderr, "answer with: caretictl agent --session %s \"...\"\n",
+                        ag->session);
             /* A turn that failed before the model answered has nothing to
              * sum up: its error, already printed, is the whole story. */
             if (strcmp(r.stop_reason, "error") != 0 || r.prompt_tokens + r.completion_tokens > 0)
@@ -1162,6 +1166,7 @@ run_agent(struct ctl_ctx *ctx, int argc, char **argv)
         goto out;
     if (optind < argc + 1) {
         char *task = join_words(argc + 1 - optind, args + optind);
+        ag.one_task = true;
         code = agent_turn(&ag, task);
         free(task);
     } else {

@@ -58,6 +58,13 @@ script '"Change return 1 to return 0."' '"I cannot edit it."' '"Really."'
 agent -w "$T/ws" "fix it"
 expect_eq "a model that never calls a tool ends needing the user (exit 4)" "$RC" 4
 expect_contains "its texts one a line" "$(cat "$T/out")" $'return 0.\nI cannot edit it.\nReally.'
+ID=$("${C[@]}" sessions --json | jq -r '.sessions[0].id')
+expect_contains "and says how to answer" "$(cat "$T/err")" "caretictl agent --session $ID"
+script '"<ask_followup_question>\n<question>Which file?</question>\n</ask_followup_question>"'
+agent -w "$T/ws" "fix the file"
+expect_eq "a question exits 4" "$RC" 4
+ID=$("${C[@]}" sessions --json | jq -r '.sessions[0].id')
+expect_contains "saying how to answer it" "$(cat "$T/err")" "caretictl agent --session $ID"
 
 # A turn that fails before the model answers: the error, and no "1 step,
 # 0 tokens, 0.0 tokens/s" summary after it.
@@ -85,6 +92,7 @@ out=$(printf '/model nosuch\n/model\n/exit\n' | NO_COLOR=1 XDG_STATE_HOME="$T/hi
     "$PTY" 60 "> " -- "${C[@]}" agent -w "$T/ws")
 expect_contains "/model with a model no server has is refused at once" "$out" \
     "model 'nosuch' not found"
-expect_contains "and the model stays the default" "$out" $'agent> /model\r\nmodel: (the daemon'
+expect_contains "and the model stays the default" "$out" "model: (the daemon's default)"
+expect_not_contains "not nosuch" "$out" "model: nosuch"
 
 finish
