@@ -3,7 +3,8 @@
 # scripted model: what it says when the daemon refuses a REPL command or a
 # --session id, how a rejected call and a text-only step read, what it
 # prints after a turn that failed before any step, and a model that does
-# not exist.  Each check was a surprise found by trying the command.
+# not exist; the typo of a command.  Each check was a surprise found by
+# trying the command.
 . "$(dirname "$0")/lib.sh"
 PTY="$ROOT/$BUILD/tools/ptyrun"
 
@@ -94,5 +95,12 @@ expect_contains "/model with a model no server has is refused at once" "$out" \
     "model 'nosuch' not found"
 expect_contains "and the model stays the default" "$out" "model: (the daemon's default)"
 expect_not_contains "not nosuch" "$out" "model: nosuch"
+
+# Two swapped letters are the commonest typo: suggest the command meant.
+for typo in agnet:agent stauts:status chta:chat; do
+    err=$("$CARETICTL" --socket "$S" "${typo%%:*}" 2>&1)
+    expect_eq "\"${typo%%:*}\" exits 2" "$?" 2
+    expect_contains "and suggests ${typo##*:}" "$err" "did you mean \"${typo##*:}\"?"
+done
 
 finish
