@@ -60,7 +60,11 @@ struct run {
     char stop_reason[32];
     char reason[256];
     long long steps, files_changed, prompt_tokens, completion_tokens;
-    double started, waited; /* waited: seconds spent at approval prompts */
+    double started;
+    /* Seconds from each tool call to its result (running it, and any
+     * approval asked), which are not the model's; tool_since is the
+     * pending call's start, 0 when none. */
+    double tool_time, tool_since;
     /* The edit whose line waits for its counts (from its approval or result). */
     char edit_call[128];
     char *edit_line;
@@ -421,7 +425,6 @@ on_approval(struct run *r, const json_t *data)
         r->forced = CTL_EXIT_NEEDS_USER;
         return false;
     }
-    double t0 = ctl_now_s();
     bool go_on = true;
     for (;;) {
         char line[4096], *prompt;
@@ -463,7 +466,6 @@ on_approval(struct run *r, const json_t *data)
         post_decision(ag, call, decision, feedback);
         break;
     }
-    r->waited += ctl_now_s() - t0;
     free(what);
     return go_on;
 }
@@ -587,6 +589,12 @@ on_sse_line(const char *line, size_t len, void *arg)
     } else {
         print_event(r, r->event, j);
     }
+    if (strcmp(r->event, "tool_call") == 0) {
+        r->tool_since = ctl_now_s();
+    } else if (strcmp(r->event, "tool_result") == 0 && r->tool_since > 0) {
+        r->tool_time += ctl_now_s() - r->tool_since;
+        r->tool_since = 0;
+    }
     if (strcmp(r->event, "approval") == 0) {
         go_on = on_approval(r, j);
     } else if (strcmp(r->event, "done") == 0) {
@@ -606,7 +614,7 @@ static void
 print_summary(const struct run *r)
 {
     double elapsed = ctl_now_s() - r->started;
-    double model_time = elapsed - r->waited;
+    double model_time = elapsed - r->tool_time;
     fflush(stdout);
     fprintf(stderr, "%lld step%s, %lld file%s changed, %lld tokens, %.1f s, %.1f tokens/s\n",
             r->steps, r->steps == 1 ? "" : "s", r->files_changed, r->files_changed == 1 ? "" : "s",

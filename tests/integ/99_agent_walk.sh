@@ -96,6 +96,14 @@ expect_contains "/model with a model no server has is refused at once" "$out" \
 expect_contains "and the model stays the default" "$out" "model: (the daemon's default)"
 expect_not_contains "not nosuch" "$out" "model: nosuch"
 
+# tokens/s counts the model's time, not a command's: a 2 s command and a
+# few generated tokens must not read as a slow model (about 3 tokens/s).
+script '"<execute_command>\n<command>sleep 2</command>\n<requires_approval>false</requires_approval>\n</execute_command>"' "$DONE"
+agent -w "$T/ws" --yes "wait"
+expect_eq "a task with a 2 s command completes" "$RC" 0
+rate=$(sed -n 's/.*, \([0-9.]*\) tokens\/s$/\1/p' "$T/err")
+check "tokens/s leaves the command's 2 s out ($rate)" awk -v r="$rate" 'BEGIN { exit !(r > 20) }'
+
 # Two swapped letters are the commonest typo: suggest the command meant.
 for typo in agnet:agent stauts:status chta:chat; do
     err=$("$CARETICTL" --socket "$S" "${typo%%:*}" 2>&1)
