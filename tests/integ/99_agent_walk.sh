@@ -104,6 +104,33 @@ expect_eq "a task with a 2 s command completes" "$RC" 0
 rate=$(sed -n 's/.*, \([0-9.]*\) tokens\/s$/\1/p' "$T/err")
 check "tokens/s leaves the command's 2 s out ($rate)" awk -v r="$rate" 'BEGIN { exit !(r > 20) }'
 
+# caretictl acp: a command that fails shows the editor how it failed,
+# not only its output.
+script '"<execute_command>\n<command>echo some-output; exit 3</command>\n<requires_approval>false</requires_approval>\n</execute_command>"' "$DONE"
+coproc ACP { "${C[@]}" acp 2> "$T/acp.err"; }
+DAEMON_PIDS+=("$ACP_PID")
+# acp_until ID: read the bridge's lines into $T/acp.out until the answer to ID.
+acp_until() {
+    local line
+    while IFS= read -r -t 20 line <&"${ACP[0]}"; do
+        echo "$line" >> "$T/acp.out"
+        [ "$(jq -r 'select(has("method") | not) | .id' <<< "$line")" = "$1" ] && return 0
+    done
+    return 1
+}
+echo '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":1}}' >&"${ACP[1]}"
+check "acp answers initialize" acp_until 1
+echo '{"jsonrpc":"2.0","id":2,"method":"session/new","params":{"cwd":"'"$T/ws"'","mcpServers":[]}}' >&"${ACP[1]}"
+check "acp makes a session" acp_until 2
+SID=$(jq -r 'select(.id == 2) | .result.sessionId' "$T/acp.out")
+curl -s --unix-socket "$S" -X PATCH "http://x/careti/v1/sessions/$SID" \
+    -d '{"settings":{"approvals":{"command":"auto"}}}' > /dev/null
+echo '{"jsonrpc":"2.0","id":3,"method":"session/prompt","params":{"sessionId":"'"$SID"'","prompt":[{"type":"text","text":"run it"}]}}' >&"${ACP[1]}"
+check "acp ends the prompt" acp_until 3
+failed=$(jq -c 'select(.params.update.status == "failed") | [.params.update.content[].content.text | .[0:6]]' "$T/acp.out")
+expect_eq "the failed command's update has its output, then how it failed" "$failed" '["some-o","exit 3"]'
+exec {ACP[1]}>&-
+
 # Two swapped letters are the commonest typo: suggest the command meant.
 for typo in agnet:agent stauts:status chta:chat; do
     err=$("$CARETICTL" --socket "$S" "${typo%%:*}" 2>&1)
