@@ -93,8 +93,7 @@ swapped(const char *a, const char *b)
         return false;
     while (i < n && a[i] == b[i])
         i++;
-    return i + 1 < n && a[i] == b[i + 1] && a[i + 1] == b[i] &&
-           strcmp(a + i + 2, b + i + 2) == 0;
+    return i + 1 < n && a[i] == b[i + 1] && a[i + 1] == b[i] && strcmp(a + i + 2, b + i + 2) == 0;
 }
 
 /* The command or alias nearest WORD, or NULL when none is close enough
@@ -110,7 +109,7 @@ nearest_command(const char *word)
     for (size_t i = 0; i < CTL_N_CMDS; i++) {
         const char *names[2] = {ctl_table[i]->name, ctl_table[i]->alias};
         for (size_t k = 0; k < 2; k++) {
-            size_t d = names[k] == NULL         ? SIZE_MAX
+            size_t d = names[k] == NULL          ? SIZE_MAX
                        : swapped(word, names[k]) ? 0
                                                  : strdist(word, names[k]);
             if (d < best_d) {

@@ -674,8 +674,7 @@ agent_turn(struct agent *ag, const char *content)
             else if (strcmp(r.stop_reason, "needs_user") == 0 && *r.reason)
                 fprintf(stderr, "(waiting for you: %s)\n", r.reason);
             if (strcmp(r.stop_reason, "needs_user") == 0 && ag->one_task)
-                fprintf(stderr, "answer with: caretictl agent --session %s \"...\"\n",
-                        ag->session);
+                fprintf(stderr, "answer with: caretictl agent --session %s \"...\"\n", ag->session);
             /* A turn that failed before the model answered has nothing to
              * sum up: its error, already printed, is the whole story. */
             if (strcmp(r.stop_reason, "error") != 0 || r.prompt_tokens + r.completion_tokens > 0)
