@@ -84,8 +84,23 @@ usage(FILE *out)
                  "without XDG_RUNTIME_DIR).  Commands may be abbreviated.\n");
 }
 
+/* Whether A is B with two neighbouring letters swapped ("agnet"). */
+static bool
+swapped(const char *a, const char *b)
+{
+    size_t n = strlen(a), i = 0;
+    if (strlen(b) != n)
+        return false;
+    while (i < n && a[i] == b[i])
+        i++;
+    return i + 1 < n && a[i] == b[i + 1] && a[i + 1] == b[i] && strcmp(a + i + 2, b + i + 2) == 0;
+}
+
 /* The command or alias nearest WORD, or NULL when none is close enough
- * to be a typo of it (a third of WORD's letters, at least one). */
+ * to be a typo of it (a third of WORD's letters, at least one).  Two
+ * swapped letters, the commonest slip, count as the nearest of all:
+ * edit distance alone counts them as two, so "agnet" found nothing and
+ * "stauts" found stats. */
 static const char *
 nearest_command(const char *word)
 {
@@ -94,7 +109,9 @@ nearest_command(const char *word)
     for (size_t i = 0; i < CTL_N_CMDS; i++) {
         const char *names[2] = {ctl_table[i]->name, ctl_table[i]->alias};
         for (size_t k = 0; k < 2; k++) {
-            size_t d = names[k] ? strdist(word, names[k]) : SIZE_MAX;
+            size_t d = names[k] == NULL          ? SIZE_MAX
+                       : swapped(word, names[k]) ? 0
+                                                 : strdist(word, names[k]);
             if (d < best_d) {
                 best_d = d;
                 best = ctl_table[i]->name;

@@ -104,6 +104,12 @@ int ctl_fetch(const struct ctl_ctx *ctx, const char *path, json_t **out);
 /* "1.2 GB", "340 MB", "12 kB", or "-" for nothing. */
 void ctl_format_bytes(double bytes, char *out, size_t len);
 
+/* Ask the daemon to find MODEL (POST /api/show resolves it as a turn
+ * would), so that a name no server has fails before a session is made or
+ * changed for it.  Returns an exit code, after printing the daemon's
+ * refusal. */
+int ctl_check_model(const struct ctl_ctx *ctx, const char *model);
+
 /* Print the error a daemon answered with (status >= 400) on stderr and
  * return CTL_EXIT_ERROR. */
 int ctl_print_error(int status, json_t *answer);

@@ -805,9 +805,13 @@ on_tool_result(struct acp_prompt *p, const json_t *d)
     json_t *block = abs && diff ? acp_diff_block(abs, diff) : NULL;
     if (block != NULL)
         json_array_append_new(content, block);
-    else if (output != NULL && *output != '\0')
+    else if (output != NULL && *output != '\0') {
         json_array_append_new(content, text_content(output));
-    else
+        /* A command that failed: its output alone does not say how ("exit
+         * 2", "timed out"), and the editor shows only the content. */
+        if (json_is_false(json_object_get(d, "ok")) && summary != NULL)
+            json_array_append_new(content, text_content(summary));
+    } else
         json_array_append_new(content, text_content(summary ? summary : ""));
     json_t *raw = json_deep_copy(d);
     json_object_del(raw, "diff");

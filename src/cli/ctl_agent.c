@@ -44,6 +44,7 @@ struct agent {
     char *model;     /* NULL: the session's or the daemon's default */
     bool plan;
     unsigned approve; /* categories answered allow_once without asking (--yes, --approve) */
+    bool one_task;    /* TASK was given: no REPL line follows to answer a question */
     int tty;          /* /dev/tty, opened at the first approval to ask; -1 if none */
     bool tty_tried;
 };
@@ -59,10 +60,16 @@ struct run {
     char stop_reason[32];
     char reason[256];
     long long steps, files_changed, prompt_tokens, completion_tokens;
-    double started, waited; /* waited: seconds spent at approval prompts */
+    double started;
+    /* Seconds from each tool call to its result (running it, and any
+     * approval asked), which are not the model's; tool_since is the
+     * pending call's start, 0 when none. */
+    double tool_time, tool_since;
     /* The edit whose line waits for its counts (from its approval or result). */
     char edit_call[128];
     char *edit_line;
+    /* The call whose refusal was printed: its failed result says no more. */
+    char refused_call[128];
 };
 
 static const char agent_usage[] =
@@ -418,7 +425,6 @@ on_approval(struct run *r, const json_t *data)
         r->forced = CTL_EXIT_NEEDS_USER;
         return false;
     }
-    double t0 = ctl_now_s();
     bool go_on = true;
     for (;;) {
         char line[4096], *prompt;
@@ -460,7 +466,6 @@ on_approval(struct run *r, const json_t *data)
         post_decision(ag, call, decision, feedback);
         break;
     }
-    r->waited += ctl_now_s() - t0;
     free(what);
     return go_on;
 }
@@ -470,7 +475,9 @@ static void
 print_event(struct run *r, const char *event, const json_t *j)
 {
     const struct ctl_ctx *ctx = r->ag->ctx;
-    if (strcmp(event, "delta") == 0 || strcmp(event, "thinking") == 0) {
+    if (strcmp(event, "step") == 0) {
+        end_line(r); /* each step's text starts its own line */
+    } else if (strcmp(event, "delta") == 0 || strcmp(event, "thinking") == 0) {
         const char *text = jstr(j, "content");
         bool thinking = event[0] == 't';
         if (text == NULL || *text == '\0' || (thinking && !ctx->color))
@@ -508,6 +515,7 @@ print_event(struct run *r, const char *event, const json_t *j)
             const char *call = jstr(j, "call");
             if (call != NULL && strcmp(call, r->edit_call) == 0)
                 show_edit(r, j);
+            snprintf(r->refused_call, sizeof r->refused_call, "%s", call ? call : "");
             end_line(r);
             printf("  %s%s%s\n", ctl_red(ctx),
                    d == NULL                   ? "not allowed"
@@ -525,7 +533,8 @@ print_event(struct run *r, const char *event, const json_t *j)
         end_line(r);
         if (json_is_integer(code) && json_integer_value(code) != 0)
             printf("  %sexit %lld%s\n", ctl_red(ctx), json_integer_value(code), ctl_reset(ctx));
-        else if (!ok && jstr(j, "summary") != NULL)
+        else if (!ok && jstr(j, "summary") != NULL &&
+                 (call == NULL || strcmp(call, r->refused_call) != 0))
             printf("  %sfailed: %s%s\n", ctl_red(ctx), jstr(j, "summary"), ctl_reset(ctx));
     } else if (strcmp(event, "usage") == 0) {
         r->prompt_tokens += json_integer_value(json_object_get(j, "prompt_tokens"));
@@ -580,6 +589,12 @@ on_sse_line(const char *line, size_t len, void *arg)
     } else {
         print_event(r, r->event, j);
     }
+    if (strcmp(r->event, "tool_call") == 0) {
+        r->tool_since = ctl_now_s();
+    } else if (strcmp(r->event, "tool_result") == 0 && r->tool_since > 0) {
+        r->tool_time += ctl_now_s() - r->tool_since;
+        r->tool_since = 0;
+    }
     if (strcmp(r->event, "approval") == 0) {
         go_on = on_approval(r, j);
     } else if (strcmp(r->event, "done") == 0) {
@@ -599,7 +614,7 @@ static void
 print_summary(const struct run *r)
 {
     double elapsed = ctl_now_s() - r->started;
-    double model_time = elapsed - r->waited;
+    double model_time = elapsed - r->tool_time;
     fflush(stdout);
     fprintf(stderr, "%lld step%s, %lld file%s changed, %lld tokens, %.1f s, %.1f tokens/s\n",
             r->steps, r->steps == 1 ? "" : "s", r->files_changed, r->files_changed == 1 ? "" : "s",
@@ -658,14 +673,21 @@ agent_turn(struct agent *ag, const char *content)
                         r.steps, *r.reason ? ": " : "", r.reason);
             else if (strcmp(r.stop_reason, "needs_user") == 0 && *r.reason)
                 fprintf(stderr, "(waiting for you: %s)\n", r.reason);
-            print_summary(&r);
+            if (strcmp(r.stop_reason, "needs_user") == 0 && ag->one_task)
+                fprintf(stderr, "answer with: caretictl agent --session %s \"...\"\n", ag->session);
+            /* A turn that failed before the model answered has nothing to
+             * sum up: its error, already printed, is the whole story. */
+            if (strcmp(r.stop_reason, "error") != 0 || r.prompt_tokens + r.completion_tokens > 0)
+                print_summary(&r);
         }
     }
     free(r.edit_line);
     return code;
 }
 
-/* Answer STATUS/ANS of a request: the exit code, after printing an error. */
+/* Answer STATUS/ANS of a request: the exit code, after printing an error.
+ * Call ctl_request first and pass its ANS after: as arguments of one call,
+ * the order in which the two are evaluated is unspecified. */
 static int
 answer_code(int status, json_t *ans)
 {
@@ -685,7 +707,8 @@ patch_take(struct agent *ag, json_t *body)
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     json_t *ans = NULL;
-    int code = answer_code(ctl_request(ag->ctx, "PATCH", path, text, &ans), ans);
+    int status = ctl_request(ag->ctx, "PATCH", path, text, &ans);
+    int code = answer_code(status, ans);
     json_decref(ans);
     free(text);
     return code;
@@ -728,7 +751,8 @@ open_session(struct agent *ag, const char *id, bool plan_given)
     char *eid = ctl_escape(id);
     char *path = xasprintf("/careti/v1/sessions/%s", eid);
     json_t *ans = NULL;
-    int code = answer_code(ctl_request(ag->ctx, "GET", path, NULL, &ans), ans);
+    int status = ctl_request(ag->ctx, "GET", path, NULL, &ans);
+    int code = answer_code(status, ans);
     free(path);
     free(eid);
     if (code != CTL_EXIT_OK)
@@ -867,7 +891,8 @@ undo_last(struct agent *ag, long long n)
     char path[160];
     snprintf(path, sizeof path, "/careti/v1/sessions/%s/changes", ag->session);
     json_t *ans = NULL;
-    if (answer_code(ctl_request(ag->ctx, "GET", path, NULL, &ans), ans) != CTL_EXIT_OK) {
+    int status = ctl_request(ag->ctx, "GET", path, NULL, &ans);
+    if (answer_code(status, ans) != CTL_EXIT_OK) {
         json_decref(ans);
         return;
     }
@@ -898,7 +923,8 @@ approve_command(struct agent *ag, const char *args)
     char path[160];
     snprintf(path, sizeof path, "/careti/v1/sessions/%s", ag->session);
     json_t *ans = NULL;
-    if (answer_code(ctl_request(ag->ctx, "GET", path, NULL, &ans), ans) != CTL_EXIT_OK) {
+    int status = ctl_request(ag->ctx, "GET", path, NULL, &ans);
+    if (answer_code(status, ans) != CTL_EXIT_OK) {
         json_decref(ans);
         return;
     }
@@ -977,7 +1003,8 @@ repl_command(struct agent *ag, const char *line)
     } else if (IS("/model")) {
         if (*arg == '\0') {
             printf("model: %s\n", ag->model ? ag->model : "(the daemon's default)");
-        } else if (patch_take(ag, json_pack("{s:s}", "model", arg)) == CTL_EXIT_OK) {
+        } else if (ctl_check_model(ag->ctx, arg) == CTL_EXIT_OK &&
+                   patch_take(ag, json_pack("{s:s}", "model", arg)) == CTL_EXIT_OK) {
             free(ag->model);
             ag->model = xstrdup(arg);
             printf("model: %s\n", ag->model);
@@ -1137,11 +1164,16 @@ run_agent(struct ctl_ctx *ctx, int argc, char **argv)
         }
         ag.workspace = xstrdup(real);
     }
+    /* A model no server has fails here, before a session is made or
+     * changed for it, rather than at the turn. */
+    if (ag.model != NULL && (code = ctl_check_model(ctx, ag.model)) != CTL_EXIT_OK)
+        goto out;
     code = session ? open_session(&ag, session, plan_given) : new_session(&ag);
     if (code != CTL_EXIT_OK)
         goto out;
     if (optind < argc + 1) {
         char *task = join_words(argc + 1 - optind, args + optind);
+        ag.one_task = true;
         code = agent_turn(&ag, task);
         free(task);
     } else {

@@ -24,23 +24,6 @@ struct chat {
     char *model;
 };
 
-/* Ask the daemon to find MODEL (POST /api/show resolves it as a turn
- * would), so that a name no server has fails before a session is made
- * for it.  Returns an exit code, after printing the daemon's refusal. */
-static int
-check_model(const struct ctl_ctx *ctx, const char *model)
-{
-    json_t *req = json_pack("{s:s}", "model", model);
-    char *body = json_dumps(req, JSON_COMPACT);
-    json_decref(req);
-    json_t *ans;
-    int status = ctl_request(ctx, "POST", "/api/show", body, &ans);
-    free(body);
-    int code = status < 0 ? -status : status >= 400 ? ctl_print_error(status, ans) : CTL_EXIT_OK;
-    json_decref(ans);
-    return code;
-}
-
 /* Create a session; fills CH->session.  Returns an exit code. */
 static int
 new_session(struct chat *ch)
@@ -135,7 +118,7 @@ run_chat(struct ctl_ctx *ctx, int argc, char **argv)
         ch.model = xstrdup(optarg);
     }
     int code = CTL_EXIT_OK;
-    if (ch.model != NULL && (code = check_model(ctx, ch.model)) != CTL_EXIT_OK) {
+    if (ch.model != NULL && (code = ctl_check_model(ctx, ch.model)) != CTL_EXIT_OK) {
         free(args);
         free(ch.model);
         return code;

@@ -87,6 +87,20 @@ out:
 }
 
 int
+ctl_check_model(const struct ctl_ctx *ctx, const char *model)
+{
+    json_t *req = json_pack("{s:s}", "model", model);
+    char *body = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    json_t *ans = NULL;
+    int status = ctl_request(ctx, "POST", "/api/show", body, &ans);
+    free(body);
+    int code = status < 0 ? -status : status >= 400 ? ctl_print_error(status, ans) : CTL_EXIT_OK;
+    json_decref(ans);
+    return code;
+}
+
+int
 ctl_print_error(int status, json_t *answer)
 {
     json_t *err = json_object_get(answer, "error");

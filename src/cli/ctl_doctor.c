@@ -57,7 +57,7 @@ run_doctor(struct ctl_ctx *ctx, int argc, char **argv)
         json_dumpf(ans, stdout, JSON_INDENT(2));
         putchar('\n');
     } else {
-        printf("\n%d failed, %d warnings\n", fails, warns);
+        printf("\n%d failed, %d warning%s\n", fails, warns, warns == 1 ? "" : "s");
     }
     json_decref(ans);
     return fails > 0 || (strict && warns > 0) ? CTL_EXIT_ERROR : CTL_EXIT_OK;

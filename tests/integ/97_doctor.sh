@@ -116,6 +116,7 @@ expect_contains "with llama.cpp's -c for the configured window" "$out" '`-c 2621
 expect_contains "and says that -np divides it" "$out" '`-np N` divides -c among N slots'
 expect_not_contains "and no LM Studio command" "$out" "lms load"
 expect_contains "tokens/s from llama.cpp's own timings, not the daemon's clock" "$out" "40.0 tokens/s"
+expect_eq "the last line counts one warning in the singular" "$(tail -n1 <<< "$out")" "0 failed, 1 warning"
 stop_daemon "$DPID"
 
 memory 24

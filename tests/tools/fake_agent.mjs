@@ -10,6 +10,7 @@
 // turn.  An "approval" event waits until POST .../approvals/{call} (its
 // answer is sent back as approval_decision); a ["_hold", {}] waits until
 // POST .../cancel, then plays the rest.  GET /_fake/log lists the requests.
+// POST /api/show finds any model.
 import http from 'node:http';
 import fs from 'node:fs';
 
@@ -47,8 +48,11 @@ const server = http.createServer((req, res) => {
   req.on('data', (c) => { raw += c; });
   req.on('end', () => {
     const body = raw ? JSON.parse(raw) : null;
-    log.push({ method: req.method, url: req.url, body });
     const u = req.url;
+    // caretictl's check that -m names a model (not logged: the tests
+    // read the agent routes' requests from the first one).
+    if (u === '/api/show' && req.method === 'POST') return json(res, 200, { model: body.model });
+    log.push({ method: req.method, url: req.url, body });
     if (u === '/_fake/log') return json(res, 200, log);
     if (u === '/careti/v1/sessions' && req.method === 'POST') {
       session = { id: 'f00dcafe', settings: {}, ...body };
