@@ -16,7 +16,7 @@
 static void
 usage(FILE *out)
 {
-    fputs("usage: caretid [-v] [-c FILE] [--socket PATH] [--check-config]\n"
+    fputs("usage: caretid [-v] [-c FILE] [--socket PATH] [--check-config] [--tcp-optional]\n"
           "       caretid --version | --help\n"
           "\n"
           "  -c, --config FILE   configuration file (default: $CARETI_CONFIG,\n"

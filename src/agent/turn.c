@@ -1432,12 +1432,16 @@ on_command_done(struct command *cmd, const struct command_result *r, void *arg)
         sbuf_addf(&b, "Note: %s\n", r->note);
     sbuf_addf(&b, "Output:\n%s", r->output_len ? r->output : "(none)\n");
     bool ok = r->exited && r->exit_code == 0 && !r->timed_out && !r->cancelled;
-    if (r->exited && !r->timed_out && !r->cancelled)
-        snprintf(summary, sizeof summary, "exit %d, %llu lines", r->exit_code,
-                 (unsigned long long)r->total_lines);
+    if (r->timed_out)
+        snprintf(summary, sizeof summary, "timed out after %ld s (agent.command_timeout_s)",
+                 t->env->cfg->agent.command_timeout_s);
+    else if (r->cancelled)
+        snprintf(summary, sizeof summary, "cancelled");
+    else if (r->exited)
+        snprintf(summary, sizeof summary, "exit %d, %llu line%s", r->exit_code,
+                 (unsigned long long)r->total_lines, r->total_lines == 1 ? "" : "s");
     else
-        snprintf(summary, sizeof summary, "%s",
-                 r->timed_out ? "timed out" : r->cancelled ? "cancelled" : "killed");
+        snprintf(summary, sizeof summary, "killed by signal %d", r->signal);
     json_t *extra = json_pack("{s:b}", "sandboxed", r->sandboxed);
     if (r->exited)
         json_object_set_new(extra, "exit_code", json_integer(r->exit_code));

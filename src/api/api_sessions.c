@@ -431,9 +431,19 @@ add_agent_state(struct sessions_api *api, json_t *session)
         if (r != NULL)
             stop = r;
     }
+    /* The policy in force: the session's, else the config's. */
+    json_t *given = json_object_get(json_object_get(session, "settings"), "approvals");
+    json_t *policy = json_object();
+    for (int c = 0; c < APPROVAL_CATEGORIES; c++) {
+        const char *name = config_approval_category_name((enum approval_category)c);
+        const char *p = jfield_str(given, name);
+        if (p == NULL || config_approval_policy_parse(p) < 0)
+            p = config_approval_policy_name(api->env.cfg->agent.approvals[c]);
+        json_object_set_new(policy, name, json_string(p));
+    }
     json_object_set_new(session, "agent",
-                        json_pack("{s:b, s:s?, s:O?}", "running", t != NULL, "stop_reason", stop,
-                                  "pending_approval", pending));
+                        json_pack("{s:b, s:s?, s:O?, s:o}", "running", t != NULL, "stop_reason",
+                                  stop, "pending_approval", pending, "approvals", policy));
 }
 
 static void

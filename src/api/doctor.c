@@ -388,7 +388,14 @@ check_memory(struct run *r)
     else if (g >= 30)
         snprintf(fix, sizeof fix, "Qwen3 Coder 30B 4-bit fits (about 17 GB): ollama pull "
                                   "qwen3-coder:30b");
-    else {
+    else if (g >= 20) {
+        /* The 30B model loads, but its context competes with everything
+         * else for what is left. */
+        status = "warn";
+        snprintf(fix, sizeof fix,
+                 "Qwen3 Coder 30B 4-bit (about 19 GB) fits with little to spare: keep "
+                 "settings.context_length modest (32768) and close large programs");
+    } else {
         status = "warn";
         snprintf(fix, sizeof fix,
                  "models under 30B often fail at tool use; the best that fits is %s",

@@ -411,7 +411,7 @@ daemon_status(void *self)
     gmtime_r(&d->started_wall, &tm);
     strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return json_pack("{s:s, s:i, s:I, s:s, s:f, s:s, s:b, s:o, s:s?, s:o, s:o, s:o, s:I, s:I, "
-                     "s:s}",
+                     "s:s, s:s?}",
                      "version", CARETI_VERSION, "api_version", CARETI_API_VERSION, "pid",
                      (json_int_t)getpid(), "started_at", started, "uptime_s",
                      (double)(uv_now(&d->loop) - d->started_ms) / 1000.0, "socket",
@@ -420,7 +420,7 @@ daemon_status(void *self)
                      reload, "providers", providers, "state", state, "connections",
                      (json_int_t)http_server_open_connections(d->srv), "requests_served",
                      (json_int_t)http_server_requests_served(d->srv), "log_level",
-                     log_level_name(log_get_level()));
+                     log_level_name(log_get_level()), "default_model", d->cfg->defaults.model);
 }
 
 static void

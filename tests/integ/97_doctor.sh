@@ -123,6 +123,8 @@ memory 24
 check "daemon starts" doctor_daemon big "huge:70b" "$OLLAMA"
 out=$("$CARETICTL" --socket "$S" doctor)
 expect_contains "a model over 80% of memory warns" "$out" "42.0 GB is over 80% of memory"
+expect_contains "24 GiB: the 30B model fits, with little room for its context" "$out" "Qwen3 Coder 30B 4-bit (about 19 GB) fits with little to spare"
+expect_not_contains "  and is not called too small" "$out" "models under 30B often fail"
 stop_daemon "$DPID"
 
 out=$("$CARETICTL" --socket "$T/none.sock" doctor)

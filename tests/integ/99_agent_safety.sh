@@ -103,7 +103,7 @@ expect_contains "a bad approval policy is 400" "$out" "each auto, ask or deny"
 # group is gone.
 script '[{"content":"<execute_command><command>(sleep 60; echo late > late.txt) &\necho $! > gc.pid; sleep 60</command></execute_command>"},'"$DONE"']'
 out=$(api "/careti/v1/sessions/$SID/messages" '{"content":"hang"}')
-expect_contains "a command past agent.command_timeout_s is stopped" "$out" '"summary":"timed out"'
+expect_contains "a command past agent.command_timeout_s is stopped, and says so" "$out" '"summary":"timed out after 2 s (agent.command_timeout_s)"'
 gc=$(cat "$W/gc.pid" 2>/dev/null)
 check "  and its grandchild is gone" bash -c "! kill -0 $gc 2>/dev/null"
 
