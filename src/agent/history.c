@@ -109,18 +109,29 @@ history_request_tool_calls(const json_t *stored)
 /* What the model is told of a tool call that has no stored result. */
 #define NO_RESULT "(no result: the turn was cut before this tool ran)"
 
+/* A tool's result as the request carries it: TEXT (a JSON string, or
+ * NULL for NOTE) natively, else as a user message that says whose result
+ * it is.  Strings already in the history are shared, not copied: a
+ * request is built again at every step. */
 static void
-add_tool_result(json_t *out, bool native, const char *call_id, const char *name,
-                const char *text)
+add_tool_result(json_t *out, bool native, const char *call_id, const char *name, json_t *text,
+                const char *note)
 {
     if (native) {
-        json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id",
-                                             call_id ? call_id : "", "content", text));
+        json_t *m = json_pack("{s:s, s:s}", "role", "tool", "tool_call_id", call_id ? call_id : "");
+        json_object_set_new(m, "content", text ? json_incref(text) : json_string(note));
+        json_array_append_new(out, m);
         return;
     }
     struct sbuf b = {0};
-    sbuf_addf(&b, "[%s] Result:\n%s", name ? name : "tool", text);
-    json_array_append_new(out, json_pack("{s:s, s:s}", "role", "user", "content", b.s));
+    const char *body = text ? json_string_value(text) : note;
+    size_t len = text ? json_string_length(text) : strlen(note);
+    sbuf_addf(&b, "[%s] Result:\n", name ? name : "tool");
+    sbuf_add(&b, body, len);
+    json_t *m = json_pack("{s:s}", "role", "user");
+    /* Made of valid UTF-8 (JSON strings, and our own ASCII). */
+    json_object_set_new(m, "content", json_stringn_nocheck(b.s, b.len));
+    json_array_append_new(out, m);
     sbuf_free(&b);
 }
 
@@ -131,7 +142,8 @@ flush_pending(json_t *out, bool native, json_t *pending)
     size_t i;
     json_t *c;
     json_array_foreach(pending, i, c)
-        add_tool_result(out, native, jfield_str(c, "id"), jfield_str(c, "name"), NO_RESULT);
+        add_tool_result(out, native, jfield_str(c, "id"), jfield_str(c, "name"), NULL,
+                        NO_RESULT);
     json_array_clear(pending);
 }
 
@@ -246,10 +258,11 @@ history_messages(const json_t *history, const char *system, bool native, int64_t
                          "(left out to save context: the %zu-byte result of %s; run the tool "
                          "again if you need it)",
                          strlen(content), name ? name : "the tool");
-                add_tool_result(out, native, call_id, name, note);
+                add_tool_result(out, native, call_id, name, NULL, note);
                 plan->elided++;
             } else {
-                add_tool_result(out, native, call_id, name, content);
+                add_tool_result(out, native, call_id, name, json_object_get(m, "content"),
+                                NULL);
             }
             continue;
         }
@@ -259,12 +272,13 @@ history_messages(const json_t *history, const char *system, bool native, int64_t
             if (env != NULL) {
                 struct sbuf b = {0};
                 sbuf_addf(&b, "%s\n\n%s", env, content);
-                json_array_append_new(out,
-                                      json_pack("{s:s, s:s}", "role", "user", "content", b.s));
+                json_t *u = json_pack("{s:s}", "role", "user");
+                json_object_set_new(u, "content", json_stringn_nocheck(b.s, b.len));
+                json_array_append_new(out, u);
                 sbuf_free(&b);
             } else {
-                json_array_append_new(out,
-                                      json_pack("{s:s, s:s}", "role", "user", "content", content));
+                json_array_append_new(out, json_pack("{s:s, s:O}", "role", "user", "content",
+                                                     json_object_get(m, "content")));
             }
             continue;
         }
@@ -273,7 +287,8 @@ history_messages(const json_t *history, const char *system, bool native, int64_t
                          strcmp(jfield_str(agent, "form"), "text") == 0;
         json_t *a;
         if (native || text_form || json_array_size(calls) == 0) {
-            a = json_pack("{s:s, s:s}", "role", "assistant", "content", content);
+            a = json_pack("{s:s, s:O}", "role", "assistant", "content",
+                          json_object_get(m, "content"));
         } else {
             /* A call made natively, for a model that now writes them. */
             struct sbuf b = {0};
