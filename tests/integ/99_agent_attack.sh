@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The agent under attack: a hostile model (a FIFO to read, arguments of
+# the wrong JSON type, call ids that repeat or cannot go in a URL, a
+# command that prints megabytes or NUL bytes) and a clumsy client (a
+# PATCH that would leave an agent session without a usable workspace).
+# Each case is a defect found once; the turn must end, and say why.
+. "$(dirname "$0")/lib.sh"
+
+start_emu ollama OLL || exit 1
+W="$T/ws"
+mkdir -p "$W"
+printf 'hello\n' > "$W/a.txt"
+write_config "$T/cfg.yaml" \
+    "daemon:" "  state_dir: $T/state" \
+    "providers:" "  - name: ollama" "    type: ollama" "    base_url: http://127.0.0.1:$OLL_PORT" \
+    "models:" "  coder:" "    provider: ollama" "    model: qwen3-coder:30b" "    tools: text" \
+    "  native:" "    provider: ollama" "    model: qwen3-coder:30b" "    tools: native" \
+    "defaults:" "  model: coder" \
+    "agent:" "  command_timeout_s: 20" "  approval_timeout_s: 20" \
+    "  approvals:" "    read: auto" "    edit: auto" "    command: auto"
+check "daemon starts" start_daemon "$T/d" "$T/cfg.yaml"
+S="$T/d/caretid.sock"
+wait_store_open "$S"
+new_session() { api /careti/v1/sessions "$1" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p'; }
+script() { emu "$OLL_PORT" /_emu/script "{\"replace\":true,\"replies\":$1}" > /dev/null; }
+# wait_for FILE TEXT [N]: until FILE holds TEXT N times (10 s at most).
+wait_for() {
+    for _ in $(seq 1 200); do
+        [ "$(grep -c "$2" "$1" 2>/dev/null)" -ge "${3:-1}" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+patch() { curl -s --unix-socket "$S" -X PATCH -w '\n%{http_code}' "http://x/careti/v1/sessions/$1" -d "$2"; }
+DONE='{"content":"<attempt_completion><result>done</result></attempt_completion>"}'
+SID=$(new_session "{\"mode\":\"act\",\"workspace\":\"$W\"}")
+NSID=$(new_session "{\"mode\":\"act\",\"workspace\":\"$W\",\"model\":\"native\"}")
+
+# A FIFO opened for reading waits for a writer: on the thread pool that
+# hung the turn for good (no cancel, no shutdown).
+mkfifo "$W/pipe"
+script "[{\"content\":\"<read_file><path>pipe</path></read_file>\"},$DONE]"
+out=$(api "/careti/v1/sessions/$SID/messages" '{"content":"read the pipe"}')
+expect_contains "read_file of a FIFO is refused" "$out" '"summary":"pipe is not a regular file"'
+expect_contains "  and the turn goes on to its end" "$out" '"stop_reason":"completed"'
+script "[{\"content\":\"<write_to_file><path>pipe</path><content>x</content></write_to_file>\"},$DONE]"
+out=$(api "/careti/v1/sessions/$SID/messages" '{"content":"write the pipe"}')
+expect_contains "write_to_file over a FIFO is refused" "$out" '"summary":"pipe is not a regular file"'
+# A FIFO named .gitignore is read by every listing, the first turn's
+# environment included.
+W2="$T/ws2"
+mkdir -p "$W2"
+mkfifo "$W2/.gitignore"
+SID2=$(new_session "{\"mode\":\"act\",\"workspace\":\"$W2\"}")
+script "[{\"content\":\"<list_files><path>.</path></list_files>\"},$DONE]"
+out=$(api "/careti/v1/sessions/$SID2/messages" '{"content":"list"}')
+expect_contains "a FIFO .gitignore does not hang a listing" "$out" '"stop_reason":"completed"'
+
+# Arguments of the wrong JSON type: a number as a file's content was
+# written as an empty file.
+script "[{\"tool_calls\":[{\"name\":\"write_to_file\",\"arguments\":{\"path\":\"n.txt\",\"content\":42}}]},$DONE]"
+out=$(api "/careti/v1/sessions/$NSID/messages" '{"content":"write a number"}')
+expect_eq "a number as content is written as its text" "$(cat "$W/n.txt" 2>/dev/null)" "42"
+script "[{\"tool_calls\":[{\"name\":\"execute_command\",\"arguments\":{\"command\":123456789}}]},$DONE]"
+out=$(api "/careti/v1/sessions/$NSID/messages" '{"content":"run a number"}')
+expect_contains "a number as a command runs as its whole text" "$out" '123456789: not found'
+
+finish
