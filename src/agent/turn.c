@@ -1180,7 +1180,7 @@ on_command_done(struct command *cmd, const struct command_result *r, void *arg)
 static void
 agent_run_command(struct turn *t)
 {
-    char b[8];
+    char b[32]; /* a number as a command: all its digits */
     const char *command =
         agent_tool_arg(json_object_get(t->call, "arguments"), "command", b, sizeof b);
     struct command_opts o = {
