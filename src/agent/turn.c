@@ -14,6 +14,7 @@
  * completes the task, asks the user, or a limit is reached.  Every step
  * and result is committed before the next begins.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,6 +193,30 @@ on_stream_delta(void *arg, const char *text)
     TELL(t, delta, text);
 }
 
+/* Whether the model's call id ID can name the call: a client answers
+ * its approval by it in a URL, so it must be short and plain, and it
+ * must be new in the session (servers that send none get "call_0" on
+ * every step, and a late answer would then approve the wrong call). */
+static bool
+call_id_usable(const struct turn *t, const char *id)
+{
+    size_t n = id != NULL ? strlen(id) : 0;
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)id[i]) && strchr("_-.", id[i]) == NULL)
+            return false;
+    size_t i;
+    json_t *m;
+    json_array_foreach(t->history, i, m)
+    {
+        const char *used = jfield_str(m, "tool_call_id");
+        if (used != NULL && strcmp(used, id) == 0)
+            return false;
+    }
+    return true;
+}
+
 static void
 on_stream_tool_call(void *arg, const json_t *call)
 {
@@ -214,7 +239,7 @@ on_stream_tool_call(void *arg, const json_t *call)
         } else {
             const char *id = jfield_str(call, "id");
             char made[40];
-            if (id == NULL || *id == '\0') {
+            if (!call_id_usable(t, id)) {
                 snprintf(made, sizeof made, "call_%lld", (long long)t->reply_id);
                 id = made;
             }

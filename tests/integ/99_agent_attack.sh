@@ -65,4 +65,35 @@ script "[{\"tool_calls\":[{\"name\":\"execute_command\",\"arguments\":{\"command
 out=$(api "/careti/v1/sessions/$NSID/messages" '{"content":"run a number"}')
 expect_contains "a number as a command runs as its whole text" "$out" '123456789: not found'
 
+# Call ids: Ollama's native calls may come without one, and each step's
+# was then "call_0", so a late second answer to one approval approved
+# the next step's call; an id too long or not URL-safe could not be
+# answered at all.
+ASID=$(new_session "{\"mode\":\"act\",\"workspace\":\"$W\",\"model\":\"native\",\"settings\":{\"approvals\":{\"edit\":\"ask\"}}}")
+LONG=$(printf 'x%.0s' $(seq 1 200))
+wr() { echo "{\"tool_calls\":[{\"name\":\"write_to_file\",\"id\":\"$1\",\"arguments\":{\"path\":\"$2\",\"content\":\"x\"}}]}"; }
+script "[$(wr "" c1.txt),$(wr "" c2.txt),$(wr "$LONG" c3.txt),$(wr "a/b?c" c4.txt),$DONE]"
+api "/careti/v1/sessions/$ASID/messages" '{"content":"four files"}' > "$T/ids" &
+C=$!
+calls() { sed -n 's/^data: {"call":"\([^"]*\)","tool".*"category".*/\1/p' "$T/ids"; }
+answer() { curl -s --unix-socket "$S" -o /dev/null -w '%{http_code}' "http://x/careti/v1/sessions/$ASID/approvals/$1" -d '{"decision":"allow_once"}'; }
+check "the first edit waits" wait_for "$T/ids" "event: approval"
+first=$(calls | sed -n 1p)
+answer "$first" > /dev/null
+check "the second edit waits" wait_for "$T/ids" "event: approval" 2
+second=$(calls | sed -n 2p)
+check "  with a call id of its own" test -n "$second" -a "$second" != "$first"
+expect_eq "a late second answer to the first call is 404" "$(answer "$first")" "404"
+check "  and the second edit still waits" test ! -e "$W/c2.txt"
+answer "$second" > /dev/null
+check "an edit whose model's id is 200 bytes waits" wait_for "$T/ids" "event: approval" 3
+expect_eq "  and its approval can be answered" "$(answer "$(calls | sed -n 3p)")" "200"
+check "an edit whose model's id has / and ? waits" wait_for "$T/ids" "event: approval" 4
+expect_eq "  and its approval can be answered" "$(answer "$(calls | sed -n 4p)")" "200"
+wait "$C"
+expect_contains "the four edits are written" "$(ls "$W")" "c1.txt
+c2.txt
+c3.txt
+c4.txt"
+
 finish
