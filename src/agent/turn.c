@@ -55,6 +55,10 @@ enum turn_state {
 /* Mistakes in a row, and identical calls in a row, that stop a turn. */
 #define AGENT_MISTAKES_MAX 3
 #define AGENT_SAME_CALL_MAX 3
+/* What of one command's output streams as tool_output events: past it a
+ * fast command (a binary file's cat: JSON writes a NUL in 6 bytes) outran
+ * its clients, which were then dropped as slow readers. */
+#define AGENT_OUTPUT_STREAM_MAX (1024 * 1024)
 /* Entries of the top of the file tree in the environment. */
 #define AGENT_ENV_FILES 40
 
@@ -105,6 +109,7 @@ struct turn {
     bool kick_started;
     struct tool_job *job;
     struct command *cmd;
+    size_t output_streamed; /* of the command's output, in tool_output events */
     json_t *approval;   /* the approval awaited */
     json_t *decision;   /* its answer: {decision, feedback?} */
     uv_timer_t approval_timer;
@@ -1162,8 +1167,16 @@ on_command_output(struct command *cmd, const char *data, size_t len, void *arg)
 {
     (void)cmd;
     struct turn *t = arg;
+    if (t->output_streamed >= AGENT_OUTPUT_STREAM_MAX)
+        return;
+    t->output_streamed += len;
     agent_tell(t, "tool_output",
                json_pack("{s:s, s:o}", "call", call_id(t), "content", json_text(data, len)));
+    if (t->output_streamed >= AGENT_OUTPUT_STREAM_MAX)
+        agent_tell(t, "tool_output",
+                   json_pack("{s:s, s:s}", "call", call_id(t), "content",
+                             "\n[more output not shown here; the model gets its first and "
+                             "last lines]\n"));
 }
 
 static void
@@ -1218,6 +1231,7 @@ agent_run_command(struct turn *t)
         .arg = t,
     };
     t->state = TURN_RUNNING_COMMAND;
+    t->output_streamed = 0;
     int rc = command_start(t->env->loop, &o, &t->cmd);
     if (rc != 0) {
         char why[200];
