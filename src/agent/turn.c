@@ -1198,7 +1198,12 @@ on_command_done(struct command *cmd, const struct command_result *r, void *arg)
         sbuf_addf(&b, "Killed by signal %d\n", r->signal);
     if (r->note != NULL)
         sbuf_addf(&b, "Note: %s\n", r->note);
-    sbuf_addf(&b, "Output:\n%s", r->output_len ? r->output : "(none)\n");
+    sbuf_adds(&b, "Output:\n");
+    if (r->output_len == 0)
+        sbuf_adds(&b, "(none)\n");
+    /* A NUL would end the text the model is given there. */
+    for (size_t i = 0; i < r->output_len; i++)
+        sbuf_add(&b, r->output[i] != '\0' ? &r->output[i] : "?", 1);
     bool ok = r->exited && r->exit_code == 0 && !r->timed_out && !r->cancelled;
     if (r->exited && !r->timed_out && !r->cancelled)
         snprintf(summary, sizeof summary, "exit %d, %llu lines", r->exit_code,

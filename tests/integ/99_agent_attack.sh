@@ -96,4 +96,24 @@ c2.txt
 c3.txt
 c4.txt"
 
+tool_out() {
+    curl -s --unix-socket "$S" "http://x/careti/v1/sessions/$SID" | node -e \
+        'const s=JSON.parse(require("fs").readFileSync(0));console.log(s.messages.filter(m=>m.role=="tool"&&m.agent.tool=="execute_command").at(-1).content)'
+}
+
+# A command that prints 20 MB at full speed (NUL bytes, as a binary
+# file's cat, which JSON writes six times as long): its output streamed whole
+# outran the client, which the daemon then dropped as a slow reader, so
+# the client never saw how its turn ended.
+script "[{\"content\":\"<execute_command><command>head -c 20000000 /dev/zero; echo; echo the end</command></execute_command>\"},$DONE]"
+curl -s -N --max-time 60 --unix-socket "$S" "http://x/careti/v1/sessions/$SID/messages" -d '{"content":"flood"}' > "$T/flood"
+expect_contains "a client reading a 20 MB command's turn sees its end" "$(tail -n 3 "$T/flood")" '"stop_reason":"completed"'
+expect_not_contains "  and was not dropped" "$(cat "$T/d/log")" "stopped reading"
+expect_contains "  and the model got the output's last line" "$(tool_out)" "the end"
+
+# NUL bytes in a command's output cut what the model was given there.
+script "[{\"content\":\"<execute_command><command>head -c 3 /dev/zero; echo after the nul</command></execute_command>\"},$DONE]"
+out=$(api "/careti/v1/sessions/$SID/messages" '{"content":"nul"}')
+expect_contains "a NUL in a command's output does not cut what the model reads" "$(tool_out)" "after the nul"
+
 finish
