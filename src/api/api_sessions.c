@@ -903,6 +903,46 @@ on_get(struct http_request *req, void *arg)
     store_get_session(api->store, id, true, on_op_done, op_new(api, req, OP_GET));
 }
 
+/* A PATCH of mode or workspace is checked against the session as it
+ * is: the mode it will have needs the workspace it will have, and a new
+ * workspace of an agent session is checked (and made real) as at
+ * creation, whether or not the body names the mode. */
+static void
+on_patch_session(json_t *session, const struct cerr *err, void *arg)
+{
+    struct op *o = arg;
+    struct http_request *req = find_req(o->api, o->request_id);
+    if (req == NULL || err != NULL) {
+        if (req != NULL)
+            respond_store_error(o->api, req, err);
+        json_decref(session);
+        op_free(o);
+        return;
+    }
+    json_t *ws = json_object_get(o->body, "workspace");
+    const char *mode = jfield_str(o->body, "mode");
+    if (mode == NULL)
+        mode = jfield_str_or(session, "mode", "chat");
+    bool agent = strcmp(mode, "chat") != 0;
+    if (agent && (ws != NULL ? json_is_null(ws) : jfield_str(session, "workspace") == NULL)) {
+        router_respond_error(req, 400,
+                             "mode %s needs a workspace: the directory the agent works in", mode);
+        json_decref(session);
+        op_free(o);
+        return;
+    }
+    /* Both named in the body, so check_workspace_then checks them: a
+     * chat session's workspace was kept unchecked. */
+    if (agent && json_object_get(o->body, "mode") == NULL)
+        json_object_set_new(o->body, "mode", json_string(mode));
+    if (agent && ws == NULL)
+        json_object_set(o->body, "workspace", json_object_get(session, "workspace"));
+    char id[64];
+    snprintf(id, sizeof id, "%s", session_id_of(session));
+    json_decref(session);
+    check_workspace_then(o, id);
+}
+
 static void
 on_patch(struct http_request *req, void *arg)
 {
@@ -918,7 +958,11 @@ on_patch(struct http_request *req, void *arg)
     }
     struct op *o = op_new(api, req, OP_PATCH);
     o->body = body;
-    check_workspace_then(o, id);
+    if (json_object_get(body, "mode") == NULL && json_object_get(body, "workspace") == NULL) {
+        check_workspace_then(o, id);
+        return;
+    }
+    store_get_session(api->store, id, false, on_patch_session, o);
 }
 
 static void

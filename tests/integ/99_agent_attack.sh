@@ -77,18 +77,18 @@ api "/careti/v1/sessions/$ASID/messages" '{"content":"four files"}' > "$T/ids" &
 C=$!
 calls() { sed -n 's/^data: {"call":"\([^"]*\)","tool".*"category".*/\1/p' "$T/ids"; }
 answer() { curl -s --unix-socket "$S" -o /dev/null -w '%{http_code}' "http://x/careti/v1/sessions/$ASID/approvals/$1" -d '{"decision":"allow_once"}'; }
-check "the first edit waits" wait_for "$T/ids" "event: approval"
+check "the first edit waits" wait_for "$T/ids" "^event: approval$"
 first=$(calls | sed -n 1p)
 answer "$first" > /dev/null
-check "the second edit waits" wait_for "$T/ids" "event: approval" 2
+check "the second edit waits" wait_for "$T/ids" "^event: approval$" 2
 second=$(calls | sed -n 2p)
 check "  with a call id of its own" test -n "$second" -a "$second" != "$first"
 expect_eq "a late second answer to the first call is 404" "$(answer "$first")" "404"
 check "  and the second edit still waits" test ! -e "$W/c2.txt"
 answer "$second" > /dev/null
-check "an edit whose model's id is 200 bytes waits" wait_for "$T/ids" "event: approval" 3
+check "an edit whose model's id is 200 bytes waits" wait_for "$T/ids" "^event: approval$" 3
 expect_eq "  and its approval can be answered" "$(answer "$(calls | sed -n 3p)")" "200"
-check "an edit whose model's id has / and ? waits" wait_for "$T/ids" "event: approval" 4
+check "an edit whose model's id has / and ? waits" wait_for "$T/ids" "^event: approval$" 4
 expect_eq "  and its approval can be answered" "$(answer "$(calls | sed -n 4p)")" "200"
 wait "$C"
 expect_contains "the four edits are written" "$(ls "$W")" "c1.txt
@@ -115,5 +115,26 @@ expect_contains "  and the model got the output's last line" "$(tool_out)" "the 
 script "[{\"content\":\"<execute_command><command>head -c 3 /dev/zero; echo after the nul</command></execute_command>\"},$DONE]"
 out=$(api "/careti/v1/sessions/$SID/messages" '{"content":"nul"}')
 expect_contains "a NUL in a command's output does not cut what the model reads" "$(tool_out)" "after the nul"
+
+# PATCH checked the workspace only when the body also named an agent
+# mode: an act session could be given a missing directory, none at all,
+# or a chat session be made act without one (each turn then failed).
+PS=$(new_session "{\"mode\":\"act\",\"workspace\":\"$W\"}")
+out=$(patch "$PS" "{\"workspace\":\"$T/nowhere\"}")
+expect_contains "PATCH of an act session's workspace to a missing path is 400" "$out" "give an existing directory"
+out=$(patch "$PS" '{"workspace":null}')
+expect_contains "PATCH of an act session's workspace to null is 400" "$out" "needs a workspace"
+ln -s "$W" "$T/wlink"
+out=$(patch "$PS" "{\"workspace\":\"$T/wlink\"}")
+expect_contains "PATCH of an act session's workspace stores its real path" "$out" "\"workspace\":\"$W\""
+CS=$(new_session '{}')
+out=$(patch "$CS" '{"mode":"plan"}')
+expect_contains "PATCH of a chat session to plan without a workspace is 400" "$out" "needs a workspace"
+out=$(patch "$CS" "{\"workspace\":\"$T/nowhere\"}")
+expect_contains "  while a chat session keeps any workspace for its clients" "$out" "200"
+out=$(patch "$CS" '{"mode":"act"}')
+expect_contains "  and cannot become act with it" "$out" "give an existing directory"
+out=$(patch "$PS" '{"mode":"chat","workspace":null}')
+expect_contains "an act session can become chat without one" "$out" "200"
 
 finish
