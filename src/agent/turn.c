@@ -59,6 +59,8 @@ enum turn_state {
  * fast command (a binary file's cat: JSON writes a NUL in 6 bytes) outran
  * its clients, which were then dropped as slow readers. */
 #define AGENT_OUTPUT_STREAM_MAX (1024 * 1024)
+/* What of a malformed call's text the step keeps. */
+#define AGENT_BAD_CALL_KEPT (4 * 1024)
 /* Entries of the top of the file tree in the environment. */
 #define AGENT_ENV_FILES 40
 
@@ -776,7 +778,18 @@ on_parser_event(void *arg, const struct toolcall_event *ev)
         return;
     }
     case TOOLCALL_EV_ERROR:
-        sbuf_add(&t->content, ev->text, ev->len);
+        /* A call cut for its size is kept as its head: whole, it would
+         * leave no room in the window to tell the model what was wrong. */
+        if (ev->len > AGENT_BAD_CALL_KEPT) {
+            size_t kept = AGENT_BAD_CALL_KEPT;
+            while (kept > 0 && ((unsigned char)ev->text[kept] & 0xC0) == 0x80)
+                kept--; /* never half a UTF-8 character */
+            sbuf_add(&t->content, ev->text, kept);
+            sbuf_addf(&t->content, "\n[... %zu more bytes of this call left out]",
+                      ev->len - kept);
+        } else {
+            sbuf_add(&t->content, ev->text, ev->len);
+        }
         t->call_error = xstrdup(ev->error);
         agent_call_found(t);
         return;

@@ -137,4 +137,13 @@ expect_contains "  and cannot become act with it" "$out" "give an existing direc
 out=$(patch "$PS" '{"mode":"chat","workspace":null}')
 expect_contains "an act session can become chat without one" "$out" "200"
 
+# A call over the parser's 16 MiB: its text was kept as the step's
+# answer, so the next request could not fit any window and the turn
+# failed on that instead of telling the model.
+node -e 'const c="é".repeat(9*1024*1024);console.log(JSON.stringify({replace:true,replies:[{content:"<write_to_file><path>huge.txt</path><content>"+c+"</content></write_to_file>",chunk_bytes:65536},{content:"<attempt_completion><result>done</result></attempt_completion>",expect:{contains:"larger than 16 MiB"}}]}))' > "$T/huge.json"
+emu "$OLL_PORT" /_emu/script "@$T/huge.json" > /dev/null
+out=$(curl -s -N --max-time 60 --unix-socket "$S" "http://x/careti/v1/sessions/$SID/messages" -d '{"content":"huge"}')
+expect_contains "a call over 16 MiB is a mistake the model is told of" "$out" '"stop_reason":"completed"'
+check "  and nothing is written" test ! -e "$W/huge.txt"
+
 finish
