@@ -1657,8 +1657,9 @@ on_open_work(uv_work_t *w)
     }
     sbuf_adds(&b, "</environment>");
     sbuf_free(&list);
-    json_t *valid = json_stringn(b.s, b.len);
-    o->environment = valid ? xstrdup(b.s) : xstrdup("<environment>\n</environment>");
+    /* A file name that is not UTF-8 loses its odd bytes, not the block. */
+    json_t *valid = json_text(b.s, b.len);
+    o->environment = xstrdup(json_string_value(valid));
     json_decref(valid);
     sbuf_free(&b);
 }

@@ -146,4 +146,19 @@ out=$(curl -s -N --max-time 60 --unix-socket "$S" "http://x/careti/v1/sessions/$
 expect_contains "a call over 16 MiB is a mistake the model is told of" "$out" '"stop_reason":"completed"'
 check "  and nothing is written" test ! -e "$W/huge.txt"
 
+# A file whose name is not UTF-8 at the top of the workspace emptied the
+# whole environment block of the first message (workspace, system,
+# files), since JSON cannot carry the name.
+W4="$T/ws4"
+mkdir -p "$W4"
+printf 'caf\xe9\n' > "$W4/latin.txt"
+touch "$W4/$(printf 'n\xe4me.txt')"
+S4=$(new_session "{\"mode\":\"act\",\"workspace\":\"$W4\"}")
+script "[{\"content\":\"<read_file><path>latin.txt</path></read_file>\"},$DONE]"
+out=$(api "/careti/v1/sessions/$S4/messages" '{"content":"latin"}')
+got=$(curl -s --unix-socket "$S" "http://x/careti/v1/sessions/$S4")
+expect_contains "a non-UTF-8 file name keeps the environment" "$got" "Workspace: $W4"
+expect_contains "  with the name's other bytes" "$got" 'n?me.txt'
+expect_contains "a Latin-1 file reads as valid JSON" "$got" '"content":"caf?\n"'
+
 finish
