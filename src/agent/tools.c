@@ -213,8 +213,8 @@ on_tool_work(uv_work_t *w)
             /* A number or a boolean (native calls) is written as its text,
              * as the model would have written it in the text form. */
             char tb[32];
-            const char *text = agent_tool_arg(
-                a, j->tool == TOOL_WRITE_TO_FILE ? "content" : "diff", tb, sizeof tb);
+            const char *text = agent_tool_arg(a, j->tool == TOOL_WRITE_TO_FILE ? "content" : "diff",
+                                              tb, sizeof tb);
             if (text == NULL)
                 text = "";
             j->rc = j->tool == TOOL_WRITE_TO_FILE

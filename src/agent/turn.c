@@ -785,8 +785,7 @@ on_parser_event(void *arg, const struct toolcall_event *ev)
             while (kept > 0 && ((unsigned char)ev->text[kept] & 0xC0) == 0x80)
                 kept--; /* never half a UTF-8 character */
             sbuf_add(&t->content, ev->text, kept);
-            sbuf_addf(&t->content, "\n[... %zu more bytes of this call left out]",
-                      ev->len - kept);
+            sbuf_addf(&t->content, "\n[... %zu more bytes of this call left out]", ev->len - kept);
         } else {
             sbuf_add(&t->content, ev->text, ev->len);
         }
