@@ -143,7 +143,9 @@ file_tools_read(const struct workspace *ws, const char *path, long start_line, l
     struct sbuf text = {0};
     int rc = 0;
     char *buf = NULL;
-    int fd = workspace_openat(ws, path, O_RDONLY, 0, &err);
+    /* O_NONBLOCK: a FIFO would wait for a writer, holding a worker for
+     * good; it opens at once and is refused below.  Files ignore it. */
+    int fd = workspace_openat(ws, path, O_RDONLY | O_NONBLOCK, 0, &err);
     if (fd < 0) {
         sbuf_adds(out, err.msg);
         return fd;
@@ -556,7 +558,7 @@ on_search_entry(void *arg, const struct walk_entry *e)
         s->files_cut = true;
         return 1;
     }
-    int fd = openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = openat(e->dirfd, e->name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return 0;
     struct stat st;
@@ -1326,7 +1328,7 @@ ignore_parse(struct ignore_set *set, const char *data, size_t len)
 static struct ignore_set *
 ignore_load(int dirfd, const char *name, const char *base, const struct ignore_set *parent)
 {
-    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return NULL;
     struct stat st;
@@ -1647,7 +1649,7 @@ walk(const struct workspace *ws, const char *path, bool recursive, walk_cb cb, v
         sbuf_adds(out, err.msg);
         return err.code;
     }
-    int fd = workspace_openat(ws, rel, O_RDONLY, 0, &err);
+    int fd = workspace_openat(ws, rel, O_RDONLY | O_NONBLOCK, 0, &err);
     if (fd < 0) {
         sbuf_adds(out, err.msg);
         free(rel);

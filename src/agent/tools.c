@@ -201,16 +201,20 @@ on_tool_work(uv_work_t *w)
     case TOOL_LIST_FILES:
         j->rc = file_tools_list(j->ws, path, arg_true(a, "recursive"), &j->out);
         return;
-    case TOOL_SEARCH_FILES:
-        j->rc = file_tools_search(j->ws, path, json_string_value(json_object_get(a, "regex")),
-                                  json_string_value(json_object_get(a, "file_pattern")), &j->out);
+    case TOOL_SEARCH_FILES: {
+        char rb[32], gb[32];
+        j->rc = file_tools_search(j->ws, path, agent_tool_arg(a, "regex", rb, sizeof rb),
+                                  agent_tool_arg(a, "file_pattern", gb, sizeof gb), &j->out);
         return;
+    }
     case TOOL_WRITE_TO_FILE:
     case TOOL_REPLACE_IN_FILE:
         if (!j->apply_only) {
-            const char *text =
-                json_string_value(json_object_get(a, j->tool == TOOL_WRITE_TO_FILE ? "content"
-                                                                                   : "diff"));
+            /* A number or a boolean (native calls) is written as its text,
+             * as the model would have written it in the text form. */
+            char tb[32];
+            const char *text = agent_tool_arg(a, j->tool == TOOL_WRITE_TO_FILE ? "content" : "diff",
+                                              tb, sizeof tb);
             if (text == NULL)
                 text = "";
             j->rc = j->tool == TOOL_WRITE_TO_FILE

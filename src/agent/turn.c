@@ -14,6 +14,7 @@
  * completes the task, asks the user, or a limit is reached.  Every step
  * and result is committed before the next begins.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,12 @@ enum turn_state {
 /* Mistakes in a row, and identical calls in a row, that stop a turn. */
 #define AGENT_MISTAKES_MAX 3
 #define AGENT_SAME_CALL_MAX 3
+/* What of one command's output streams as tool_output events: past it a
+ * fast command (a binary file's cat: JSON writes a NUL in 6 bytes) outran
+ * its clients, which were then dropped as slow readers. */
+#define AGENT_OUTPUT_STREAM_MAX (1024 * 1024)
+/* What of a malformed call's text the step keeps. */
+#define AGENT_BAD_CALL_KEPT (4 * 1024)
 /* Entries of the top of the file tree in the environment. */
 #define AGENT_ENV_FILES 40
 
@@ -102,6 +109,7 @@ struct turn {
     bool kick_started;
     struct tool_job *job;
     struct command *cmd;
+    size_t output_streamed; /* of the command's output, in tool_output events */
     json_t *approval;   /* the approval awaited */
     json_t *decision;   /* its answer: {decision, feedback?} */
     uv_timer_t approval_timer;
@@ -293,6 +301,30 @@ on_stream_delta(void *arg, const char *text)
     TELL(t, delta, text);
 }
 
+/* Whether the model's call id ID can name the call: a client answers
+ * its approval by it in a URL, so it must be short and plain, and it
+ * must be new in the session (servers that send none get "call_0" on
+ * every step, and a late answer would then approve the wrong call). */
+static bool
+call_id_usable(const struct turn *t, const char *id)
+{
+    size_t n = id != NULL ? strlen(id) : 0;
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)id[i]) && strchr("_-.", id[i]) == NULL)
+            return false;
+    size_t i;
+    json_t *m;
+    json_array_foreach(t->history, i, m)
+    {
+        const char *used = jfield_str(m, "tool_call_id");
+        if (used != NULL && strcmp(used, id) == 0)
+            return false;
+    }
+    return true;
+}
+
 static void
 on_stream_tool_call(void *arg, const json_t *call)
 {
@@ -315,7 +347,7 @@ on_stream_tool_call(void *arg, const json_t *call)
         } else {
             const char *id = jfield_str(call, "id");
             char made[40];
-            if (id == NULL || *id == '\0') {
+            if (!call_id_usable(t, id)) {
                 snprintf(made, sizeof made, "call_%lld", (long long)t->reply_id);
                 id = made;
             }
@@ -880,7 +912,17 @@ on_parser_event(void *arg, const struct toolcall_event *ev)
         return;
     }
     case TOOLCALL_EV_ERROR:
-        sbuf_add(&t->content, ev->text, ev->len);
+        /* A call cut for its size is kept as its head: whole, it would
+         * leave no room in the window to tell the model what was wrong. */
+        if (ev->len > AGENT_BAD_CALL_KEPT) {
+            size_t kept = AGENT_BAD_CALL_KEPT;
+            while (kept > 0 && ((unsigned char)ev->text[kept] & 0xC0) == 0x80)
+                kept--; /* never half a UTF-8 character */
+            sbuf_add(&t->content, ev->text, kept);
+            sbuf_addf(&t->content, "\n[... %zu more bytes of this call left out]", ev->len - kept);
+        } else {
+            sbuf_add(&t->content, ev->text, ev->len);
+        }
         t->call_error = xstrdup(ev->error);
         agent_call_found(t);
         return;
@@ -1406,8 +1448,16 @@ on_command_output(struct command *cmd, const char *data, size_t len, void *arg)
 {
     (void)cmd;
     struct turn *t = arg;
+    if (t->output_streamed >= AGENT_OUTPUT_STREAM_MAX)
+        return;
+    t->output_streamed += len;
     agent_tell(t, "tool_output",
                json_pack("{s:s, s:o}", "call", call_id(t), "content", json_text(data, len)));
+    if (t->output_streamed >= AGENT_OUTPUT_STREAM_MAX)
+        agent_tell(t, "tool_output",
+                   json_pack("{s:s, s:s}", "call", call_id(t), "content",
+                             "\n[more output not shown here; the model gets its first and "
+                             "last lines]\n"));
 }
 
 static void
@@ -1430,7 +1480,12 @@ on_command_done(struct command *cmd, const struct command_result *r, void *arg)
         sbuf_addf(&b, "Killed by signal %d\n", r->signal);
     if (r->note != NULL)
         sbuf_addf(&b, "Note: %s\n", r->note);
-    sbuf_addf(&b, "Output:\n%s", r->output_len ? r->output : "(none)\n");
+    sbuf_adds(&b, "Output:\n");
+    if (r->output_len == 0)
+        sbuf_adds(&b, "(none)\n");
+    /* A NUL would end the text the model is given there. */
+    for (size_t i = 0; i < r->output_len; i++)
+        sbuf_add(&b, r->output[i] != '\0' ? &r->output[i] : "?", 1);
     bool ok = r->exited && r->exit_code == 0 && !r->timed_out && !r->cancelled;
     if (r->timed_out)
         snprintf(summary, sizeof summary, "timed out after %ld s (agent.command_timeout_s)",
@@ -1454,7 +1509,7 @@ on_command_done(struct command *cmd, const struct command_result *r, void *arg)
 static void
 agent_run_command(struct turn *t)
 {
-    char b[8];
+    char b[32]; /* a number as a command: all its digits */
     const char *command =
         agent_tool_arg(json_object_get(t->call, "arguments"), "command", b, sizeof b);
     struct command_opts o = {
@@ -1468,6 +1523,7 @@ agent_run_command(struct turn *t)
     };
     t->state = TURN_RUNNING_COMMAND;
     time_out(t);
+    t->output_streamed = 0;
     int rc = command_start(t->env->loop, &o, &t->cmd);
     if (rc != 0) {
         char why[200];
@@ -1884,8 +1940,9 @@ on_open_work(uv_work_t *w)
     }
     sbuf_adds(&b, "</environment>");
     sbuf_free(&list);
-    json_t *valid = json_stringn(b.s, b.len);
-    o->environment = valid ? xstrdup(b.s) : xstrdup("<environment>\n</environment>");
+    /* A file name that is not UTF-8 loses its odd bytes, not the block. */
+    json_t *valid = json_text(b.s, b.len);
+    o->environment = xstrdup(json_string_value(valid));
     json_decref(valid);
     sbuf_free(&b);
 }

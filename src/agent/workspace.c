@@ -172,7 +172,8 @@ workspace_read(const struct workspace *ws, const char *path, size_t max, struct 
                struct cerr *err)
 {
     memset(out, 0, sizeof *out);
-    int fd = workspace_openat(ws, path, O_RDONLY, 0, err);
+    /* O_NONBLOCK: a FIFO must not wait for a writer (see file_tools_read). */
+    int fd = workspace_openat(ws, path, O_RDONLY | O_NONBLOCK, 0, err);
     if (fd == -ENOENT) {
         cerr_clear(err);
         return 0;
@@ -225,7 +226,7 @@ workspace_write(const struct workspace *ws, const char *path, const char *data, 
             rc = cerr_set(err, -EINVAL, 400, "%s is not a regular file", path);
             goto out;
         }
-        fd = openat(pd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        fd = openat(pd, base, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
             rc = open_error(ws, path, -errno, err);
             goto out;
@@ -348,7 +349,7 @@ workspace_remove(const struct workspace *ws, const char *path, const struct work
             rc = cerr_set(err, -EINVAL, 400, "%s is not a regular file", path);
             goto out;
         }
-        int fd = openat(pd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        int fd = openat(pd, base, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
         rc = fd < 0 ? -errno : read_fd(fd, WORKSPACE_MAX_FILE, &cur);
         if (fd >= 0)
             close(fd);

@@ -914,6 +914,10 @@ patch_checked(struct op *o, const json_t *session)
         op_free(o);
         return;
     }
+    /* A chat session's workspace was kept unchecked: one becoming an
+     * agent's is checked too. */
+    if (mode_is_agent(mode) && given == NULL)
+        json_object_set_new(o->body, "workspace", json_string(ws));
     check_workspace_then(o, session_id_of(session), mode_is_agent(mode));
 }
 
