@@ -103,6 +103,64 @@ struct command {
 
 static int landlock_abi_cache; /* 0: not probed yet */
 
+/* The supervisors running now (loop thread only): the processes of a
+ * command are all below one of them, since it is their subreaper. */
+#define COMMAND_RUNNING_MAX 256
+static pid_t running[COMMAND_RUNNING_MAX];
+static size_t n_running;
+
+static void
+running_add(pid_t pid)
+{
+    if (n_running < COMMAND_RUNNING_MAX)
+        running[n_running++] = pid;
+}
+
+static void
+running_remove(pid_t pid)
+{
+    for (size_t i = 0; i < n_running; i++)
+        if (running[i] == pid) {
+            running[i] = running[--n_running];
+            return;
+        }
+}
+
+/* PID's parent, from /proc (procfs: no disk), or 0. */
+static pid_t
+parent_of(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* "pid (comm) state ppid ...": comm may hold spaces and parentheses. */
+    char *end = strrchr(buf, ')');
+    if (end == NULL)
+        return 0;
+    char state;
+    long ppid;
+    return sscanf(end + 1, " %c %ld", &state, &ppid) == 2 ? (pid_t)ppid : 0;
+}
+
+bool
+command_runs_pid(pid_t pid)
+{
+    for (int hops = 0; pid > 1 && hops < 64; hops++) {
+        for (size_t i = 0; i < n_running; i++)
+            if (running[i] == pid)
+                return true;
+        pid = parent_of(pid);
+    }
+    return false;
+}
+
 static void on_out_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 static void on_rep_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -442,6 +500,7 @@ command_start(uv_loop_t *loop, const struct command_opts *opts, struct command *
     uv_update_time(loop);
     uint64_t timeout = opts->timeout_ms ? opts->timeout_ms : COMMAND_TIMEOUT_MS;
     uv_timer_start(&c->timer, on_timeout, timeout, 0);
+    running_add(c->sup_pid);
     *out = c;
     return 0;
 
@@ -579,6 +638,7 @@ try_reap(struct command *c)
         return;
     }
     c->reaped = true;
+    running_remove(c->sup_pid);
     if (!c->out_eof)
         uv_timer_start(&c->timer, on_drain_bound, DRAIN_MS, 0);
     maybe_finish(c);
@@ -590,6 +650,8 @@ on_closed(uv_handle_t *h)
     struct command *c = h->data;
     if (--c->open_handles > 0)
         return;
+    if (!c->reaped)
+        running_remove(c->sup_pid);
     free(c->col.head);
     free(c->col.ring);
     free(c);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "careti/agent/command.h"
 #include "careti/agent/turn.h"
 #include "careti/agent/undo.h"
 #include "careti/api/api_sessions.h"
@@ -104,6 +105,21 @@ path_session_id(struct http_request *req, char *out, size_t outlen)
     memcpy(out, p + 1, n);
     out[n] = '\0';
     return true;
+}
+
+/* Whether REQ may change sessions: not when it comes from a command the
+ * agent runs, which could otherwise approve its own calls or loosen its
+ * session's policy.  Answers 403 when it may not. */
+static bool
+not_from_command(struct http_request *req)
+{
+    pid_t pid = http_request_peer_pid(req);
+    if (pid == 0 || !command_runs_pid(pid))
+        return true;
+    router_respond_error(req, 403,
+                         "a command run by the agent cannot change sessions or answer "
+                         "approvals: only the user can");
+    return false;
 }
 
 static bool
@@ -876,6 +892,8 @@ static void
 on_create(struct http_request *req, void *arg)
 {
     struct sessions_api *api = arg;
+    if (!not_from_command(req))
+        return;
     json_t *body;
     if (!store_usable(api, req) || !parse_object(req, false, &body))
         return;
@@ -952,6 +970,8 @@ static void
 on_patch(struct http_request *req, void *arg)
 {
     struct sessions_api *api = arg;
+    if (!not_from_command(req))
+        return;
     char id[64];
     json_t *body;
     if (!store_usable(api, req) || !path_session_id(req, id, sizeof id) ||
@@ -970,6 +990,8 @@ static void
 on_delete(struct http_request *req, void *arg)
 {
     struct sessions_api *api = arg;
+    if (!not_from_command(req))
+        return;
     char id[64];
     if (!store_usable(api, req) || !path_session_id(req, id, sizeof id))
         return;
@@ -997,6 +1019,8 @@ static void
 on_message(struct http_request *req, void *arg)
 {
     struct sessions_api *api = arg;
+    if (!not_from_command(req))
+        return;
     char id[64];
     json_t *body;
     if (!store_usable(api, req) || !path_session_id(req, id, sizeof id) ||
@@ -1043,6 +1067,8 @@ static void
 on_cancel(struct http_request *req, void *arg)
 {
     struct sessions_api *api = arg;
+    if (!not_from_command(req))
+        return;
     char id[64];
     if (!path_session_id(req, id, sizeof id))
         return;
@@ -1069,6 +1095,8 @@ static void
 on_approval(struct http_request *req, void *arg)
 {
     struct sessions_api *api = arg;
+    if (!not_from_command(req))
+        return;
     char id[64], call[128];
     json_t *body;
     if (!path_session_id(req, id, sizeof id) || !parse_object(req, true, &body))
@@ -1106,6 +1134,8 @@ static void
 on_undo(struct http_request *req, void *arg)
 {
     struct sessions_api *api = arg;
+    if (!not_from_command(req))
+        return;
     char id[64];
     json_t *body;
     if (!store_usable(api, req) || !path_session_id(req, id, sizeof id) ||

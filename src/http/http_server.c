@@ -110,6 +110,7 @@ struct conn {
     int open_handles;
     struct http_server *srv;
     bool tcp;
+    pid_t peer_pid; /* the Unix socket peer's, at connect; 0 over TCP */
     http_parser parser;
     enum conn_state state;
     struct http_request *req;
@@ -1490,7 +1491,9 @@ accept_one(struct http_listener *l)
         struct ucred cred;
         socklen_t len = sizeof cred;
         if (uv_fileno((uv_handle_t *)&c->h, &fd) == 0 &&
-            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid != geteuid()) {
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+            c->peer_pid = cred.pid;
+        if (c->peer_pid != 0 && cred.uid != geteuid()) {
             log_refusal(srv, "refused a connection from uid %u on %s (only uid %u may connect)",
                         (unsigned)cred.uid, l->name, (unsigned)geteuid());
             conn_send_error(c, 403, "this daemon serves only its own user; run your own caretid");
@@ -1818,6 +1821,12 @@ bool
 http_request_via_tcp(const struct http_request *req)
 {
     return req->conn->tcp;
+}
+
+pid_t
+http_request_peer_pid(const struct http_request *req)
+{
+    return req->conn->peer_pid;
 }
 
 uint64_t

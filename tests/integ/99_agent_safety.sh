@@ -96,6 +96,22 @@ expect_contains "  and withdraws the approval" "$(cat "$T/t4")" '"decision":"can
 check "  the command never ran" test ! -e "$W/ran"
 
 curl -s --unix-socket "$S" -X PATCH "http://x/careti/v1/sessions/$SID" -d '{"settings":{"approvals":{"read":"auto","edit":"auto","command":"auto"}}}' > /dev/null
+# A command the agent runs cannot change its own session's policy, nor
+# answer approvals, through the daemon's socket; it may read.
+cat > "$W/escalate.sh" <<SH
+curl -s -o /dev/null -w '%{http_code}' --unix-socket '$S' -X PATCH 'http://x/careti/v1/sessions/$SID' -d '{"settings":{"approvals":{"command":"auto","edit":"auto","read":"auto"},"escalated":true}}' > patch.code
+curl -s -o /dev/null -w '%{http_code}' --unix-socket '$S' 'http://x/careti/v1/sessions/$SID' > get.code
+(sleep 0.2; curl -s -o /dev/null -w '%{http_code}' --unix-socket '$S' -X POST 'http://x/careti/v1/sessions' -d '{}' > create.code) &
+wait
+SH
+script '[{"content":"<execute_command><command>sh escalate.sh</command></execute_command>"},'"$DONE"']'
+api "/careti/v1/sessions/$SID/messages" '{"content":"escalate"}' > /dev/null
+expect_eq "a command of the agent cannot PATCH its session" "$(cat "$W/patch.code")" "403"
+expect_eq "  nor create one, from a child process" "$(cat "$W/create.code")" "403"
+expect_eq "  but may read it" "$(cat "$W/get.code")" "200"
+got=$(curl -s --unix-socket "$S" "http://x/careti/v1/sessions/$SID")
+expect_not_contains "  and the policy is unchanged" "$got" "escalated"
+
 out=$(api_status /careti/v1/sessions "{\"mode\":\"act\",\"workspace\":\"$W\",\"settings\":{\"approvals\":{\"edit\":\"sometimes\"}}}")
 expect_contains "a bad approval policy is 400" "$out" "each auto, ask or deny"
 

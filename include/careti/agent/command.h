@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <uv.h>
 
@@ -100,6 +101,13 @@ void command_cancel(struct command *cmd);
  * called from ON_DONE.
  */
 void command_abandon(struct command *cmd);
+
+/*
+ * Whether process PID is one of a running command's (the shell, or any
+ * descendant, even one that started a session of its own): a command
+ * must not drive the agent that runs it.  Reads /proc.  Loop thread.
+ */
+bool command_runs_pid(pid_t pid);
 
 /*
  * The Landlock ABI version the kernel offers (1 and up), or a negative

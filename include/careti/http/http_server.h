@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 #include <uv.h>
@@ -130,6 +131,9 @@ const char *http_request_body(const struct http_request *req, size_t *len);
 bool http_request_via_tcp(const struct http_request *req);
 /* Monotonic id; stays unique for the server's life, for async lookups. */
 uint64_t http_request_id(const struct http_request *req);
+/* The process that connected, for a Unix socket client (its pid when it
+ * connected); 0 over TCP. */
+pid_t http_request_peer_pid(const struct http_request *req);
 /* The request with this id if it is still in progress, else NULL. */
 struct http_request *http_server_find_request(struct http_server *srv, uint64_t id);
 
