@@ -18,6 +18,7 @@
 #include "careti/core/jfield.h"
 #include "careti/core/log.h"
 #include "careti/core/xmalloc.h"
+#include "careti/core/worker.h"
 #include "turn_int.h"
 
 /* TEXT (LEN bytes) as a JSON string; bytes that are not UTF-8 become '?'
@@ -1104,6 +1105,7 @@ struct open_job {
 static void
 on_open_work(uv_work_t *w)
 {
+    worker_background();
     struct open_job *o = w->data;
     o->ws = workspace_open(o->dir, &o->err);
     if (o->ws == NULL || !o->want_environment)

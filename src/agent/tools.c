@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "careti/agent/tools.h"
+#include "careti/core/worker.h"
 #include "careti/core/xmalloc.h"
 
 #define REQ TOOLCALL_PARAM_REQUIRED
@@ -189,6 +190,7 @@ arg_long(const json_t *args, const char *name)
 static void
 on_tool_work(uv_work_t *w)
 {
+    worker_background();
     struct tool_job *j = w->data;
     const json_t *a = j->args;
     char b[32];

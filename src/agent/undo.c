@@ -10,6 +10,7 @@
 #include "careti/agent/undo.h"
 #include "careti/agent/workspace.h"
 #include "careti/core/jfield.h"
+#include "careti/core/worker.h"
 #include "careti/core/xmalloc.h"
 
 struct undo {
@@ -44,6 +45,7 @@ finish(struct undo *u, json_t *result, const struct cerr *err)
 static void
 on_work(uv_work_t *w)
 {
+    worker_background();
     struct undo *u = w->data;
     struct workspace *ws = workspace_open(u->workspace, &u->err);
     if (ws == NULL) {

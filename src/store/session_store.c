@@ -23,6 +23,7 @@
 #include "careti/core/log.h"
 #include "careti/core/rundir.h"
 #include "careti/core/text.h"
+#include "careti/core/worker.h"
 #include "careti/core/xmalloc.h"
 #include "careti/store/session_store.h"
 
@@ -1527,6 +1528,7 @@ on_work(uv_work_t *w)
 {
     struct job *j = w->data;
     struct store *st = j->st;
+    worker_background();
     if (j->kind != JOB_OPEN && j->kind != JOB_CLOSE) {
         if (st->db == NULL) {
             cerr_set(&j->err, -EIO, 503, "%s",
