@@ -349,6 +349,41 @@ agent_step_done(struct turn *t)
 
 /* -- results -- */
 
+/* Tell the tool_result of MSG (the stored result, taken into the
+ * history), with EXTRA's fields (taken; may be NULL). */
+static void
+result_told(struct turn *t, json_t *msg, json_t *extra)
+{
+    json_t *agent = json_object_get(msg, "agent");
+    json_t *ev =
+        json_pack("{s:s, s:s, s:O, s:O, s:O}", "call", call_id(t), "tool",
+                  jfield_str_or(t->call, "name", ""), "ok", json_object_get(agent, "ok"), "summary",
+                  json_object_get(agent, "summary"), "message_id", json_object_get(msg, "id"));
+    if (json_object_get(agent, "change") != NULL) {
+        json_object_set(ev, "change", json_object_get(agent, "change"));
+        t->files_changed++;
+    }
+    if (extra != NULL)
+        json_object_update_missing(ev, extra);
+    json_decref(extra);
+    agent_tell(t, "tool_result", ev);
+    json_array_append_new(t->history, msg);
+}
+
+/* The next step's row is NEXT_ID: ask the model. */
+static void
+next_step_begins(struct turn *t, int64_t next_id)
+{
+    agent_step_reset(t);
+    t->reply_id = next_id;
+    t->reply_open = true;
+    if (t->cancelled) {
+        agent_finish(t, "cancelled", NULL);
+        return;
+    }
+    turn_step_started(t);
+}
+
 static void
 agent_on_result_stored(json_t *result, const struct cerr *err, void *arg)
 {
@@ -371,32 +406,11 @@ agent_on_result_stored(json_t *result, const struct cerr *err, void *arg)
     json_t *next = json_array_get(added, 1);
     int64_t next_id = next ? (int64_t)json_integer_value(json_object_get(next, "id")) : 0;
     json_decref(result);
-    json_t *agent = json_object_get(msg, "agent");
-    json_t *ev =
-        json_pack("{s:s, s:s, s:O, s:O, s:O}", "call", call_id(t), "tool",
-                  jfield_str_or(t->call, "name", ""), "ok", json_object_get(agent, "ok"), "summary",
-                  json_object_get(agent, "summary"), "message_id", json_object_get(msg, "id"));
-    if (json_object_get(agent, "change") != NULL) {
-        json_object_set(ev, "change", json_object_get(agent, "change"));
-        t->files_changed++;
-    }
-    if (extra != NULL)
-        json_object_update_missing(ev, extra);
-    json_decref(extra);
-    agent_tell(t, "tool_result", ev);
-    json_array_append_new(t->history, msg);
-    if (next_id == 0) {
+    result_told(t, msg, extra);
+    if (next_id == 0)
         agent_next(t);
-        return;
-    }
-    agent_step_reset(t);
-    t->reply_id = next_id;
-    t->reply_open = true;
-    if (t->cancelled) {
-        agent_finish(t, "cancelled", NULL);
-        return;
-    }
-    turn_step_started(t);
+    else
+        next_step_begins(t, next_id);
 }
 
 /* The result and the next step's row are written; what the next step
@@ -443,20 +457,8 @@ agent_pipeline(struct turn *t, json_t *msg, int64_t result_id, int64_t next_id, 
     t->holding = true;
     store_write_step(t->env->store, t->session_id, writes, NULL, agent_on_pipelined_stored, t);
     json_decref(writes);
-    json_t *agent = json_object_get(msg, "agent");
-    json_t *ev =
-        json_pack("{s:s, s:s, s:O, s:O, s:I}", "call", call_id(t), "tool",
-                  jfield_str_or(t->call, "name", ""), "ok", json_object_get(agent, "ok"), "summary",
-                  json_object_get(agent, "summary"), "message_id", (json_int_t)result_id);
-    if (extra != NULL)
-        json_object_update_missing(ev, extra);
-    json_decref(extra);
-    agent_tell(t, "tool_result", ev);
-    json_array_append_new(t->history, msg);
-    agent_step_reset(t);
-    t->reply_id = next_id;
-    t->reply_open = true;
-    turn_step_started(t);
+    result_told(t, msg, extra);
+    next_step_begins(t, next_id);
 }
 
 /* Store the result of the step's call: TEXT for the model, a one-line
@@ -982,23 +984,6 @@ agent_step_reset(struct turn *t)
     toolcall_parser_reset(t->parser);
 }
 
-static void
-agent_on_end_stored(json_t *result, const struct cerr *err, void *arg)
-{
-    struct turn *t = arg;
-    json_decref(result);
-    json_t *reply = t->final;
-    t->final = NULL;
-    if (err != NULL) {
-        char why[600];
-        snprintf(why, sizeof why, "the turn's end could not be saved: %s",
-                 store_error_text(t->env->store, err));
-        json_object_set_new(reply, "status", json_string("error"));
-        json_object_set_new(reply, "error", json_string(why));
-    }
-    turn_done(t, reply);
-}
-
 /* The turn's outcome, on its user message: how it ended and where the
  * history was cut, which the next turn starts from. */
 static void
@@ -1022,7 +1007,7 @@ agent_store_end(struct turn *t, json_t *reply)
     json_int_t user_id = json_integer_value(json_object_get(t->user_message, "id"));
     t->final = reply;
     t->state = TURN_STORING_END;
-    store_update_message(t->env->store, user_id, f, agent_on_end_stored, t);
+    store_update_message(t->env->store, user_id, f, turn_on_reply_stored, t);
     json_decref(f);
 }
 

@@ -496,7 +496,7 @@ turn_reply_fields(struct turn *t, const char *status, const char *error)
     return f;
 }
 
-static void
+void
 turn_on_reply_stored(json_t *result, const struct cerr *err, void *arg)
 {
     struct turn *t = arg;

@@ -181,6 +181,8 @@ void turn_store_placeholder(struct turn *t);
 /* The reply's row (the step's) exists: ask the model. */
 void turn_step_started(struct turn *t);
 void turn_on_user_stored(json_t *msg, const struct cerr *err, void *arg);
+/* The turn's last write is done (T->FINAL is the reply to tell): done. */
+void turn_on_reply_stored(json_t *result, const struct cerr *err, void *arg);
 
 /* agent_loop.c: the coding agent's steps. */
 /* Start an agent turn: the workspace first, then the message. */
