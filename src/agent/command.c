@@ -152,6 +152,8 @@ parent_of(pid_t pid)
 bool
 command_runs_pid(pid_t pid)
 {
+    if (n_running == 0)
+        return false; /* the common case: no /proc read on every request */
     for (int hops = 0; pid > 1 && hops < 64; hops++) {
         for (size_t i = 0; i < n_running; i++)
             if (running[i] == pid)
