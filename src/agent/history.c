@@ -162,6 +162,15 @@ answer_pending(json_t *pending, const char *call_id)
     }
 }
 
+/* Move TRIM so that what is sent fits TARGET: shrink tool results,
+ * oldest first, then leave out whole steps, never the last one (from
+ * entry LAST on). */
+static int64_t
+shown(const struct entry *e, const struct history_trim *trim)
+{
+    return e->tool && e->id < trim->elide_before ? e->note : e->full;
+}
+
 static int64_t
 total(const struct entry *e, size_t n, const struct history_trim *trim, int64_t system)
 {
@@ -169,24 +178,34 @@ total(const struct entry *e, size_t n, const struct history_trim *trim, int64_t 
     for (size_t i = 0; i < n; i++) {
         if (e[i].id < trim->drop_before && !e[i].protect)
             continue;
-        sum += e[i].tool && e[i].id < trim->elide_before ? e[i].note : e[i].full;
+        sum += shown(&e[i], trim);
     }
     return sum;
 }
 
-/* Move TRIM so that what is sent fits TARGET: shrink tool results,
- * oldest first, then leave out whole steps, never the last one (from
- * entry LAST on). */
 static void
 retrim(const struct entry *e, size_t n, size_t last, struct history_trim *trim, int64_t system,
        int64_t target)
 {
-    for (size_t i = 0; i < last && total(e, n, trim, system) > target; i++)
-        if (e[i].tool && e[i].id >= trim->elide_before)
-            trim->elide_before = e[i].id + 1;
-    for (size_t i = 1; i <= last && total(e, n, trim, system) > target; i++)
-        if (e[i].unit_start && e[i].id > trim->drop_before)
-            trim->drop_before = e[i].id;
+    /* The sum is kept as the cut moves (ids grow with the index), not
+     * counted again for every entry. */
+    int64_t sum = total(e, n, trim, system);
+    for (size_t i = 0; i < last && sum > target; i++) {
+        if (!e[i].tool || e[i].id < trim->elide_before)
+            continue;
+        trim->elide_before = e[i].id + 1;
+        if (e[i].protect || e[i].id >= trim->drop_before)
+            sum -= e[i].full - e[i].note;
+    }
+    size_t k = 0;
+    for (size_t i = 1; i <= last && sum > target; i++) {
+        if (!e[i].unit_start || e[i].id <= trim->drop_before)
+            continue;
+        for (; k < i; k++)
+            if (!e[k].protect && e[k].id >= trim->drop_before)
+                sum -= shown(&e[k], trim);
+        trim->drop_before = e[i].id;
+    }
 }
 
 json_t *
