@@ -7,15 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 PTY="$ROOT/$BUILD/tools/ptyrun"
 
-check "emulator starts" start_emu ollama E
-write_config "$T/c.yaml" "daemon:" "  state_dir: $T/state" \
-    "providers:" "  - {name: emu, type: ollama, base_url: \"http://127.0.0.1:$E_PORT\"}" \
-    "models:" "  coder: {provider: emu, model: \"qwen3-coder:30b\", tools: text}" \
-    "defaults:" "  model: coder" \
-    "agent:" "  max_steps: 5" "  sandbox: \"off\"" "  approval_timeout_s: 60"
-check "daemon starts" start_daemon "$T/d" "$T/c.yaml"
-S="$T/d/caretid.sock"
-check "the session store opens" wait_store_open "$S"
+check "emulator and daemon start" start_agent_daemon
 C=("$CARETICTL" --socket "$S")
 mkdir -p "$T/ws"
 WS=$(cd "$T/ws" && pwd -P)

@@ -168,3 +168,18 @@ api_status() { curl -s -N --max-time 20 --unix-socket "$S" -w '\n%{http_code}' "
 expect_not_contains() {
     if [[ "$2" != *"$3"* ]]; then ok "$1"; else not_ok "$1" "did not expect \"$3\" in: ${2:0:400}"; fi
 }
+
+# start_agent_daemon: the scripted Ollama emulator (E_PORT) and a daemon
+# whose default alias `coder` takes tools as text, with agent.max_steps
+# 5, no sandbox and a 60 s approval timeout, its store open; sets S.
+start_agent_daemon() {
+    start_emu ollama E || return 1
+    write_config "$T/c.yaml" "daemon:" "  state_dir: $T/state" \
+        "providers:" "  - {name: emu, type: ollama, base_url: \"http://127.0.0.1:$E_PORT\"}" \
+        "models:" "  coder: {provider: emu, model: \"qwen3-coder:30b\", tools: text}" \
+        "defaults:" "  model: coder" \
+        "agent:" "  max_steps: 5" "  sandbox: \"off\"" "  approval_timeout_s: 60"
+    start_daemon "$T/d" "$T/c.yaml" || return 1
+    S="$T/d/caretid.sock"
+    wait_store_open "$S"
+}
